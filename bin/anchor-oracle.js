@@ -1,0 +1,8 @@
+#!/usr/bin/env node
+// The CLI entry: runs cli/main.ts through tsx (a dependency), so no build step is needed.
+import { register } from 'tsx/esm/api';
+import { fileURLToPath } from 'node:url';
+register();
+const main = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+const { run } = await import(main);
+process.exitCode = await run(process.argv.slice(2));

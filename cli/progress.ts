@@ -1,0 +1,39 @@
+// Progress for long work: a bar with ETA on a TTY, plain lines otherwise (logs, CI).
+
+export class Progress {
+  private readonly start = Date.now();
+  private lastPrint = 0;
+  private readonly tty: boolean;
+  constructor(
+    private readonly label: string,
+    private readonly total: number,
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+  ) {
+    this.tty = Boolean(stream.isTTY);
+  }
+  update(done: number): void {
+    const now = Date.now();
+    const final = done >= this.total;
+    if (!final && now - this.lastPrint < (this.tty ? 100 : 5000)) return;
+    this.lastPrint = now;
+    const frac = this.total ? Math.min(1, done / this.total) : 1;
+    const elapsed = (now - this.start) / 1000;
+    const eta = frac > 0 ? elapsed * (1 / frac - 1) : NaN;
+    const pct = (frac * 100).toFixed(1).padStart(5);
+    const tail = `${done}/${this.total} ${pct}% ${fmtSeconds(elapsed)} elapsed, ETA ${final ? '0s' : fmtSeconds(eta)}`;
+    if (this.tty) {
+      const width = 30;
+      const fill = Math.round(frac * width);
+      this.stream.write(`\r${this.label} [${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${tail}\x1b[K${final ? '\n' : ''}`);
+    } else {
+      this.stream.write(`${this.label}: ${tail}\n`);
+    }
+  }
+}
+
+export function fmtSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  return `${m}m${Math.round(s - 60 * m)}s`;
+}

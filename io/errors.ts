@@ -1,0 +1,12 @@
+// Error codes of the case-file protocol (shared/conformance-format: "Lines").
+export type ErrorCode = 'BAD_JSON' | 'BAD_CASE' | 'UNKNOWN_OP' | 'BAD_ARGS' | 'BAD_TENSOR' | 'INTERNAL';
+
+/** an error that names the problem; eval turns it into an error line and goes on */
+export class OpError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}

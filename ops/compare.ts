@@ -1,0 +1,80 @@
+// How verify compares one output tensor with the oracle's, under the op's contract.
+
+import { BYTES, elementBits, elementValue, type Tensor } from '../io/tensor.ts';
+import type { CaseContext, Tolerance } from './registry.ts';
+
+export interface Mismatch {
+  index: number;
+  got: string;
+  want: string;
+  gotValue: number;
+  wantValue: number;
+}
+
+const FLOAT = new Set(['bf16', 'f32', 'f64']);
+
+function isNaNBits(t: Tensor, i: number): boolean {
+  return FLOAT.has(t.dtype) && Number.isNaN(elementValue(t, i));
+}
+
+/** position of a float's bit pattern on the number line (ordered integer), for ulp distances */
+function orderedBits(t: Tensor, i: number): bigint {
+  const bits = elementBits(t, i);
+  const width = BigInt(BYTES[t.dtype] * 8);
+  const signMask = 1n << (width - 1n);
+  return bits & signMask ? -(bits & (signMask - 1n)) : bits;
+}
+
+/** distance in ulps (ordered bit patterns) between two float elements; ±0 are 0 apart */
+export function ulpDistance(a: Tensor, i: number, b: Tensor, j: number): number {
+  const d = orderedBits(a, i) - orderedBits(b, j);
+  return Number(d < 0n ? -d : d);
+}
+
+export interface CompareOptions {
+  strictNaN?: boolean;
+}
+
+/** indices where `got` breaks the tolerance against `want` (shapes/dtypes checked by the caller) */
+export function offendingIndices(got: Tensor, want: Tensor, tol: Tolerance, ctx: CaseContext, opts: CompareOptions = {}): number[] {
+  if (tol.kind === 'custom') return tol.check(got, want, ctx);
+  const bad: number[] = [];
+  const n = want.data.length;
+  for (let i = 0; i < n; i++) {
+    const gn = isNaNBits(got, i);
+    const wn = isNaNBits(want, i);
+    if (gn || wn) {
+      if (gn !== wn || (opts.strictNaN && elementBits(got, i) !== elementBits(want, i))) bad.push(i);
+      continue;
+    }
+    switch (tol.kind) {
+      case 'exact':
+        if (elementBits(got, i) !== elementBits(want, i)) bad.push(i);
+        break;
+      case 'ulp':
+        if (ulpDistance(got, i, want, i) > tol.max) bad.push(i);
+        break;
+      case 'abs_rel': {
+        const g = elementValue(got, i);
+        const w = elementValue(want, i);
+        if (g === w) break; // same infinities
+        if (!(Math.abs(g - w) <= tol.atol + tol.rtol * Math.abs(w))) bad.push(i);
+        break;
+      }
+    }
+  }
+  return bad;
+}
+
+export function describeTolerance(t: Tolerance): string {
+  switch (t.kind) {
+    case 'exact':
+      return 'bit-exact';
+    case 'ulp':
+      return `≤ ${t.max} ulp (${t.why})`;
+    case 'abs_rel':
+      return `|Δ| ≤ ${t.atol} + ${t.rtol}·|want| (${t.why})`;
+    case 'custom':
+      return t.describe;
+  }
+}
