@@ -173,6 +173,20 @@ function finishBf16(r: number, signBits32: number, profile: Profile): number {
   return r & 0xffff;
 }
 
+/**
+ * The bf16 VALUE of an op computed in float32: x is rounded to f32 first, then RNE to
+ * bf16 (NaN stays NaN). This is PyTorch's "bf16 op = compute in f32, round to bf16"
+ * when x is the f64 result of one op (fround(x) is then the f32 op's result).
+ * Reference code keeps activations as Float64Array values rounded with this.
+ */
+export function bf16Value(x: number): number {
+  f32Scratch[0] = x;
+  const u = u32Scratch[0];
+  if ((u & 0x7fffffff) > 0x7f800000) return NaN;
+  u32Scratch[0] = (u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000;
+  return f32Scratch[0];
+}
+
 // ---------------------------------------------------------------- f64 → bf16 (one rounding)
 /**
  * Round a float64 to bf16 with ONE rounding (profiles ieee/ftz), or via float32
