@@ -121,7 +121,9 @@ export function hexBits(t: Tensor, i: number): string {
 /** integer values of an i32/i64 tensor as numbers (checked to be safe integers) */
 export function intValues(t: Tensor, where: string): number[] {
   if (t.dtype !== 'i32' && t.dtype !== 'i64') throw new OpError('BAD_TENSOR', `${where}: expected i32 or i64, got ${t.dtype}`);
-  return Array.from(t.data as Int32Array | BigInt64Array, (v) => {
+  const data = t.data as ArrayLike<number | bigint>;
+  return Array.from({ length: data.length }, (_, i) => {
+    const v = data[i];
     const n = Number(v);
     if (!Number.isSafeInteger(n)) throw new OpError('BAD_TENSOR', `${where}: value ${v} is not a safe integer`);
     return n;
