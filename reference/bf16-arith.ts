@@ -60,11 +60,32 @@ export function sqrt(a: number, profile: Profile = 'ieee'): number {
   return finish(Math.sqrt(operand(a, profile)), profile);
 }
 
+/** fround of the exact s + e (|e| ≤ ulp_f64(s)/2): only an exact f32 tie in s needs e */
+function froundWithTail(s: number, e: number): number {
+  const r = Math.fround(s);
+  if (r === s || e === 0 || !Number.isFinite(r)) return r;
+  const other = r > s ? nextF32Down(r) : nextF32Up(r); // the f32 neighbour on the other side of s
+  if (Math.abs(r - s) !== Math.abs(other - s)) return r; // not a tie: s + e rounds like s
+  return e > 0 ? Math.max(r, other) : Math.min(r, other);
+}
+const f32b = new Float32Array(1);
+const u32b = new Uint32Array(f32b.buffer);
+function nextF32Up(x: number): number {
+  f32b[0] = x;
+  if (x === 0) return 2 ** -149;
+  u32b[0] += x > 0 ? 1 : -1;
+  return f32b[0];
+}
+function nextF32Down(x: number): number {
+  return -nextF32Up(-x);
+}
+
 /**
  * fma(a, b, c) = a·b + c rounded once. a·b of two bf16 values is exact in f64
  * (16 significant bits, exponents within range); TwoSum then gives s = fl(p + c)
  * and the exact error e with p + c = s + e, and roundValue rounds s + e exactly.
- * pytorch profile: torch.addcmul's CPU kernel, bf16(f32(c + f32(a·b))).
+ * pytorch profile: torch.addcmul's CPU kernel, a float32 fma rounded to bf16:
+ * bf16(fma_f32(a, b, c)) — two roundings (f32, then bf16), measured against torch.
  */
 export function fma(a: number, b: number, c: number, profile: Profile = 'ieee'): number {
   const nan = propagateNaN(profile, a, b, c);
@@ -74,12 +95,12 @@ export function fma(a: number, b: number, c: number, profile: Profile = 'ieee'):
   const z = operand(c, profile);
   const p = x * y; // exact
   if (p !== p) return DEFAULT_NAN; // 0 × Inf
-  if (profile === 'pytorch') return finish(Math.fround(Math.fround(p) + z), profile);
   const s = p + z;
   if (s !== s) return DEFAULT_NAN; // Inf − Inf
   if (!Number.isFinite(s)) return roundValue(s, 0, { profile });
   const bp = s - p;
   const e = (p - (s - bp)) + (z - bp); // TwoSum: exact error of s
+  if (profile === 'pytorch') return finish(froundWithTail(s, e), profile);
   if (s === 0 && e === 0) {
     // exact zero: IEEE sign rules are already in s (x·y and z of equal sign keep it)
     return roundValue(s, 0, { profile });
