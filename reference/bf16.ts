@@ -209,10 +209,14 @@ export function nanFromF64Words(hi: number, _lo: number): number {
   return (((hi >>> 16) & 0x8000) | 0x7f80 | ((hi >>> 13) & 0x7f) | 0x40) & 0xffff;
 }
 
+// 2^k for the exponents roundValue needs (k in [-140, 140]), exact
+const POW2 = Float64Array.from({ length: 281 }, (_, i) => 2 ** (i - 140));
+const pow2 = (k: number): number => POW2[k + 140];
+
 /** exponent of the highest set bit of a positive finite number: floor(log2(a)), exactly */
 function exponentOf(a: number): number {
-  const [hi] = f64ToWords(a);
-  const biased = (hi >>> 20) & 0x7ff;
+  f64Scratch[0] = a;
+  const biased = (u32PairScratch[1] >>> 20) & 0x7ff;
   if (biased !== 0) return biased - 1023;
   return exponentOf(a * 2 ** 64) - 64; // f64 subnormal
 }
@@ -234,10 +238,12 @@ export function roundValue(x: number, tail: number, opts: RoundOptions = {}): nu
   if (a === 0) { a = Math.abs(t); t = 0; } // only reachable with a tail; keep it exact
   if (profile === 'ftz' && a < 2 ** -1022) return signBits; // DAZ on an f64 subnormal input
 
+  if (a >= 2 ** 128) return rounding === 'rtz' ? signBits | BF16.MAX : signBits | 0x7f80; // past every rounding boundary
   const e = Math.max(exponentOf(a), -126);
   const qExp = e - 7; // grid spacing 2^qExp in this binade (2^-133 in the subnormal range)
-  const scaled = a * 2 ** -qExp; // exact: a power-of-two scaling inside f64 range
-  const scaledTail = t * 2 ** -qExp;
+  const inv = pow2(-qExp);
+  const scaled = a * inv; // exact: a power-of-two scaling inside f64 range
+  const scaledTail = t * inv;
   let n = Math.floor(scaled);
   const frac = scaled - n; // exact
   switch (rounding) {
@@ -261,7 +267,7 @@ export function roundValue(x: number, tail: number, opts: RoundOptions = {}): nu
     }
   }
   // n ∈ [0, 256]; n = 256 is a carry into the next binade.
-  const value = n * 2 ** qExp;
+  const value = n * pow2(qExp);
   if (value >= 2 ** 128) {
     return rounding === 'rtz' ? signBits | BF16.MAX : signBits | 0x7f80;
   }
@@ -272,7 +278,9 @@ export function roundValue(x: number, tail: number, opts: RoundOptions = {}): nu
 // ---------------------------------------------------------------- bulk conversions
 /** Float32Array → bf16 bits, RNE (ieee NaN policy), reading raw bits so NaN payloads survive. */
 export function bulkFromF32(src: Float32Array, dst: Uint16Array = new Uint16Array(src.length)): Uint16Array {
-  const u = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  // int32 view: values stay small integers for V8 (uint32 reads above 2^31 become doubles);
+  // x + 0x7fff + lsb never wraps past 2^32 for a non-NaN pattern, and >>> 16 reads it unsigned
+  const u = new Int32Array(src.buffer, src.byteOffset, src.length);
   for (let i = 0; i < u.length; i++) {
     const x = u[i];
     dst[i] = (x & 0x7fffffff) > 0x7f800000 ? (x >>> 16) | 0x0040 : (x + 0x7fff + ((x >>> 16) & 1)) >>> 16;
