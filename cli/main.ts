@@ -18,6 +18,10 @@ const commands: Record<string, () => Promise<Command>> = {
   ops: async () => (await import('./ops.ts')).command,
   demo: async () => (await import('./demo.ts')).command,
   report: async () => (await import('./report.ts')).command,
+  drift: async () => (await import('./drift.ts')).command,
+  train: async () => (await import('./train.ts')).command,
+  corpus: async () => (await import('./corpus.ts')).command,
+  'eval-long': async () => (await import('./eval-long.ts')).command,
 };
 
 async function help(): Promise<string> {
