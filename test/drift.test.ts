@@ -77,7 +77,11 @@ test('decomposition: each share comes from a re-run; making a stage exact moves 
   assert.ok(d.base > 0);
   const cast = d.stages.find((s) => s.stage === 'cos_sin_cast')!;
   assert.ok(cast.withoutStage !== d.base, 'the cos/sin cast stage changes D');
-  assert.ok(d.allExact < d.base, `all exact ${d.allExact} vs base ${d.base}`);
+  // with every stage exact the rotated logits are shift-invariant up to f64 noise, far below
+  // the f32 softmax / bf16 P resolution: the deviation is (almost surely exactly) gone
+  assert.ok(d.allExact < d.base / 1000, `all exact ${d.allExact} vs base ${d.base}`);
+  const alone = d.stages.find((s) => s.stage === 'mul')!;
+  assert.ok(alone.aloneValue > 0, 'the bf16 products alone break the shift property');
   for (const s of d.stages) assert.ok(Number.isFinite(s.share));
 });
 
