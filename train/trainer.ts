@@ -1,0 +1,209 @@
+// The training loop: packed windows (reference/packing.ts) → forward + backward
+// (reference/model) → gradient accumulation → global-norm clipping → AdamW on master
+// weights, with checkpoints, JSON Lines metrics and a loss-curve SVG.
+//
+// Determinism: the data order is a function of (seed, step) only, master weights and
+// optimizer moments are stored exactly (f32 masters as F32), and every op is pinned, so a
+// run resumed from a checkpoint produces the same bits as an uninterrupted one.
+// Precision: 'f32' trains in float32; 'bf16' is mixed precision (bf16 forward/backward
+// from bf16 copies of f32 master weights, gradients accumulated in f32); 'f64' in float64.
+
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../io/lines.ts';
+import { linePlot } from '../io/svg-plot.ts';
+import { Progress } from '../cli/progress.ts';
+import { packDocuments, type Layout, type PackVariant, type Window } from '../reference/packing.ts';
+import { Rng } from '../reference/rng.ts';
+import type { ModelConfig } from '../reference/model/config.ts';
+import { modelLossGrad } from '../reference/model/backward.ts';
+import { randomInitModel, roundModel, type Model } from '../reference/model/params.ts';
+import { policy, type Precision } from '../reference/model/precision.ts';
+import { ADAMW_DEFAULTS, adamwStep, newAdamW, type AdamWConfig, type AdamWState } from './adamw.ts';
+import { clipGradNorm, lrAt, type ScheduleKind } from './schedule.ts';
+import { loadLatestCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
+
+export interface TrainOptions {
+  out: string;
+  model: ModelConfig;
+  precision: Precision;
+  L: number;
+  variant: PackVariant;
+  layout: Layout;
+  steps: number;
+  accum: number;
+  lr: number;
+  warmup: number;
+  schedule: ScheduleKind;
+  clip: number;
+  adamw: AdamWConfig;
+  seed: number;
+  checkpointEvery: number;
+  /** BOS id (the anchor) and the domain tag id for anchor_tag */
+  bos: number;
+  tag?: number;
+}
+
+export interface TrainHooks {
+  /** stop (as if killed) after this many optimizer steps of this process, without a final checkpoint */
+  stopAfter?: number;
+  quiet?: boolean;
+  /** called after each optimizer step (and its checkpoint, if any) */
+  onStep?: (step: number, loss: number) => void;
+  log?: (line: string) => void;
+}
+
+export interface TrainResult {
+  model: Model;
+  opt: AdamWState;
+  state: TrainerState;
+  losses: number[];
+  tokensPerSecond: number;
+  windows: number;
+  stopped: boolean;
+}
+
+export const defaultTrainOptions = (model: ModelConfig, out: string): TrainOptions => ({
+  out,
+  model,
+  precision: 'f32',
+  L: 128,
+  variant: 'anchor',
+  layout: 'flex',
+  steps: 100,
+  accum: 1,
+  lr: 3e-3,
+  warmup: 10,
+  schedule: 'cosine',
+  clip: 1,
+  adamw: { ...ADAMW_DEFAULTS },
+  seed: 1,
+  checkpointEvery: 50,
+  bos: 256,
+});
+
+/** window index of micro-batch k (global): a seeded permutation per epoch */
+function windowOrder(n: number, seed: number, k: number, cache: Map<number, Int32Array>): number {
+  const epoch = Math.floor(k / n);
+  let perm = cache.get(epoch);
+  if (!perm) {
+    const rng = new Rng((seed * 7919 + epoch * 104729) >>> 0);
+    perm = Int32Array.from({ length: n }, (_, i) => i);
+    for (let i = n - 1; i > 0; i--) {
+      const j = rng.int(0, i);
+      [perm[i], perm[j]] = [perm[j], perm[i]];
+    }
+    cache.clear();
+    cache.set(epoch, perm);
+  }
+  return perm[k % n];
+}
+
+/** the options that must agree between a run and its resume */
+function identity(o: TrainOptions): Record<string, unknown> {
+  const { out: _out, steps: _steps, checkpointEvery: _ce, ...rest } = o;
+  return JSON.parse(JSON.stringify(rest));
+}
+
+export function packWindows(docs: number[][], o: Pick<TrainOptions, 'L' | 'variant' | 'layout' | 'bos' | 'tag' | 'seed'>): Window[] {
+  return packDocuments(docs, { L: o.L, variant: o.variant, layout: o.layout, bos: o.bos, tag: o.tag, seed: o.seed });
+}
+
+export function train(docs: number[][], o: TrainOptions, resume: boolean, hooks: TrainHooks = {}): TrainResult {
+  const log = hooks.log ?? ((s: string) => process.stderr.write(s + '\n'));
+  mkdirSync(o.out, { recursive: true });
+  const windows = packWindows(docs, o);
+  if (!windows.length) throw new Error(`train: the corpus packs into no window of L = ${o.L}`);
+  const masterRound = o.precision === 'f64' ? (x: number) => x : Math.fround;
+  const masterDtype = o.precision === 'f64' ? 'F64' : 'F32';
+  const pol = policy(o.precision);
+  let model: Model;
+  let opt: AdamWState;
+  let state: TrainerState;
+  const metricsPath = join(o.out, 'metrics.jsonl');
+  const loaded = resume ? loadLatestCheckpoint(o.out) : null;
+  if (loaded) {
+    const want = JSON.stringify(identity(o));
+    const had = JSON.stringify(loaded.state.options);
+    if (want !== had) throw new Error(`train --resume: options differ from the checkpoint's\n  checkpoint: ${had}\n  now:        ${want}`);
+    model = loaded.model;
+    opt = loaded.opt;
+    state = loaded.state;
+    // metrics past the checkpoint belong to the interrupted run: drop them
+    const kept = existsSync(metricsPath)
+      ? readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= state.step)
+      : [];
+    writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
+    log(`resumed from ${loaded.dir} at step ${state.step}`);
+  } else {
+    model = randomInitModel(o.model, o.seed, 'transformers');
+    opt = newAdamW(model.params);
+    state = { step: 0, options: identity(o), losses: [], tokens: 0 };
+    writeFileAtomic(metricsPath, '');
+  }
+  const order = new Map<number, Int32Array>();
+  const progress = hooks.quiet ? null : new Progress(`train ${o.precision} ${o.variant}/${o.layout}`, o.steps);
+  const t0 = Date.now();
+  let tokensThisRun = 0;
+  let stepsThisRun = 0;
+  let stopped = false;
+  while (state.step < o.steps) {
+    if (hooks.stopAfter !== undefined && stepsThisRun >= hooks.stopAfter) {
+      stopped = true;
+      break;
+    }
+    const work = o.precision === 'f32' || o.precision === 'f64' ? model : roundModel(model, pol.act);
+    const acc = new Map([...model.params].map(([k, v]) => [k, new Float64Array(v.length)]));
+    let lossSum = 0;
+    let tokens = 0;
+    for (let a = 0; a < o.accum; a++) {
+      const w = windows[windowOrder(windows.length, o.seed, state.step * o.accum + a, order)];
+      const labels = Array.from(w.targets, (t, i) => (w.lossMask[i] ? t : -100));
+      const r = modelLossGrad(work, w.inputIds, labels, { precision: o.precision, variant: w.maskVariant, docIds: w.docIds, positions: w.positionIds });
+      lossSum += r.loss;
+      tokens += w.inputIds.length;
+      for (const [k, g] of r.grads) {
+        const s = acc.get(k)!;
+        for (let i = 0; i < g.length; i++) s[i] = masterRound(s[i] + g[i]);
+      }
+    }
+    if (o.accum > 1) for (const g of acc.values()) for (let i = 0; i < g.length; i++) g[i] = masterRound(g[i] / o.accum);
+    const gradNorm = clipGradNorm(acc, o.clip, masterRound);
+    const lr = lrAt(state.step, { lr: o.lr, warmup: o.warmup, total: o.steps, kind: o.schedule });
+    adamwStep(model.params, acc, opt, lr, o.adamw, masterRound);
+    const loss = lossSum / o.accum;
+    state.step++;
+    state.tokens += tokens;
+    state.losses.push(loss);
+    tokensThisRun += tokens;
+    stepsThisRun++;
+    const elapsed = (Date.now() - t0) / 1000;
+    appendFileSync(metricsPath, JSON.stringify({ step: state.step, loss, lr, grad_norm: gradNorm, tokens: state.tokens, tokens_per_s: tokensThisRun / Math.max(elapsed, 1e-9), elapsed_s: elapsed }) + '\n');
+    progress?.update(state.step);
+    if (state.step % o.checkpointEvery === 0 || state.step === o.steps) saveCheckpoint(o.out, model, opt, state, masterDtype);
+    hooks.onStep?.(state.step, loss);
+  }
+  const secs = (Date.now() - t0) / 1000;
+  if (!stopped) writeLossCurve(o.out, state.losses, o);
+  return { model, opt, state, losses: state.losses, tokensPerSecond: tokensThisRun / Math.max(secs, 1e-9), windows: windows.length, stopped };
+}
+
+/** loss per step and its moving average, as SVG */
+export function writeLossCurve(out: string, losses: number[], o: Pick<TrainOptions, 'precision' | 'variant' | 'layout' | 'L'>): string {
+  const x = losses.map((_, i) => i + 1);
+  const k = Math.max(1, Math.round(losses.length / 20));
+  const smooth = losses.map((_, i) => {
+    const s = losses.slice(Math.max(0, i - k + 1), i + 1);
+    return s.reduce((a, b) => a + b, 0) / s.length;
+  });
+  const svg = linePlot(
+    [
+      { name: 'loss', x, y: losses },
+      { name: `moving average (${k})`, x, y: smooth },
+    ],
+    { title: `training loss (${o.precision}, ${o.variant}/${o.layout}, L=${o.L})`, xLabel: 'step', yLabel: 'cross-entropy (nats/token)' },
+  );
+  const path = join(out, 'loss.svg');
+  writeFileAtomic(path, svg);
+  return path;
+}
