@@ -13,7 +13,7 @@ import { type ArgSpec, type GenCase, type Tolerance, registerOp } from './regist
 const root = new URL('..', import.meta.url).pathname;
 const FIXTURES = ['llama', 'llama_linear_intra_doc', 'mistral_anchor', 'qwen2_tied_reset'].map((n) => `test/fixtures/model/${n}`);
 
-const modelArgs: Record<string, ArgSpec> = {
+export const modelArgs: Record<string, ArgSpec> = {
   checkpoint: { type: 'string', required: true, doc: 'folder with a transformers config.json + model.safetensors (relative paths: the working directory, then the project root)' },
   precision: { type: 'string', enum: PRECISIONS, default: 'f32', doc: 'f64 (true float64), f32, bf16 (transformers opmath semantics)' },
   variant: { type: 'string', enum: VARIANTS, default: 'full', doc: 'attention mask variant' },
@@ -25,7 +25,8 @@ function resolveCheckpoint(p: string): string {
   const q = join(root, p);
   return existsSync(q) ? q : p;
 }
-function modelFor(path: string, prec: Precision): Model {
+/** a checkpoint's model rounded to a precision's weight dtype (cached per folder and file time) */
+export function modelFor(path: string, prec: Precision): Model {
   const dir = resolveCheckpoint(path);
   const st = join(dir, 'model.safetensors');
   const mtime = existsSync(st) ? statSync(st).mtimeMs : -1;
@@ -42,7 +43,7 @@ function modelFor(path: string, prec: Precision): Model {
   return m;
 }
 
-function ids(t: Tensor, where: string, V?: number): number[] {
+export function ids(t: Tensor, where: string, V?: number): number[] {
   const v = intValues(t, where);
   if (V !== undefined) v.forEach((x, i) => {
     if (x < 0 || x >= V) throw new OpError('BAD_TENSOR', `${where}[${i}] = ${x} is outside the vocabulary [0, ${V})`);

@@ -1,0 +1,206 @@
+// `npm run bench:kernels [-- --backend webasm --lengths 4096,8192,16384 --quick]`
+// 1. each kernel vs its reference loop (tinybench medians; attention timed once per side);
+// 2. block-sparse attention vs full causal on the same kernel, L = 4096…16384, realistic
+//    document mixes: measured speed-up ÷ theoretical pair ratio (and ÷ block ratio);
+// 3. when `python3 -c "import torch"` works: the same attention problem in PyTorch (SDPA with a
+//    mask, flex_attention compiled) via bench/peers/torch_attention.py, in the same run.
+// Every result is validated against the reference before it is timed. Writes bench/RESULTS.md
+// and bench/kernels.svg. The machine is shared and small: expect noisy numbers.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Bench } from 'tinybench';
+import { bf16Value, bulkFromF32 } from '../reference/bf16.ts';
+import { ropeApply as refRope } from '../reference/rope.ts';
+import { attentionForward as refAttn } from '../reference/attention.ts';
+import { docIdsFromLengths, pairCount, theoreticalSpeedup, type Variant } from '../reference/masks.ts';
+import { Rng } from '../reference/rng.ts';
+import { attentionForward, bf16Round, blockTable, matmul, ropeApply } from '../kernels/ops.ts';
+import { closeBackends, openBackend } from '../kernels/runtime.ts';
+import { linePlot } from '../io/svg-plot.ts';
+import { writeFileAtomic } from '../io/lines.ts';
+
+const { values: opt } = parseArgs({
+  options: {
+    backend: { type: 'string', default: process.env.ANCHOR_BACKEND ?? 'webasm' },
+    lengths: { type: 'string', default: '4096,8192,16384' },
+    quick: { type: 'boolean', default: false },
+  },
+});
+const root = new URL('..', import.meta.url).pathname;
+const lengths = opt.lengths!.split(',').map(Number);
+const be = await openBackend(opt.backend);
+const lines: string[] = [];
+const say = (s: string) => {
+  console.log(s);
+  lines.push(s);
+};
+const ms = (x: number) => `${x.toFixed(x < 10 ? 2 : 0)} ms`;
+async function timeOnce(fn: () => unknown): Promise<number> {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+async function median(fn: () => unknown, iterations = 5): Promise<number> {
+  const bench = new Bench({ iterations, warmupIterations: 1, time: 0 });
+  bench.add('x', async () => {
+    await fn();
+  });
+  await bench.run();
+  const r = bench.tasks[0].result as any;
+  return r?.latency?.p50 ?? r?.period ?? NaN;
+}
+
+say(`# Kernel benchmarks`);
+say('');
+say(`backend: ${be.description}; ${new Date().toISOString().slice(0, 10)}; 2 shared cores, numbers are noisy.`);
+say('');
+const rng = new Rng(2024);
+
+// ---------------------------------------------------------------- 1. kernel vs reference loop
+say('## Kernels vs their reference loops (median)');
+say('');
+say('| kernel | problem | reference | kernel | speed-up |');
+say('|---|---|---|---|---|');
+{
+  const n = 1 << 20;
+  const x = Float32Array.from({ length: n }, () => rng.normal() * 2 ** rng.int(-30, 30));
+  const got = await bf16Round(x, be);
+  const want = bulkFromF32(x);
+  for (let i = 0; i < n; i++) if (Math.fround(got[i]) !== Math.fround(new Float32Array(new Uint32Array([want[i] << 16]).buffer)[0])) throw new Error('bf16Round mismatch');
+  const tr = await median(() => Array.from(bulkFromF32(x), (b) => b));
+  const tk = await median(() => bf16Round(x, be));
+  say(`| bf16Round | ${n} values | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× |`);
+}
+{
+  const M = 256, K = 256, N = 256;
+  const a = Float64Array.from({ length: M * K }, () => bf16Value(rng.normal()));
+  const b = Float64Array.from({ length: K * N }, () => bf16Value(rng.normal()));
+  const ref = () => {
+    const c = new Float64Array(M * N);
+    for (let m = 0; m < M; m++)
+      for (let j = 0; j < N; j++) {
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc = Math.fround(acc + Math.fround(a[m * K + k] * b[k * N + j]));
+        c[m * N + j] = bf16Value(acc);
+      }
+    return c;
+  };
+  const want = ref();
+  const got = await matmul(a, b, M, K, N, 'bf16', be);
+  for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) throw new Error('matmul mismatch');
+  const tr = await median(ref);
+  const tk = await median(() => matmul(a, b, M, K, N, 'bf16', be));
+  say(`| matmul | ${M}×${K}×${N}, bf16 out | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× |`);
+}
+{
+  const H = 8, T = 1024, D = 64;
+  const x = Float64Array.from({ length: H * T * D }, () => bf16Value(rng.normal()));
+  const cos = Float64Array.from({ length: T * D }, () => bf16Value(Math.cos(rng.float() * 100)));
+  const sin = Float64Array.from({ length: T * D }, () => bf16Value(Math.sin(rng.float() * 100)));
+  const want = refRope(x, H, T, D, cos, sin, { path: 'hf', layout: 'half' });
+  const got = await ropeApply(x, H, T, D, cos, sin, 'hf', 'half', be);
+  for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) throw new Error('rope mismatch');
+  const tr = await median(() => refRope(x, H, T, D, cos, sin, { path: 'hf', layout: 'half' }));
+  const tk = await median(() => ropeApply(x, H, T, D, cos, sin, 'hf', 'half', be));
+  say(`| ropeApply (hf) | H ${H}, T ${T}, D ${D} | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× |`);
+}
+const D = 64;
+const mk = (n: number) => Float64Array.from({ length: n }, () => bf16Value(rng.normal()));
+{
+  const L = opt.quick ? 1024 : 4096;
+  const ids = new Int32Array(L);
+  const q = mk(L * D), k = mk(L * D), v = mk(L * D);
+  const shape = { Hq: 1, Hkv: 1, L, D };
+  const tr = await timeOnce(() => refAttn(q, k, v, shape, ids, { variant: 'full', precision: 'bf16_flash' }));
+  await attentionForward(q, k, v, shape, ids, { variant: 'full', precision: 'bf16_flash' }, be); // compile
+  const tk = await timeOnce(() => attentionForward(q, k, v, shape, ids, { variant: 'full', precision: 'bf16_flash' }, be));
+  say(`| attention fwd (bf16_flash, causal) | L ${L}, D ${D}, 1 head | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× (target ≥ 20×) |`);
+}
+say('');
+
+// ---------------------------------------------------------------- 2. block-sparse vs full causal
+/** a realistic mix: log-normal document lengths (median 600, σ = 1), cut to fill L */
+function documentMix(L: number, seed: number): number[] {
+  const r = new Rng(seed);
+  const out: number[] = [];
+  let left = L - 1; // room for the anchor token
+  while (left > 0) {
+    const n = Math.min(left, Math.max(16, Math.round(600 * Math.exp(r.normal()))));
+    out.push(n);
+    left -= n;
+  }
+  return out;
+}
+say('## Block-sparse attention vs full causal on the same kernel (B = 64, D = 64, 1 head, bf16_flash)');
+say('');
+say('| L | docs | variant | full causal | sparse | measured speed-up | pair ratio | measured ÷ pairs (target ≥ 0.9) | block ratio | measured ÷ blocks |');
+say('|---|---|---|---|---|---|---|---|---|---|');
+const series: { L: number; variant: string; ratio: number }[] = [];
+const peerProblems: { L: number; lengths: number[]; fullMs: number; sparseMs: number }[] = [];
+for (const L of lengths) {
+  const docLens = documentMix(L, L);
+  const q = mk(L * D), k = mk(L * D), v = mk(L * D);
+  const shape = { Hq: 1, Hkv: 1, L, D };
+  const idsFull = new Int32Array(L);
+  const fullTable = blockTable('full', idsFull, 64);
+  await attentionForward(q.subarray(0, 256 * D), k.subarray(0, 256 * D), v.subarray(0, 256 * D), { ...shape, L: 256 }, idsFull.subarray(0, 256), { variant: 'full', precision: 'bf16_flash' }, be);
+  const tFull = await timeOnce(() => attentionForward(q, k, v, shape, idsFull, { variant: 'full', precision: 'bf16_flash', table: fullTable }, be));
+  for (const variant of ['intra_doc', 'anchor'] as Variant[]) {
+    const ids = docIdsFromLengths(docLens, true);
+    const table = blockTable(variant, ids, 64);
+    const tSparse = await timeOnce(() => attentionForward(q, k, v, shape, ids, { variant, precision: 'bf16_flash', table }, be));
+    const theory = theoreticalSpeedup(variant, ids, 64);
+    const measured = tFull / tSparse;
+    series.push({ L, variant, ratio: measured / theory.pairs });
+    if (variant === 'anchor') peerProblems.push({ L, lengths: docLens, fullMs: tFull, sparseMs: tSparse });
+    say(`| ${L} | ${docLens.length} | ${variant} | ${ms(tFull)} | ${ms(tSparse)} | ${measured.toFixed(2)}× | ${theory.pairs.toFixed(2)}× | **${(measured / theory.pairs).toFixed(2)}** | ${theory.blocks.toFixed(2)}× | ${(measured / theory.blocks).toFixed(2)} |`);
+  }
+}
+say('');
+say(`pairs: allowed (q, k) pairs of full causal ÷ those of the variant (${pairCount.name}); blocks: the same for non-empty 64×64 tiles.`);
+say('');
+
+// ---------------------------------------------------------------- 3. PyTorch peer
+const torchOk = spawnSync('python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+say('## PyTorch on the same problems (bench/peers/torch_attention.py)');
+say('');
+if (!torchOk) say('skipped: `python3 -c "import torch"` fails here.');
+else {
+  const dir = mkdtempSync(join(tmpdir(), 'anchor-peer-'));
+  try {
+    const spec = join(dir, 'problems.json');
+    writeFileSync(spec, JSON.stringify({ D, problems: peerProblems.map((p) => ({ L: p.L, lengths: p.lengths })) }));
+    const outText = execFileSync('python3', [join(root, 'bench/peers/torch_attention.py'), spec], { encoding: 'utf8', timeout: 30 * 60 * 1000 });
+    const rows = JSON.parse(outText.trim().split('\n').pop()!) as { L: number; torch: string; sdpa_full_ms: number; sdpa_mask_ms: number; flex_full_ms: number | null; flex_mask_ms: number | null; flex_error?: string }[];
+    say(`torch ${rows[0]?.torch}, 1 thread, float32 (CPU bf16 SDPA is slower).`);
+    say('');
+    say('| L | SDPA causal | SDPA + anchor mask | flex causal | flex anchor | flex speed-up ÷ pairs | ours full | ours anchor | ours ÷ SDPA mask |');
+    say('|---|---|---|---|---|---|---|---|---|');
+    for (const r of rows) {
+      const p = peerProblems.find((x) => x.L === r.L)!;
+      const ids = docIdsFromLengths(p.lengths, true);
+      const pr = theoreticalSpeedup('anchor', ids, 64).pairs;
+      const flexRatio = r.flex_full_ms && r.flex_mask_ms ? (r.flex_full_ms / r.flex_mask_ms / pr).toFixed(2) : `n/a (${r.flex_error ?? 'not run'})`;
+      say(`| ${r.L} | ${ms(r.sdpa_full_ms)} | ${ms(r.sdpa_mask_ms)} | ${r.flex_full_ms ? ms(r.flex_full_ms) : 'n/a'} | ${r.flex_mask_ms ? ms(r.flex_mask_ms) : 'n/a'} | ${flexRatio} | ${ms(p.fullMs)} | ${ms(p.sparseMs)} | ${(r.sdpa_mask_ms / p.sparseMs).toFixed(2)} |`);
+    }
+  } catch (e) {
+    say(`peer failed: ${(e as Error).message.split('\n')[0]}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+say('');
+
+const svg = linePlot(
+  ['intra_doc', 'anchor'].map((variant) => ({ name: variant, x: series.filter((s) => s.variant === variant).map((s) => s.L), y: series.filter((s) => s.variant === variant).map((s) => s.ratio), markers: true })),
+  { title: 'Block-sparse attention: measured speed-up ÷ pair ratio', xLabel: 'L (tokens)', yLabel: 'measured / theoretical', logX: true },
+);
+writeFileAtomic(join(root, 'bench/kernels.svg'), svg);
+say('![ratio](kernels.svg)');
+writeFileAtomic(join(root, 'bench/RESULTS.md'), lines.join('\n') + '\n');
+await closeBackends();
+void readFileSync;

@@ -1,0 +1,21 @@
+// The shape of a generated kernel module (generated/<kernel>.<backend>.ts).
+
+export type BackendName = 'webasm' | 'cpu' | 'webgl2' | 'headlessgl';
+export const BACKEND_NAMES: readonly BackendName[] = ['webasm', 'cpu', 'webgl2', 'headlessgl'];
+
+export interface GeneratedKernel {
+  name: string;
+  backend: BackendName;
+  /** the reference kernel file it was generated from */
+  source: string;
+  /** the reference function the kernel must agree with */
+  reference: string;
+  /** parameter names, in order; the last is always `one` (the runtime passes 1.0) */
+  params: string[];
+  /** the gpu.js kernel function, plain JavaScript */
+  kernel: string;
+  /** helper functions the kernel calls (gpu.addFunction) */
+  helpers: string[];
+  /** GLSL native functions (webgl2 only) */
+  native: { name: string; glsl: string }[];
+}
