@@ -4,6 +4,7 @@ import { UsageError } from './main.ts';
 /** demos by name; each prints computed lines (and may write plots next to --out) */
 const demos: Record<string, (opts: { out?: string }) => Promise<string[]>> = {
   bf16: async () => (await import('../demos/bf16.ts')).bf16Tour(),
+  rope: async (opts) => (await import('../demos/rope.ts')).ropeDemo(opts),
 };
 
 export const command: Command = {

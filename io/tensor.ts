@@ -34,17 +34,20 @@ if (endianness() !== 'LE') throw new Error('anchor-oracle assumes a little-endia
 
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
+/** a typed array of a dtype over a fresh buffer of n elements, or over a given (aligned) buffer */
+function typedArray(dtype: DType, src: number | ArrayBuffer): AnyData {
+  switch (dtype) {
+    case 'bf16': return new Uint16Array(src as ArrayBuffer);
+    case 'f32': return new Float32Array(src as ArrayBuffer);
+    case 'f64': return new Float64Array(src as ArrayBuffer);
+    case 'i32': return new Int32Array(src as ArrayBuffer);
+    case 'i64': return new BigInt64Array(src as ArrayBuffer);
+    case 'u8': return new Uint8Array(src as ArrayBuffer);
+  }
+}
+
 export function alloc<D extends DType>(dtype: D, shape: number[]): Tensor<D> {
-  const n = numel(shape);
-  const data = {
-    bf16: () => new Uint16Array(n),
-    f32: () => new Float32Array(n),
-    f64: () => new Float64Array(n),
-    i32: () => new Int32Array(n),
-    i64: () => new BigInt64Array(n),
-    u8: () => new Uint8Array(n),
-  }[dtype]() as DataOf[D];
-  return { dtype, shape: [...shape], data };
+  return { dtype, shape: [...shape], data: typedArray(dtype, numel(shape)) as DataOf[D] };
 }
 
 export function tensor<D extends DType>(dtype: D, shape: number[], data: DataOf[D]): Tensor<D> {
@@ -83,14 +86,7 @@ export function decodeTensor(w: unknown, where: string): Tensor {
   const buf = Buffer.from(o.b64, 'base64');
   const copy = new ArrayBuffer(expected); // aligned copy
   new Uint8Array(copy).set(buf);
-  const data = {
-    bf16: () => new Uint16Array(copy),
-    f32: () => new Float32Array(copy),
-    f64: () => new Float64Array(copy),
-    i32: () => new Int32Array(copy),
-    i64: () => new BigInt64Array(copy),
-    u8: () => new Uint8Array(copy),
-  }[dtype]();
+  const data = typedArray(dtype, copy);
   return { dtype, shape, data } as Tensor;
 }
 
