@@ -11,6 +11,7 @@ import { intOption } from './main.ts';
 import { Progress, fmtSeconds } from './progress.ts';
 import { tinyPreset } from './train.ts';
 import { bf16Tour } from '../demos/bf16.ts';
+import { ropeReport } from '../demos/rope.ts';
 import {
   anchorKeyExperiment,
   anchorKeyTable,
@@ -58,8 +59,7 @@ export async function buildReport(o: ReportOptions, tick: (what: string) => void
   sections.push({ title: 'bf16 in one screen', intro: 'Each line is computed by the reference (reference/bf16.ts), not typed in.', lines: bf16Tour(o.seed), svgs: [] });
   tick('bf16 tour');
 
-  const rope = await ropeSection();
-  if (rope) sections.push(rope);
+  sections.push(ropeSection(o.seed));
   tick('RoPE error against position');
 
   // the two models of the drift experiments
@@ -132,17 +132,9 @@ export async function buildReport(o: ReportOptions, tick: (what: string) => void
   return sections;
 }
 
-/** the RoPE section, from the RoPE demo when it is there */
-async function ropeSection(): Promise<Section | undefined> {
-  try {
-    const mod = (await import('../demos/rope.ts')) as Record<string, unknown>;
-    const fn = mod.ropeReport as undefined | (() => { lines: string[]; svgs: { name: string; svg: string }[] });
-    if (!fn) return undefined;
-    const r = fn();
-    return { title: 'RoPE in bf16: error against position', intro: 'cos/sin error of the bf16 cast and the relative-position violation, for several bases (reference/rope.ts).', ...r };
-  } catch {
-    return undefined;
-  }
+/** the RoPE section: the RoPE demo's table and plot */
+function ropeSection(seed: number): Section {
+  return { title: 'RoPE in bf16: error against position', intro: 'cos/sin error of the bf16 cast and the relative-position violation, for several bases (reference/rope.ts).', ...ropeReport(seed) };
 }
 
 // ------------------------------------------------------------------ HTML
@@ -206,14 +198,16 @@ export const command: Command = {
       seed: intOption(v.seed, 'seed', 1),
     };
     const started = Date.now();
+    // a bar with ETA on a terminal; a plain line per finished part otherwise
     const steps = 12;
-    const bar = new Progress('report', steps);
+    const bar = process.stderr.isTTY ? new Progress('report', steps) : undefined;
     let done = 0;
     const sections = await buildReport(o, (what) => {
-      bar.update(Math.min(steps - 1, ++done));
-      if (!process.stderr.isTTY) process.stderr.write(`report: ${what} done\n`);
+      done++;
+      if (bar) bar.update(Math.min(steps - 1, done));
+      else process.stderr.write(`report: ${what} (${fmtSeconds((Date.now() - started) / 1000)})\n`);
     });
-    bar.update(steps);
+    bar?.update(steps);
     for (const s of sections) for (const g of s.svgs) writeFileAtomic(join(o.out, g.name), g.svg);
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
     const meta = `anchor-oracle ${pkg.version}, node ${process.version}, seed ${o.seed}, ${new Date().toISOString()}, ${fmtSeconds((Date.now() - started) / 1000)}`;

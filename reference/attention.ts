@@ -251,6 +251,24 @@ export function attentionScores(q: Float64Array, k: Float64Array, shape: AttnSha
 }
 
 /**
+ * The logits of every query row against ONE key column j ([Hq*L], -Infinity where masked),
+ * rounded as the path rounds them: the column the paper's Eq. 5 reads (j = 0, the first key)
+ * without materialising the L×L matrix.
+ */
+export function attentionLogitColumn(q: Float64Array, k: Float64Array, shape: AttnShape, docIds: ArrayLike<number>, opts: AttnOptions, j = 0): Float64Array {
+  const { Hq, L, D } = shape;
+  checkShape(shape, q, k, k, 'attentionLogitColumn');
+  const P = prepare(q, k, k, { Hq, Hkv: shape.Hkv, Lq: L, Lk: L, D }, opts);
+  const col = new Float64Array(Hq * L).fill(-Infinity);
+  for (let h = 0; h < Hq; h++) {
+    const g = Math.floor(h / P.group);
+    for (let i = j; i < L; i++)
+      if (isAllowed(opts.variant, docIds, i, j)) col[h * L + i] = logit(P.q, (h * L + i) * D, P.k, (g * L + j) * D, D, P.scale, opts.precision, opts.exactQK === true);
+  }
+  return col;
+}
+
+/**
  * Backward of attentionForward: dQ [Hq, L, D], dK and dV [Hkv, L, D] (summed over each group).
  * f64 and f32: the exact formulas (P recomputed from the LSE, D_i = rowsum(dO∘O),
  * dS = P∘(dP − D_i), dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO), every op rounded on f32.

@@ -12,7 +12,7 @@
 // ATTN is the softmax the attention path computes; A the logits as the path computes them
 // (scaled by 1/√d, which the paper drops from its notation).
 
-import { attentionScores, type AttnOptions } from './attention.ts';
+import { attentionLogitColumn, attentionScores, type AttnOptions } from './attention.ts';
 import type { Variant } from './masks.ts';
 import { modelForward, type ForwardOptions } from './model/forward.ts';
 import type { Model } from './model/params.ts';
@@ -42,8 +42,8 @@ export interface LayerScores {
   probs: Float64Array;
 }
 
-/** run the model at positions base + Δ and return every layer's score matrices */
-export function scoresAt(m: Model, ids: ArrayLike<number>, delta: number, run: DriftRun): LayerScores[] {
+/** run the model at positions base + Δ; per layer, q and k after RoPE and the attention options */
+function runAt(m: Model, ids: ArrayLike<number>, delta: number, run: DriftRun) {
   const exact = run.exact ?? new Set<DriftStage>();
   const ropeExact = new Set([...exact].filter((s): s is RopeStage => s !== 'qk'));
   const res = modelForward(m, ids, {
@@ -62,7 +62,19 @@ export function scoresAt(m: Model, ids: ArrayLike<number>, delta: number, run: D
   const opts: AttnOptions = { variant: run.variant ?? 'full', precision: pol.attention, exactQK: exact.has('qk') };
   const shape = { Hq: cfg.numHeads, Hkv: cfg.numKvHeads, L: ids.length, D: cfg.headDim };
   const docIds = run.docIds ?? new Int32Array(ids.length);
-  return res.qk!.map(({ q, k }) => attentionScores(q, k, shape, docIds, opts));
+  return { qk: res.qk!, opts, shape, docIds };
+}
+
+/** every layer's score matrices at positions base + Δ */
+export function scoresAt(m: Model, ids: ArrayLike<number>, delta: number, run: DriftRun): LayerScores[] {
+  const r = runAt(m, ids, delta, run);
+  return r.qk.map(({ q, k }) => attentionScores(q, k, r.shape, r.docIds, r.opts));
+}
+
+/** every layer's first-key logits [Hq*L] at positions base + Δ (all Eq. 5 needs) */
+export function firstKeyLogitsAt(m: Model, ids: ArrayLike<number>, delta: number, run: DriftRun): Float64Array[] {
+  const r = runAt(m, ids, delta, run);
+  return r.qk.map(({ q, k }) => attentionLogitColumn(q, k, r.shape, r.docIds, r.opts, 0));
 }
 
 export interface ShiftResult {
@@ -114,17 +126,17 @@ export interface LogitResult {
   perLayerHead: Float64Array;
 }
 
-/** Eq. 5 between two sets of score matrices of one sequence */
-export function logitDeviationOf(a: LayerScores[], b: LayerScores[], T: number): LogitResult {
-  const heads = a[0].logits.length / (T * T);
+/** Eq. 5 between the first-key logits ([Hq*T] per layer) of one sequence at the two offsets */
+export function logitDeviationOf(a: Float64Array[], b: Float64Array[], T: number): LogitResult {
+  const heads = a[0].length / T;
   const perLayerHead = new Float64Array(a.length * heads);
   let D = 0;
   for (let l = 0; l < a.length; l++)
     for (let h = 0; h < heads; h++) {
       let s = 0;
       for (let i = 0; i < T; i++) {
-        const x = a[l].logits[(h * T + i) * T];
-        const y = b[l].logits[(h * T + i) * T];
+        const x = a[l][h * T + i];
+        const y = b[l][h * T + i];
         if (x === -Infinity && y === -Infinity) continue; // the first key is masked for this row in both
         s += Math.abs(x - y);
       }
@@ -140,7 +152,7 @@ export function logitDeviation(m: Model, seqs: ArrayLike<number>[], delta1: numb
   let per: Float64Array | undefined;
   for (const ids of seqs) {
     if (ids.length !== T) throw new RangeError(`logitDeviation: sequences must share one length (${ids.length} ≠ ${T})`);
-    const r = logitDeviationOf(scoresAt(m, ids, delta1, run), scoresAt(m, ids, delta2, run), T);
+    const r = logitDeviationOf(firstKeyLogitsAt(m, ids, delta1, run), firstKeyLogitsAt(m, ids, delta2, run), T);
     D += r.D_logit / seqs.length;
     per ??= new Float64Array(r.perLayerHead.length);
     for (let k = 0; k < per.length; k++) per[k] += r.perLayerHead[k] / seqs.length;

@@ -10,11 +10,28 @@ import { randomInitModel } from '../reference/model/params.ts';
 import { ropeApply, ropeCosSin, ROPE_PATHS, ROPE_LAYOUTS } from '../reference/rope.ts';
 import { bf16Value } from '../reference/bf16.ts';
 import { Rng } from '../reference/rng.ts';
+import { attentionLogitColumn, attentionScores } from '../reference/attention.ts';
 
 const config = tinyPreset('unused').model;
 const m = new ModelAtPrecisions(randomInitModel(config, 3));
 const T = 32;
 const seqs = driftSequences(config.vocabSize, 2, T, 7);
+
+test('attentionLogitColumn is column 0 of attentionScores on every path', () => {
+  const rng = new Rng(8);
+  const shape = { Hq: 4, Hkv: 2, L: 9, D: 8 };
+  const q = Float64Array.from({ length: 4 * 9 * 8 }, () => rng.normal());
+  const k = Float64Array.from({ length: 2 * 9 * 8 }, () => rng.normal());
+  const ids = Int32Array.from([0, 1, 1, 1, 2, 2, 2, 2, 2]);
+  for (const precision of ['f64', 'f32', 'bf16_flash', 'bf16_eager'] as const)
+    for (const variant of ['full', 'intra_doc', 'anchor'] as const)
+      for (const exactQK of [false, true]) {
+        const opts = { variant, precision, exactQK };
+        const full = attentionScores(q, k, shape, ids, opts).logits;
+        const col = attentionLogitColumn(q, k, shape, ids, opts, 0);
+        for (let h = 0; h < 4; h++) for (let i = 0; i < 9; i++) assert.is(col[h * 9 + i], full[(h * 9 + i) * 9], `${precision} ${variant} ${exactQK}`);
+      }
+});
 
 test('Eq. 4 / Eq. 5 by hand on a 3-token, 1-layer, 1-head example', () => {
   const P = (rows: number[][]) => ({ logits: Float64Array.from(rows.flat().map((x) => Math.log(x || 1e-300))), probs: Float64Array.from(rows.flat()) });
@@ -24,7 +41,7 @@ test('Eq. 4 / Eq. 5 by hand on a 3-token, 1-layer, 1-head example', () => {
   // column 1: (0 + 0.1 + 0)/3; column 2: (0.1 + 0.1)/2; column 3: 0.1/1
   assert.ok(Math.abs(r.perToken[0] - 0.1 / 3) < 1e-15 && Math.abs(r.perToken[1] - 0.1) < 1e-15 && Math.abs(r.perToken[2] - 0.1) < 1e-15);
   assert.ok(Math.abs(r.D - (0.1 / 3 + 0.2)) < 1e-15);
-  const l = logitDeviationOf(a, b, 3);
+  const l = logitDeviationOf(a.map((x) => x.logits.filter((_, k) => k % 3 === 0)), b.map((x) => x.logits.filter((_, k) => k % 3 === 0)), 3);
   // first-key logits: log 1, log .5 vs log .4, log .2 vs log .2 → (0 + |ln .5 − ln .4| + 0)/3
   assert.ok(Math.abs(l.D_logit - Math.abs(Math.log(0.5) - Math.log(0.4)) / 3) < 1e-15);
 });
