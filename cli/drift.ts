@@ -3,6 +3,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from './main.ts';
+import { useModelBackend } from './model-backend.ts';
 import { intOption, UsageError } from './main.ts';
 import { Progress } from './progress.ts';
 import { tinyPreset } from './train.ts';
@@ -43,7 +44,7 @@ export const command: Command = {
   usage:
     'anchor-oracle drift shift|logit|decompose (--checkpoint DIR | --random CONFIG|tiny [--init pytorch|transformers]) [--seed S]\n' +
     '  [--runs "f64,f32,bf16 hf,bf16 paper,bf16 hf, bf16 inv_freq"] [--variant full|intra_doc|intra_doc_reset|anchor] [--docs K]\n' +
-    '  [--seqs N] [--len T] [--delta1 LIST] [--delta2 16] [--lengths 64,128,...] [--metric shift|logit] [--out DIR]',
+    '  [--seqs N] [--len T] [--delta1 LIST] [--delta2 16] [--lengths 64,128,...] [--metric shift|logit] [--out DIR]\n  [--backend reference|webasm|cpu]',
   options: {
     checkpoint: { type: 'string' },
     random: { type: 'string' },
@@ -58,10 +59,13 @@ export const command: Command = {
     delta2: { type: 'string' },
     lengths: { type: 'string' },
     metric: { type: 'string' },
+    attention: { type: 'string' },
     out: { type: 'string' },
+    backend: { type: 'string' },
   },
   allowPositionals: true,
   async run(v, pos) {
+    useModelBackend(v.backend as string | undefined);
     const what = pos[0];
     if (what !== 'shift' && what !== 'logit' && what !== 'decompose') throw new UsageError('name a measurement: shift, logit or decompose');
     const { model, label } = loadDriftModel(v);
@@ -72,13 +76,16 @@ export const command: Command = {
     const T = intOption(v.len, 'len', 128, 2);
     const docs = intOption(v.docs, 'docs', 1, 1);
     const docIdsFor = (len: number) => (variant === 'full' ? undefined : docIdsFromLengths(split(len - (variant === 'anchor' ? 1 : 0), docs), variant === 'anchor'));
-    const runs: Record<string, DriftRun> = Object.fromEntries(runNames.map((n) => [n, { ...RUNS[n], variant, docIds: docIdsFor(T) }]));
+    const attention = String(v.attention ?? 'eager');
+    if (attention !== 'eager' && attention !== 'flash') throw new UsageError('--attention must be eager (transformers eager: bf16 logits and P) or flash (f32 logits, bf16 P)');
+    const bf16Attention = attention === 'flash' ? 'bf16_flash' : 'bf16_eager';
+    const runs: Record<string, DriftRun> = Object.fromEntries(runNames.map((n) => [n, { ...RUNS[n], variant, docIds: docIdsFor(T), bf16Attention }]));
     const seed = intOption(v.seed, 'seed', 1);
     const nSeqs = intOption(v.seqs, 'seqs', 4, 1);
     const delta2 = intOption(v.delta2, 'delta2', 16);
     const out = (v.out as string | undefined) ?? 'drift-out';
     const m = new ModelAtPrecisions(model);
-    console.log(`model: ${label}; variant ${variant}${docs > 1 ? ` with ${docs} documents` : ''}`);
+    console.log(`model: ${label}; variant ${variant}${docs > 1 ? ` with ${docs} documents` : ''}; bf16 attention: ${attention}`);
     if (what === 'shift') {
       const delta1 = list(v.delta1, 'delta1', PAPER_DELTA1);
       const seqs = driftSequences(model.config.vocabSize, nSeqs, T, seed);
@@ -104,7 +111,7 @@ export const command: Command = {
       const delta1 = list(v.delta1, 'delta1', [0])[0];
       const runName = runNames.length === 1 ? runNames[0] : 'bf16 hf';
       const seqs = driftSequences(model.config.vocabSize, nSeqs, T, seed);
-      const d = decompositionOf(m, metric, seqs, delta1, delta2, runs[runName] ?? { ...RUNS['bf16 hf'], variant, docIds: docIdsFor(T) });
+      const d = decompositionOf(m, metric, seqs, delta1, delta2, runs[runName] ?? { ...RUNS['bf16 hf'], variant, docIds: docIdsFor(T), bf16Attention });
       for (const l of decompositionTable(d, `${runName}, Δ1 = ${delta1}, Δ2 = ${delta2}, T = ${T}`)) console.log(l);
     }
     return 0;
