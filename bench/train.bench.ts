@@ -1,7 +1,7 @@
 // Tokens/s of one training step (forward + backward + AdamW) of the reference, for a stated
 // tiny config at L = 1024: the tiny preset's model (byte vocab 267, d_model 64, 2 layers,
 // 4 heads / 2 kv heads, head dim 16, SwiGLU 176), anchor packing (flex), f32 and bf16.
-// Run: npx tsx bench/train.bench.ts [--steps N]
+// Run: npx tsx bench/train.bench.ts [--steps N] [--seq-len L]
 
 import { ByteTokenizer } from '../data/tokenizer.ts';
 import { defaultCorpus } from '../data/corpus.ts';
@@ -10,8 +10,9 @@ import { tinyPreset } from '../cli/train.ts';
 import { packWindows } from '../train/trainer.ts';
 import { adamwStep, newAdamW, ADAMW_DEFAULTS } from '../train/adamw.ts';
 
-const L = 1024;
-const steps = Number(process.argv[process.argv.indexOf('--steps') + 1]) || 3;
+const arg = (k: string) => (process.argv.includes(k) ? Number(process.argv[process.argv.indexOf(k) + 1]) : NaN);
+const L = arg('--seq-len') || 1024;
+const steps = arg('--steps') || 3;
 const tok = new ByteTokenizer();
 const o = tinyPreset('unused');
 const root = new URL('..', import.meta.url).pathname;

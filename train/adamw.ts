@@ -11,6 +11,8 @@ export interface AdamWConfig {
   beta2: number;
   eps: number;
   weightDecay: number;
+  /** decay every parameter, norm weights and biases included (the paper's DeepSpeed AdamW); default: matrices only */
+  decayAll?: boolean;
 }
 export const ADAMW_DEFAULTS: AdamWConfig = { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 };
 
@@ -25,7 +27,7 @@ export function newAdamW(params: Map<string, Float64Array>): AdamWState {
   return { step: 0, m: z(), v: z() };
 }
 
-/** weight decay applies to matrices, not to norm weights or biases (the usual LLaMA recipe) */
+/** weight decay applies to matrices, not to norm weights or biases (the usual LLaMA recipe; see decayAll) */
 export function decays(name: string): boolean {
   return !(name.endsWith('.bias') || name.endsWith('norm.weight'));
 }
@@ -45,7 +47,7 @@ export function adamwStep(params: Map<string, Float64Array>, grads: Map<string, 
     if (!g) throw new Error(`adamw: no gradient for ${name}`);
     const m = st.m.get(name)!;
     const v = st.v.get(name)!;
-    const decay = decays(name) ? r(1 - r(lr * cfg.weightDecay)) : 1;
+    const decay = cfg.decayAll || decays(name) ? r(1 - r(lr * cfg.weightDecay)) : 1;
     for (let i = 0; i < p.length; i++) {
       const gi = g[i];
       p[i] = r(p[i] * decay);

@@ -19,8 +19,9 @@ import type { ModelConfig } from '../reference/model/config.ts';
 import { modelLossGrad } from '../reference/model/backward.ts';
 import { randomInitModel, roundModel, type Model } from '../reference/model/params.ts';
 import { policy, type Precision } from '../reference/model/precision.ts';
+import type { Variant } from '../reference/masks.ts';
 import { ADAMW_DEFAULTS, adamwStep, newAdamW, type AdamWConfig, type AdamWState } from './adamw.ts';
-import { clipGradNorm, lrAt, type ScheduleKind } from './schedule.ts';
+import { clipGradNorm, lrAt, type Schedule, type ScheduleKind } from './schedule.ts';
 import { loadLatestCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
 
 export interface TrainOptions {
@@ -109,14 +110,66 @@ export function packWindows(docs: number[][], o: Pick<TrainOptions, 'L' | 'varia
   return packDocuments(docs, { L: o.L, variant: o.variant, layout: o.layout, bos: o.bos, tag: o.tag, seed: o.seed });
 }
 
+/** one micro-batch: a window's tokens, labels (-100 = no loss) and mask inputs */
+export interface MicroBatch {
+  inputIds: ArrayLike<number>;
+  labels: ArrayLike<number>;
+  variant: Variant;
+  docIds: ArrayLike<number>;
+  positions?: ArrayLike<number>;
+}
+export interface StepConfig {
+  precision: Precision;
+  clip: number;
+  adamw: AdamWConfig;
+  schedule: Schedule;
+}
+export interface StepResult {
+  /** mean of the micro-batches' losses */
+  loss: number;
+  lr: number;
+  /** global gradient norm before clipping */
+  gradNorm: number;
+  tokens: number;
+  /** the averaged, clipped gradients AdamW consumed */
+  grads: Map<string, Float64Array>;
+}
+
+/**
+ * One optimizer step (0-based index `step`, for the schedule) on the master weights in place:
+ * forward + backward of each micro-batch (bf16: from bf16 copies of the masters), gradients
+ * summed in the master dtype and averaged, global-norm clipping, AdamW.
+ */
+export function optimizerStep(model: Model, opt: AdamWState, step: number, batches: readonly MicroBatch[], c: StepConfig): StepResult {
+  const masterRound = c.precision === 'f64' ? (x: number) => x : Math.fround;
+  const pol = policy(c.precision);
+  const work = c.precision === 'f32' || c.precision === 'f64' ? model : roundModel(model, pol.act);
+  const acc = new Map([...model.params].map(([k, v]) => [k, new Float64Array(v.length)]));
+  let lossSum = 0;
+  let tokens = 0;
+  for (const b of batches) {
+    const r = modelLossGrad(work, b.inputIds, b.labels, { precision: c.precision, variant: b.variant, docIds: b.docIds, positions: b.positions });
+    lossSum += r.loss;
+    tokens += b.inputIds.length;
+    for (const [k, g] of r.grads) {
+      const s = acc.get(k)!;
+      for (let i = 0; i < g.length; i++) s[i] = masterRound(s[i] + g[i]);
+    }
+  }
+  const n = batches.length;
+  if (n > 1) for (const g of acc.values()) for (let i = 0; i < g.length; i++) g[i] = masterRound(g[i] / n);
+  const gradNorm = clipGradNorm(acc, c.clip, masterRound);
+  const lr = lrAt(step, c.schedule);
+  adamwStep(model.params, acc, opt, lr, c.adamw, masterRound);
+  return { loss: lossSum / n, lr, gradNorm, tokens, grads: acc };
+}
+
 export function train(docs: number[][], o: TrainOptions, resume: boolean, hooks: TrainHooks = {}): TrainResult {
   const log = hooks.log ?? ((s: string) => process.stderr.write(s + '\n'));
   mkdirSync(o.out, { recursive: true });
   const windows = packWindows(docs, o);
   if (!windows.length) throw new Error(`train: the corpus packs into no window of L = ${o.L}`);
-  const masterRound = o.precision === 'f64' ? (x: number) => x : Math.fround;
   const masterDtype = o.precision === 'f64' ? 'F64' : 'F32';
-  const pol = policy(o.precision);
   let model: Model;
   let opt: AdamWState;
   let state: TrainerState;
@@ -152,26 +205,13 @@ export function train(docs: number[][], o: TrainOptions, resume: boolean, hooks:
       stopped = true;
       break;
     }
-    const work = o.precision === 'f32' || o.precision === 'f64' ? model : roundModel(model, pol.act);
-    const acc = new Map([...model.params].map(([k, v]) => [k, new Float64Array(v.length)]));
-    let lossSum = 0;
-    let tokens = 0;
+    const batches: MicroBatch[] = [];
     for (let a = 0; a < o.accum; a++) {
       const w = windows[windowOrder(windows.length, o.seed, state.step * o.accum + a, order)];
-      const labels = Array.from(w.targets, (t, i) => (w.lossMask[i] ? t : -100));
-      const r = modelLossGrad(work, w.inputIds, labels, { precision: o.precision, variant: w.maskVariant, docIds: w.docIds, positions: w.positionIds });
-      lossSum += r.loss;
-      tokens += w.inputIds.length;
-      for (const [k, g] of r.grads) {
-        const s = acc.get(k)!;
-        for (let i = 0; i < g.length; i++) s[i] = masterRound(s[i] + g[i]);
-      }
+      batches.push({ inputIds: w.inputIds, labels: Array.from(w.targets, (t, i) => (w.lossMask[i] ? t : -100)), variant: w.maskVariant, docIds: w.docIds, positions: w.positionIds });
     }
-    if (o.accum > 1) for (const g of acc.values()) for (let i = 0; i < g.length; i++) g[i] = masterRound(g[i] / o.accum);
-    const gradNorm = clipGradNorm(acc, o.clip, masterRound);
-    const lr = lrAt(state.step, { lr: o.lr, warmup: o.warmup, total: o.steps, kind: o.schedule });
-    adamwStep(model.params, acc, opt, lr, o.adamw, masterRound);
-    const loss = lossSum / o.accum;
+    const schedule: Schedule = { lr: o.lr, warmup: o.warmup, total: o.steps, kind: o.schedule };
+    const { loss, lr, gradNorm, tokens } = optimizerStep(model, opt, state.step, batches, { precision: o.precision, clip: o.clip, adamw: o.adamw, schedule });
     state.step++;
     state.tokens += tokens;
     state.losses.push(loss);

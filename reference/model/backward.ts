@@ -67,7 +67,8 @@ export function modelBackward(m: Model, fwd: ForwardResult, dlogits: Float64Arra
     grads.set(name('self_attn.v_proj.weight'), vb.dW);
     put('self_attn.v_proj.bias', vb.db);
     const dxn1 = new Float64Array(T * d);
-    for (let i = 0; i < dxn1.length; i++) dxn1[i] = pol.act(qb.dx[i] + kb.dx[i] + vb.dx[i]);
+    // autograd adds the three uses of xn1 as their gradients arrive: v's, then k's, then q's
+    for (let i = 0; i < dxn1.length; i++) dxn1[i] = pol.act(pol.act(vb.dx[i] + kb.dx[i]) + qb.dx[i]);
     const n1 = be.rmsnormBackward(dxn1, L.hIn, L.rstd1, T, d, get(name('input_layernorm.weight')), pol);
     grads.set(name('input_layernorm.weight'), n1.dw);
     const dhIn = new Float64Array(T * d);
@@ -75,10 +76,9 @@ export function modelBackward(m: Model, fwd: ForwardResult, dlogits: Float64Arra
     dh = dhIn;
   }
   const dE = new Float64Array(V * d);
-  embeddingBackward(dh, c.ids, dE, d);
-  if (cfg.tieWordEmbeddings) for (let i = 0; i < dE.length; i++) dE[i] += lm.dW[i];
+  embeddingBackward(dh, c.ids, dE, d, pol.act);
+  if (cfg.tieWordEmbeddings) for (let i = 0; i < dE.length; i++) dE[i] = pol.act(dE[i] + lm.dW[i]);
   else grads.set(P.lmHead, lm.dW);
-  for (let i = 0; i < dE.length; i++) dE[i] = pol.act(dE[i]);
   grads.set(P.embed, dE);
   // named-parameter order, as the checkpoint
   return new Map([...m.params.keys()].map((k) => [k, grads.get(k)!]));
