@@ -21,6 +21,10 @@ import { Rng } from '../reference/rng.ts';
 import { attentionForward, bf16Round, blockTable, matmul, ropeApply } from '../kernels/ops.ts';
 import { closeBackends, openBackend } from '../kernels/runtime.ts';
 import { linePlot } from '../io/svg-plot.ts';
+import { MIXES, sampleWindowLengths } from '../demos/savings.ts';
+import { crossEntropy, rmsnormForward, swigluForward } from '../reference/model/layers.ts';
+import { policy } from '../reference/model/precision.ts';
+import { crossEntropyPlan, rmsnormPlan, runPlan, swigluPlan } from '../kernels/ops.ts';
 import { writeFileAtomic } from '../io/lines.ts';
 
 const { values: opt } = parseArgs({
@@ -108,6 +112,25 @@ say('|---|---|---|---|---|');
   const tk = await median(() => ropeApply(x, H, T, D, cos, sin, 'hf', 'half', be));
   say(`| ropeApply (hf) | H ${H}, T ${T}, D ${D} | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× |`);
 }
+{
+  const T = 2048, d = 512, V = 4096;
+  const pol = policy('bf16');
+  const x = Float64Array.from({ length: T * d }, () => bf16Value(rng.normal()));
+  const w = Float64Array.from({ length: d }, () => bf16Value(1 + 0.1 * rng.normal()));
+  let tr = await median(() => rmsnormForward(x, T, d, w, 1e-6, pol), 3);
+  let tk = await median(() => runPlan(rmsnormPlan(x, T, d, w, 1e-6, 'bf16'), be), 3);
+  say(`| rmsnorm (bf16) | T ${T}, d ${d} | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× |`);
+  const up = Float64Array.from({ length: T * d }, () => bf16Value(rng.normal()));
+  tr = await median(() => swigluForward(x, up, pol), 3);
+  tk = await median(() => runPlan(swigluPlan(x, up, 'bf16'), be), 3);
+  say(`| swiglu (bf16) | ${T * d} values | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× |`);
+  const Tc = 256;
+  const logits = Float64Array.from({ length: Tc * V }, () => Math.fround(rng.normal() * 3));
+  const labels = Int32Array.from({ length: Tc }, () => rng.int(0, V - 1));
+  tr = await median(() => crossEntropy(logits, Tc, V, labels, pol), 3);
+  tk = await median(() => runPlan(crossEntropyPlan(logits, Tc, V, labels, 'bf16'), be), 3);
+  say(`| cross-entropy (bf16 grad) | T ${Tc}, V ${V} | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× |`);
+}
 const D = 64;
 const mk = (n: number) => Float64Array.from({ length: n }, () => bf16Value(rng.normal()));
 {
@@ -123,17 +146,9 @@ const mk = (n: number) => Float64Array.from({ length: n }, () => bf16Value(rng.n
 say('');
 
 // ---------------------------------------------------------------- 2. block-sparse vs full causal
-/** a realistic mix: log-normal document lengths (median 600, σ = 1), cut to fill L */
+/** a realistic mix: document lengths of the paper's SlimPajama-64K mix (demos/savings.ts), cut to fill L */
 function documentMix(L: number, seed: number): number[] {
-  const r = new Rng(seed);
-  const out: number[] = [];
-  let left = L - 1; // room for the anchor token
-  while (left > 0) {
-    const n = Math.min(left, Math.max(16, Math.round(600 * Math.exp(r.normal()))));
-    out.push(n);
-    left -= n;
-  }
-  return out;
+  return sampleWindowLengths(new Rng(seed), L, MIXES[0].shares, MIXES[0].upsampled);
 }
 say('## Block-sparse attention vs full causal on the same kernel (B = 64, D = 64, 1 head, bf16_flash)');
 say('');

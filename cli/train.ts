@@ -3,6 +3,7 @@
 
 import { join } from 'node:path';
 import type { Command } from './main.ts';
+import { useModelBackend } from './model-backend.ts';
 import { intOption, UsageError } from './main.ts';
 import { loadDocuments, type DataFormat } from '../data/docs.ts';
 import { ByteTokenizer, getTokenizer } from '../data/tokenizer.ts';
@@ -45,8 +46,8 @@ export const command: Command = {
   usage:
     'anchor-oracle train --preset tiny [--out DIR] [--data FILE --format raw_json|tokenized] [--tokenizer DIR] [--config config.json]\n' +
     '    [--precision f32|bf16|f64] [--variant anchor|full|intra_doc|intra_doc_reset|anchor_tag|interleaved] [--layout flex|flash]\n' +
-    '    [--steps N] [--seq-len L] [--accum N] [--lr X] [--warmup N] [--schedule cosine|constant] [--clip X] [--weight-decay X]\n' +
-    '    [--seed S] [--checkpoint-every N] [--resume]',
+    '    [--steps N] [--seq-len L] [--accum N] [--lr X] [--warmup N] [--schedule cosine|constant] [--clip X] [--weight-decay X] [--decay-all]\n' +
+    '    [--seed S] [--checkpoint-every N] [--resume] [--backend reference|webasm|cpu]',
   options: {
     preset: { type: 'string' },
     out: { type: 'string' },
@@ -65,11 +66,14 @@ export const command: Command = {
     schedule: { type: 'string' },
     clip: { type: 'string' },
     'weight-decay': { type: 'string' },
+    'decay-all': { type: 'boolean' },
     seed: { type: 'string' },
     'checkpoint-every': { type: 'string' },
     resume: { type: 'boolean' },
+    backend: { type: 'string' },
   },
   async run(v) {
+    useModelBackend(v.backend as string | undefined);
     if (v.preset !== undefined && v.preset !== 'tiny') throw new UsageError(`unknown preset ${JSON.stringify(v.preset)} (known: tiny)`);
     if (v.preset === undefined && v.config === undefined) throw new UsageError('give --preset tiny or --config config.json');
     const out = (v.out as string | undefined) ?? join('out', 'train-tiny');
@@ -107,6 +111,7 @@ export const command: Command = {
     o.lr = num(v.lr, 'lr', o.lr);
     o.clip = num(v.clip, 'clip', o.clip);
     o.adamw.weightDecay = num(v['weight-decay'], 'weight-decay', o.adamw.weightDecay);
+    if (v['decay-all']) o.adamw.decayAll = true; // decay norms and biases too (the paper's DeepSpeed AdamW)
     const docs = await loadDocuments(v.data as string | undefined, ((v.format as string) ?? 'raw_json') as DataFormat, tok, root, (s) => console.error(s));
     console.error(`train: ${docs.length} documents, ${docs.reduce((a, d) => a + d.length, 0)} tokens; model ${o.model.architecture} d=${o.model.hiddenSize} layers=${o.model.numLayers} heads=${o.model.numHeads}/${o.model.numKvHeads}; L=${o.L} ${o.precision} ${o.variant}/${o.layout}`);
     const r = train(docs, o, Boolean(v.resume));

@@ -6,6 +6,7 @@ import { OpError } from '../io/errors.ts';
 import { blockMask, BLOCK_EMPTY, BLOCK_FULL, type Variant } from '../reference/masks.ts';
 import { GENERATED, type KernelName } from '../generated/index.ts';
 import { openBackend, type KernelArg, type KernelBackend } from './runtime.ts';
+import type { GeneratedKernel } from './types.ts';
 import type { BackendName } from './types.ts';
 
 export type BackendChoice = KernelBackend | BackendName | undefined;
@@ -92,17 +93,46 @@ export interface AttnKernelOptions {
   blockSize?: number;
   /** a prebuilt block table (build once per step, reuse across layers) */
   table?: BlockTable;
-  /** most probs tiles per chunk (memory bound: chunk·B² floats); default 2048 */
+  /** most tiles per chunk (memory: two chunk·B² float arrays); default 1024 */
   chunkTiles?: number;
 }
 
+// ---------------------------------------------------------------- plans
+// A host computation that runs kernels is written once as a generator: it yields each
+// kernel call and receives its output, so a synchronous driver (webasm, cpu) and an
+// asynchronous one (webgl2) share the code.
+export interface KernelCall {
+  name: KernelName;
+  args: KernelArg[];
+  output: number[];
+}
+export type Plan<T> = Generator<KernelCall, T, Float32Array>;
+
+/** run a plan on a backend that can run synchronously */
+export function runPlanSync<T>(plan: Plan<T>, be: KernelBackend): T {
+  if (!be.runSync) throw new OpError('BAD_ARGS', `kernel backend ${be.name} cannot run synchronously`);
+  let r = plan.next();
+  while (!r.done) r = plan.next(be.runSync(GENERATED[r.value.name][be.name] as GeneratedKernel, r.value.args, r.value.output));
+  return r.value;
+}
+/** run a plan on any backend */
+export async function runPlan<T>(plan: Plan<T>, backend?: BackendChoice): Promise<T> {
+  const be = await resolve(backend);
+  let r = plan.next();
+  while (!r.done) r = plan.next(await be.run(GENERATED[r.value.name][be.name] as GeneratedKernel, r.value.args, r.value.output));
+  return r.value;
+}
+
+/** 2^(i − 149) for i = 0 … 149: the exponent table of the kernels' expf */
+export const POW2_TABLE: Float32Array = Float32Array.from({ length: 150 }, (_, i) => 2 ** (i - 149));
+
 /**
- * Block-sparse attention forward: out [Hq, L, D] and lse [Hq, L] for q [Hq, L, D],
+ * The plan of block-sparse attention forward: out [Hq, L, D] and lse [Hq, L] for q [Hq, L, D],
  * k/v [Hkv, L, D]; reference/attention.ts attentionForward on the same precision path.
  */
-export async function attentionForward(
-  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, shape: AttnKernelShape, docIds: ArrayLike<number>, opts: AttnKernelOptions, backend?: BackendChoice,
-): Promise<{ out: Float32Array; lse: Float32Array }> {
+export function* attentionForwardPlan(
+  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, shape: AttnKernelShape, docIds: ArrayLike<number>, opts: AttnKernelOptions,
+): Plan<{ out: Float32Array; lse: Float32Array }> {
   const { Hq, Hkv, L, D } = shape;
   need(Number.isInteger(Hq / Hkv) && Hq >= 1 && Hkv >= 1, `attention: Hq (${Hq}) must be a positive multiple of Hkv (${Hkv})`);
   need(q.length === Hq * L * D && k.length === Hkv * L * D && v.length === Hkv * L * D, `attention: q/k/v have ${q.length}/${k.length}/${v.length} values for Hq=${Hq}, Hkv=${Hkv}, L=${L}, D=${D}`);
@@ -111,7 +141,6 @@ export async function attentionForward(
   if (B % 4 !== 0 || B < 4) throw new OpError('BAD_ARGS', `attention: block size must be a positive multiple of 4, got ${B}`);
   if (opts.precision !== 'bf16_flash' && opts.precision !== 'f32') throw new OpError('BAD_ARGS', `attention kernel: precision must be bf16_flash or f32, got ${opts.precision}`);
   const table = opts.table ?? blockTable(opts.variant, docIds, B);
-  const be = await resolve(backend);
   const scale = Math.fround(opts.scale ?? 1 / Math.sqrt(D));
   const group = Hq / Hkv;
   const variant = VARIANT_CODE[opts.variant];
@@ -120,51 +149,118 @@ export async function attentionForward(
   const kf = f32(k);
   const vf = f32(v);
   const ids = f32(docIds);
-  const tileKbF = Float32Array.from(table.tileKb);
-  const lse = await be.run(GENERATED.attnLse[be.name], [qf, kf, ids, Float32Array.from(table.rowStart), tileKbF, Float32Array.from(table.tileFull), L, D, B, group, variant, scale], [L, Hq]);
-
-  // chunks of whole (head, query block) entries, at most chunkTiles tiles each, padded to a fixed size
-  const cap = Math.max(opts.chunkTiles ?? 2048, ...Array.from({ length: table.nb }, (_, qb) => table.rowStart[qb + 1] - table.rowStart[qb]));
   const out = new Float32Array(Hq * L * D);
+  const lse = new Float32Array(Hq * L);
+  // entries (head, query block) in order, cut into chunks of at most `cap` tiles; every chunk
+  // is padded to the same sizes (capT tiles, capE entries) so each kernel compiles once
+  const rowTiles = (qb: number) => table.rowStart[qb + 1] - table.rowStart[qb];
   const entries: { h: number; qb: number }[] = [];
   for (let h = 0; h < Hq; h++) for (let qb = 0; qb < table.nb; qb++) entries.push({ h, qb });
-  let e0 = 0;
-  while (e0 < entries.length) {
+  const totalTiles = Hq * table.rowStart[table.nb];
+  const capT = Math.min(totalTiles, Math.max(opts.chunkTiles ?? 1024, ...Array.from({ length: table.nb }, (_, qb) => rowTiles(qb))));
+  const chunks: [number, number][] = [];
+  for (let e0 = 0; e0 < entries.length; ) {
     let e1 = e0;
     let tiles = 0;
-    while (e1 < entries.length) {
-      const n = table.rowStart[entries[e1].qb + 1] - table.rowStart[entries[e1].qb];
-      if (tiles + n > cap) break;
-      tiles += n;
-      e1++;
-    }
-    const chunk = entries.slice(e0, e1);
-    const tH = new Float32Array(cap);
-    const tQb = new Float32Array(cap);
-    const tKb = new Float32Array(cap);
-    const tFull = new Float32Array(cap).fill(-1);
-    const cH = new Float32Array(chunk.length);
-    const cStart = new Float32Array(chunk.length);
-    const cEnd = new Float32Array(chunk.length);
-    let t = 0;
-    chunk.forEach(({ h, qb }, c) => {
-      cH[c] = h;
-      cStart[c] = t;
-      for (let s = table.rowStart[qb]; s < table.rowStart[qb + 1]; s++, t++) {
-        tH[t] = h;
-        tQb[t] = qb;
-        tKb[t] = table.tileKb[s];
-        tFull[t] = table.tileFull[s];
-      }
-      cEnd[c] = t;
-    });
-    const p = await be.run(GENERATED.attnProbs[be.name], [qf, kf, lse, ids, tH, tQb, tKb, tFull, L, D, B, group, variant, scale, bf16io], [B, B, cap]);
-    const o = await be.run(GENERATED.attnOut[be.name], [p, vf, cH, cStart, cEnd, tKb, L, D, B, group, bf16io], [D, chunk.length * B]);
-    chunk.forEach(({ h, qb }, c) => {
-      const rows = Math.min(B, L - qb * B);
-      out.set(o.subarray(c * B * D, (c * B + rows) * D), (h * L + qb * B) * D);
-    });
+    while (e1 < entries.length && tiles + rowTiles(entries[e1].qb) <= capT) tiles += rowTiles(entries[e1++].qb);
+    chunks.push([e0, e1]);
     e0 = e1;
   }
+  const capE = Math.max(...chunks.map(([a, b]) => b - a));
+  const R = capE * B;
+  for (const [e0, e1] of chunks) {
+    const tH = new Float32Array(capT);
+    const tQb = new Float32Array(capT);
+    const tKb = new Float32Array(capT);
+    const tFull = new Float32Array(capT).fill(-1);
+    const tRow = new Float32Array(capT);
+    const cH = new Float32Array(capE);
+    const cStart = new Float32Array(capE);
+    const cEnd = new Float32Array(capE);
+    let t = 0;
+    for (let c = 0; c < e1 - e0; c++) {
+      const { h, qb } = entries[e0 + c];
+      cH[c] = h;
+      cStart[c] = t;
+      for (let x = table.rowStart[qb]; x < table.rowStart[qb + 1]; x++, t++) {
+        tH[t] = h;
+        tQb[t] = qb;
+        tKb[t] = table.tileKb[x];
+        tFull[t] = table.tileFull[x];
+        tRow[t] = c * B;
+      }
+      cEnd[c] = t;
+    }
+    const s = yield { name: 'attnScores', args: [qf, kf, ids, tH, tQb, tKb, tFull, L, D, B, group, variant, scale], output: [B, B, capT] };
+    const stats = yield { name: 'attnRowStats', args: [s, cStart, cEnd, POW2_TABLE, B], output: [R, 2] };
+    const p = yield { name: 'attnProbs', args: [s, stats, tRow, POW2_TABLE, B, bf16io], output: [B, B, capT] };
+    const o = yield { name: 'attnOut', args: [p, vf, stats, cH, cStart, cEnd, tKb, L, D, B, group, R, bf16io], output: [D, R] };
+    for (let c = 0; c < e1 - e0; c++) {
+      const { h, qb } = entries[e0 + c];
+      const rows = Math.min(B, L - qb * B);
+      out.set(o.subarray(c * B * D, (c * B + rows) * D), (h * L + qb * B) * D);
+      // lse = f32(m + f32(log l)), the reference's formula
+      for (let ii = 0; ii < rows; ii++) lse[h * L + qb * B + ii] = Math.fround(stats[c * B + ii] + Math.fround(Math.log(stats[R + c * B + ii])));
+    }
+  }
   return { out, lse };
+}
+
+/** block-sparse attention forward on a backend (see attentionForwardPlan) */
+export function attentionForward(
+  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, shape: AttnKernelShape, docIds: ArrayLike<number>, opts: AttnKernelOptions, backend?: BackendChoice,
+): Promise<{ out: Float32Array; lse: Float32Array }> {
+  return runPlan(attentionForwardPlan(q, k, v, shape, docIds, opts), backend);
+}
+
+// ---------------------------------------------------------------- model layers
+export type ActRounding = 'f32' | 'bf16';
+const actCode = (a: ActRounding): number => {
+  if (a !== 'f32' && a !== 'bf16') throw new OpError('BAD_ARGS', `layer kernel: activation rounding must be f32 or bf16, got ${a}`);
+  return a === 'bf16' ? 1 : 0;
+};
+
+/** RMSNorm forward (reference/model/layers.ts rmsnormForward, f32 statistics): out [T, d], rstd [T] */
+export function* rmsnormPlan(x: ArrayLike<number>, T: number, d: number, w: ArrayLike<number>, eps: number, act: ActRounding): Plan<{ out: Float32Array; rstd: Float32Array }> {
+  need(x.length === T * d && w.length === d && T >= 1 && d >= 1, `rmsnorm: x has ${x.length} values (T·d = ${T * d}), w ${w.length} (d = ${d})`);
+  const a = actCode(act);
+  const xf = f32(x);
+  const rstd = yield { name: 'rmsnormRstd', args: [xf, d, Math.fround(eps)], output: [T] };
+  const out = yield { name: 'rmsnormApply', args: [xf, f32(w), rstd, d, a], output: [d, T] };
+  return { out, rstd };
+}
+
+/** SwiGLU forward (reference/model/layers.ts swigluForward): out = act(act(silu(gate))·up), act */
+export function* swigluPlan(gate: ArrayLike<number>, up: ArrayLike<number>, act: ActRounding): Plan<{ out: Float32Array; act: Float32Array }> {
+  need(gate.length === up.length && gate.length >= 1, `swiglu: gate has ${gate.length} values, up ${up.length}`);
+  const r = yield { name: 'swiglu', args: [f32(gate), f32(up), actCode(act)], output: [gate.length, 2] };
+  return { act: r.subarray(0, gate.length), out: r.subarray(gate.length) };
+}
+
+/**
+ * Cross-entropy (reference/model/layers.ts crossEntropy, f32 statistics): mean NLL over the
+ * labels ≠ −100, dlogits = act((softmax − onehot)/count), perToken NLL
+ */
+export function* crossEntropyPlan(
+  logits: ArrayLike<number>, T: number, V: number, labels: ArrayLike<number>, act: ActRounding,
+): Plan<{ loss: number; dlogits: Float32Array; count: number; perToken: Float64Array }> {
+  need(logits.length === T * V && labels.length === T, `cross-entropy: logits have ${logits.length} values (T·V = ${T * V}), labels ${labels.length} (T = ${T})`);
+  let count = 0;
+  for (let t = 0; t < T; t++) {
+    const y = labels[t];
+    if (y === -100) continue;
+    if (!Number.isInteger(y) || y < 0 || y >= V) throw new OpError('BAD_ARGS', `cross-entropy: label ${y} at position ${t} is outside the vocabulary [0, ${V})`);
+    count++;
+  }
+  const lf = f32(logits);
+  const lse = yield { name: 'ceLse', args: [lf, V], output: [T] };
+  const dlogits = yield { name: 'ceGrad', args: [lf, lse, Float32Array.from(labels), V, count || 1, actCode(act)], output: [V, T] };
+  const perToken = new Float64Array(T);
+  let total = 0;
+  for (let t = 0; t < T; t++) {
+    if (labels[t] === -100) continue;
+    perToken[t] = Math.fround(lse[t] - lf[t * V + labels[t]]);
+    total += perToken[t];
+  }
+  return { loss: count ? Math.fround(total / count) : NaN, dlogits, count, perToken };
 }

@@ -23,6 +23,8 @@ export interface KernelBackend {
   readonly flushesSubnormals: boolean;
   /** run kernel k over an output grid; args in k.params order, without the trailing `one` */
   run(k: GeneratedKernel, args: KernelArg[], output: number[]): Promise<Float32Array>;
+  /** the same, synchronously: present where gpu.js runs in this process (webasm, cpu, headlessgl) */
+  runSync?(k: GeneratedKernel, args: KernelArg[], output: number[]): Float32Array;
   close(): Promise<void>;
 }
 
@@ -57,6 +59,10 @@ const require = createRequire(import.meta.url);
 export function flattenOutput(r: unknown, output: number[]): Float32Array {
   const n = output.reduce((a, b) => a * b, 1);
   if (r instanceof Float32Array && r.length === n) return r;
+  // gpu.js shapes 2D/3D results as rows that are views of one fresh buffer of exactly n floats
+  let leaf: unknown = r;
+  while (Array.isArray(leaf)) leaf = leaf[0];
+  if (leaf instanceof Float32Array && leaf.buffer.byteLength === n * 4 && leaf.byteOffset === 0) return new Float32Array(leaf.buffer);
   const out = new Float32Array(n);
   let o = 0;
   const walk = (v: unknown): void => {
@@ -89,6 +95,9 @@ class NodeBackend implements KernelBackend {
     this.description = `gpu.js ${name} in Node ${process.version}`;
   }
   async run(k: GeneratedKernel, args: KernelArg[], output: number[]): Promise<Float32Array> {
+    return this.runSync(k, args, output);
+  }
+  runSync(k: GeneratedKernel, args: KernelArg[], output: number[]): Float32Array {
     if (k.backend !== this.name) throw new Error(`kernel ${k.name} was generated for ${k.backend}, not ${this.name}`);
     if (args.length !== k.params.length - 1) throw new OpError('BAD_ARGS', `kernel ${k.name} takes ${k.params.length - 1} arguments (${k.params.slice(0, -1).join(', ')}), got ${args.length}`);
     const key = `${k.name}|${output.join('x')}`;
@@ -123,7 +132,7 @@ export function openBackend(name: string = defaultBackendName()): Promise<Kernel
         const { BrowserBackend } = await import('./browser.ts');
         return BrowserBackend.launch();
       }
-      return new NodeBackend(b);
+      return syncOpen.get(b) ?? new NodeBackend(b);
     })();
     open.set(b, p);
     p.catch(() => open.delete(b));
@@ -131,10 +140,28 @@ export function openBackend(name: string = defaultBackendName()): Promise<Kernel
   return p;
 }
 
+/**
+ * open a backend that runs synchronously (webasm, cpu, headlessgl; not webgl2, which answers
+ * over the browser bridge), once per process
+ */
+export function openBackendSync(name: string = defaultBackendName()): KernelBackend & { runSync: NonNullable<KernelBackend['runSync']> } {
+  if (name === 'webgl2') throw new BackendUnavailable(name, 'webgl2 runs in the browser and is asynchronous only (use openBackend)');
+  if (!(BACKEND_NAMES as readonly string[]).includes(name)) throw new BackendUnavailable(name, 'unknown backend');
+  let b = syncOpen.get(name);
+  if (!b) {
+    b = new NodeBackend(name as 'webasm' | 'cpu' | 'headlessgl');
+    syncOpen.set(name, b);
+    open.set(name as BackendName, Promise.resolve(b));
+  }
+  return b;
+}
+const syncOpen = new Map<string, NodeBackend>();
+
 /** close every backend this process opened (browsers, GL contexts) */
 export async function closeBackends(): Promise<void> {
   const all = [...open.values()];
   open.clear();
+  syncOpen.clear();
   for (const p of all) await (await p.catch(() => undefined))?.close();
 }
 
