@@ -39,15 +39,20 @@ export class ModelAtPrecisions {
   }
 }
 
-/** N seeded token sequences of length T (uniform over the vocabulary, or cut from a token stream) */
-export function driftSequences(V: number, n: number, T: number, seed: number, stream?: ArrayLike<number>): Int32Array[] {
+/**
+ * N seeded token sequences of length T: uniform over the vocabulary, or windows cut from a token
+ * stream; `first` (e.g. BOS, the anchor) replaces token 0, as in a real training window.
+ */
+export function driftSequences(V: number, n: number, T: number, seed: number, stream?: ArrayLike<number>, first?: number): Int32Array[] {
   const rng = new Rng(seed);
   return Array.from({ length: n }, () => {
+    let s: Int32Array;
     if (stream && stream.length > T) {
       const start = rng.int(0, stream.length - T - 1);
-      return Int32Array.from({ length: T }, (_, i) => stream[start + i]);
-    }
-    return Int32Array.from({ length: T }, () => rng.int(0, V - 1));
+      s = Int32Array.from({ length: T }, (_, i) => stream[start + i]);
+    } else s = Int32Array.from({ length: T }, () => rng.int(0, V - 1));
+    if (first !== undefined) s[0] = first;
+    return s;
   });
 }
 
@@ -80,12 +85,12 @@ export interface LogitCurve {
   D_logit: number[];
 }
 
-export function logitCurves(m: ModelAtPrecisions, lengths: number[], nSeqs: number, seed: number, delta1: number, delta2: number, runs: Record<string, DriftRun>, stream?: ArrayLike<number>, onStep?: () => void): LogitCurve[] {
+export function logitCurves(m: ModelAtPrecisions, lengths: number[], nSeqs: number, seed: number, delta1: number, delta2: number, runs: Record<string, DriftRun>, stream?: ArrayLike<number>, onStep?: () => void, first?: number): LogitCurve[] {
   const V = m.base.config.vocabSize;
   return Object.entries(runs).map(([label, run]) => {
     const model = m.get(run.precision);
     const D_logit = lengths.map((T) => {
-      const r = logitDeviation(model, driftSequences(V, nSeqs, T, seed, stream), delta1, delta2, run);
+      const r = logitDeviation(model, driftSequences(V, nSeqs, T, seed, stream, first), delta1, delta2, run);
       onStep?.();
       return r.D_logit;
     });
