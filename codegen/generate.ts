@@ -108,6 +108,7 @@ export function generateAll(): GeneratedFile[] {
         `  source: ${JSON.stringify(k.file)},`,
         `  reference: ${JSON.stringify(k.reference)},`,
         `  params: ${JSON.stringify(main.params)},`,
+        `  components: ${main.components},`,
         `  kernel: ${lit(main.code)},`,
         `  helpers: [${helperList.map((h) => `\n    ${lit(h)},`).join('')}${helperList.length ? '\n  ' : ''}],`,
         `  native: [${native.map((n) => `\n    { name: ${JSON.stringify(n.name)}, glsl: ${lit(n.glsl)} },`).join('')}${native.length ? '\n  ' : ''}],`,

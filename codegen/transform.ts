@@ -46,6 +46,8 @@ export interface Transformed {
   calls: string[];
   /** whether bf16() was used */
   usesBf16: boolean;
+  /** numbers per output cell: 1, or n for a kernel that returns [a, b, …] (gpu.js Array(n)) */
+  components: number;
 }
 
 function fail(node: ts.Node, msg: string): never {
@@ -92,6 +94,20 @@ function substitute<T extends ts.Node>(node: T, name: string, by: () => ts.Expre
   return ts.visitNode(node, visit) as T;
 }
 
+/**
+ * bf16Split (reference/kernels/precision.ts) of the name x as one expression (webasm, IEEE f32:
+ * no `one` guard needed): the same operations, with branches as conditionals
+ */
+function bf16Inline(x: string): ts.Expression {
+  const a = `Math.abs(${x})`;
+  const c = `(${a} * 65537)`;
+  const w = `(${a} * 9.094947017729282e-13)`;
+  const cw = `(${w} * 65537)`;
+  const r = `(${a} < 1.1754943508222875e-38 ? ${a} + 1.1555579666323415e-33 - 1.1555579666323415e-33 : ${a} >= 1.2676506002282294e30 ? (${cw} - (${cw} - ${w})) * 1099511627776 : ${c} - (${c} - ${a}))`;
+  // printed verbatim: a synthesized identifier carries the expression text
+  return f.createIdentifier(`(${x} !== ${x} || ${a} > 3.4028234663852886e38 || ${x} === 0 ? ${x} : (${x} < 0 ? -1 : 1) * ${r})`);
+}
+
 export function transformFunction(fn: ts.FunctionDeclaration, opts: TransformOptions): Transformed {
   const sf = fn.getSourceFile();
   const text = sf.getFullText();
@@ -100,6 +116,7 @@ export function transformFunction(fn: ts.FunctionDeclaration, opts: TransformOpt
   const isGL = backend === 'webgl2' || backend === 'headlessgl';
   const calls = new Set<string>();
   let usesBf16 = false;
+  let components = 1;
   let unrolled = 0; // unrolled loops so far: numbers their helper names
 
   const isInt = (e: ts.Expression): boolean => {
@@ -108,6 +125,12 @@ export function transformFunction(fn: ts.FunctionDeclaration, opts: TransformOpt
     if (ts.isIdentifier(e)) return ints.has(e.text);
     if (ts.isPropertyAccessExpression(e)) return e.getText(sf).startsWith('this.thread.');
     if (ts.isPrefixUnaryExpression(e)) return isInt(e.operand);
+    // Math.floor is integer-valued; Math.min / Math.max of integers are integers
+    if (ts.isCallExpression(e) && ts.isPropertyAccessExpression(e.expression) && ts.isIdentifier(e.expression.expression) && e.expression.expression.text === 'Math') {
+      const m = e.expression.name.text;
+      if (m === 'floor') return true;
+      if (m === 'min' || m === 'max') return e.arguments.every((a) => isInt(a));
+    }
     // `/` is always a float division (write Math.floor(a / b) for an int quotient)
     if (ts.isBinaryExpression(e)) return (FLOAT_OPS.has(e.operatorToken.kind) && e.operatorToken.kind !== ts.SyntaxKind.SlashToken) || e.operatorToken.kind === ts.SyntaxKind.PercentToken ? isInt(e.left) && isInt(e.right) : false;
     return false;
@@ -163,8 +186,22 @@ export function transformFunction(fn: ts.FunctionDeclaration, opts: TransformOpt
       if (count <= 1) return loop(start, bound, 1, body);
       // unrolled: the main loop runs while i + (N−1) < bound; copies see i + u; a plain tail loop
       const copies: ts.Statement[] = [];
-      for (let u = 0; u < count; u++)
-        copies.push(u === 0 ? body : substitute(body, name, () => f.createParenthesizedExpression(f.createBinaryExpression(f.createIdentifier(name), ts.SyntaxKind.PlusToken, f.createNumericLiteral(u)))));
+      // names declared inside the body get a suffix in copies u ≥ 1 (`kv` → `kv_u1`)
+      const locals: string[] = [];
+      const collect = (x: ts.Node): void => {
+        if (ts.isVariableDeclaration(x) && ts.isIdentifier(x.name)) locals.push(x.name.text);
+        ts.forEachChild(x, collect);
+      };
+      collect(body);
+      for (let u = 0; u < count; u++) {
+        if (u === 0) {
+          copies.push(body);
+          continue;
+        }
+        let c = substitute(body, name, () => f.createParenthesizedExpression(f.createBinaryExpression(f.createIdentifier(name), ts.SyntaxKind.PlusToken, f.createNumericLiteral(u))));
+        for (const l of locals) c = substitute(c, l, () => f.createIdentifier(`${l}_u${u}`));
+        copies.push(c);
+      }
       const stmts = copies.flatMap((c) => (ts.isBlock(c) ? [...c.statements] : [c]));
       unrolled++;
       const mainEnd = `${name}_end${unrolled}`;
@@ -201,6 +238,8 @@ export function transformFunction(fn: ts.FunctionDeclaration, opts: TransformOpt
         if (name === 'bf16') {
           usesBf16 = true;
           if (backend === 'webgl2') return f.createCallExpression(f.createIdentifier('bf16bits'), undefined, args);
+          // webasm runs a helper call lane by lane; bf16 of a name is inlined there instead
+          if (backend === 'webasm' && ts.isIdentifier(args[0])) return bf16Inline(args[0].text);
           calls.add('bf16Split');
           return f.createCallExpression(f.createIdentifier('bf16Split'), undefined, [...args, f.createIdentifier('one')]);
         }
@@ -216,6 +255,14 @@ export function transformFunction(fn: ts.FunctionDeclaration, opts: TransformOpt
       }
       fail(n, `call of ${n.expression.getText(sf)}`);
     }
+    if (ts.isReturnStatement(n) && n.expression && ts.isArrayLiteralExpression(n.expression)) {
+      if (!opts.isKernel) fail(n, 'a helper returning an array');
+      const m = n.expression.elements.length;
+      if (m < 2 || m > 4 || (components !== 1 && components !== m)) fail(n, 'a kernel returns one number or always the same 2, 3 or 4 numbers');
+      components = m;
+      return f.createReturnStatement(f.createArrayLiteralExpression(n.expression.elements.map(visitExpr)));
+    }
+    if (ts.isArrayLiteralExpression(n)) fail(n, 'an array literal outside `return [a, b, …]`');
     if (ts.isArrowFunction(n) || ts.isFunctionExpression(n) || ts.isObjectLiteralExpression(n) || ts.isStringLiteral(n) || ts.isTemplateExpression(n)) fail(n, ts.SyntaxKind[n.kind]);
     if (ts.isAsExpression(n) || ts.isNonNullExpression(n)) return visitExpr(n.expression);
     if (ts.isParenthesizedExpression(n)) return paren(visitExpr(n.expression));
@@ -228,5 +275,5 @@ export function transformFunction(fn: ts.FunctionDeclaration, opts: TransformOpt
   const out = f.createFunctionDeclaration(undefined, undefined, opts.isKernel ? 'kernel' : fn.name!.text, undefined, params.map((p) => f.createParameterDeclaration(undefined, undefined, p)), undefined, body);
   const printer = ts.createPrinter({ newLine: ts.NewLineKind.LineFeed, removeComments: true });
   const code = printer.printNode(ts.EmitHint.Unspecified, out, sf);
-  return { code, params, calls: [...calls].sort(), usesBf16 };
+  return { code, params, calls: [...calls].sort(), usesBf16, components };
 }

@@ -9,6 +9,7 @@ export const matmul_cpu: GeneratedKernel = {
   source: "reference/kernels/matmul.ts",
   reference: "the sequential float32 sum over k (test/kernels.test.ts matmulRef)",
   params: ["a","b","K","N","outBf16","one"],
+  components: 1,
   kernel: `function kernel(a, b, K, N, outBf16, one) {
     let m = this.thread.y;
     let n = this.thread.x;

@@ -9,6 +9,7 @@ export const rmsnormApply_cpu: GeneratedKernel = {
   source: "reference/kernels/layers.ts",
   reference: "reference/model/layers.ts rmsnormForward (out)",
   params: ["x","w","rstd","d","act","one"],
+  components: 1,
   kernel: `function kernel(x, w, rstd, d, act, one) {
     let i = this.thread.x;
     let t = this.thread.y;

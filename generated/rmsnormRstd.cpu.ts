@@ -9,6 +9,7 @@ export const rmsnormRstd_cpu: GeneratedKernel = {
   source: "reference/kernels/layers.ts",
   reference: "reference/model/layers.ts rmsnormForward (rstd)",
   params: ["x","d","eps","one"],
+  components: 1,
   kernel: `function kernel(x, d, eps, one) {
     let t = this.thread.x;
     let ss = 0.0;

@@ -9,6 +9,7 @@ export const ropeApply_headlessgl: GeneratedKernel = {
   source: "reference/kernels/rope-apply.ts",
   reference: "reference/rope.ts ropeApply",
   params: ["x","cos","sin","T","D","Dh","path","interleaved","one"],
+  components: 1,
   kernel: `function kernel(x, cos, sin, T, D, Dh, path, interleaved, one) {
     let j = this.thread.x;
     let t = this.thread.y;

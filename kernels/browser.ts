@@ -31,7 +31,7 @@ window.runKernel = (k, args, output, settings) => {
   let fn = kernels.get(key);
   if (!fn) { fn = gpu.createKernel(k.kernel, Object.assign({}, settings, { output })); kernels.set(key, fn); }
   const vals = args.map((a) => (typeof a === 'string' ? fromB64(a) : a));
-  return toB64(flatten(fn(...vals, 1), output.reduce((a, b) => a * b, 1)));
+  return toB64(flatten(fn(...vals, 1), output.reduce((a, b) => a * b, 1) * (k.components || 1)));
 };
 `;
 

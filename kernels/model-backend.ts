@@ -2,13 +2,14 @@
 // or cpu (gpu.js runs them in this process). webgl2 answers over the browser bridge, so it
 // cannot back the synchronous model interface; use the async ops in kernels/ops.ts there.
 //
-// Kernel ops: RMSNorm forward, SwiGLU forward, cross-entropy, attention forward (paths f32
-// and bf16_flash). Everything else, and every op under the f64 policy or the bf16_eager
+// Kernel ops: RMSNorm forward, SwiGLU forward, cross-entropy, attention forward and backward
+// (paths f32 and bf16_flash). Everything else, and every op under the f64 policy or the bf16_eager
 // attention path, is the reference's (each listed in SPEC.md, "Kernels").
 
 import { referenceBackend, type Backend } from '../reference/model/backend.ts';
 import type { Policy } from '../reference/model/precision.ts';
-import { attentionForwardPlan, blockTable, crossEntropyPlan, rmsnormPlan, runPlanSync, swigluPlan, type ActRounding, type BlockTable } from './ops.ts';
+import type { Variant } from '../reference/masks.ts';
+import { attentionBackwardPlan, attentionForwardPlan, blockTable, crossEntropyPlan, rmsnormPlan, runPlanSync, swigluPlan, type ActRounding, type BlockTable } from './ops.ts';
 import { openBackendSync } from './runtime.ts';
 
 export type KernelBackendName = 'webasm' | 'cpu';
@@ -20,10 +21,17 @@ const actOf = (pol: Policy): ActRounding | null => (pol.name === 'f32' ? 'f32' :
 /** a model Backend running the kernel ops on webasm or cpu */
 export function kernelModelBackend(name: KernelBackendName, opts: { blockSize?: number } = {}): Backend {
   const be = openBackendSync(name);
-  const B = opts.blockSize ?? 64;
+  const B = opts.blockSize ?? 32;
   // the block table depends only on (variant, doc ids): build it once per window, reuse across layers
   let tableKey: { variant: string; docIds: ArrayLike<number> } | null = null;
   let table: BlockTable | null = null;
+  const tableFor = (variant: string, docIds: ArrayLike<number>): BlockTable => {
+    if (!tableKey || tableKey.variant !== variant || tableKey.docIds !== docIds) {
+      tableKey = { variant, docIds };
+      table = blockTable(variant as Variant, docIds, B);
+    }
+    return table!;
+  };
   return {
     ...referenceBackend,
     name,
@@ -47,12 +55,13 @@ export function kernelModelBackend(name: KernelBackendName, opts: { blockSize?: 
     },
     attention(q, k, v, shape, docIds, o) {
       if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK) return referenceBackend.attention(q, k, v, shape, docIds, o);
-      if (!tableKey || tableKey.variant !== o.variant || tableKey.docIds !== docIds) {
-        tableKey = { variant: o.variant, docIds };
-        table = blockTable(o.variant, docIds, B);
-      }
-      const r = runPlanSync(attentionForwardPlan(q, k, v, shape, docIds, { variant: o.variant, precision: o.precision, scale: o.scale, table: table! }), be);
+      const r = runPlanSync(attentionForwardPlan(q, k, v, shape, docIds, { variant: o.variant, precision: o.precision, scale: o.scale, table: tableFor(o.variant, docIds) }), be);
       return { out: f64(r.out), lse: f64(r.lse) };
+    },
+    attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o) {
+      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK) return referenceBackend.attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o);
+      const r = runPlanSync(attentionBackwardPlan(q, k, v, out, lse, dOut, shape, docIds, { variant: o.variant, precision: o.precision, scale: o.scale, table: tableFor(o.variant, docIds) }), be);
+      return { dq: f64(r.dq), dk: f64(r.dk), dv: f64(r.dv) };
     },
   };
 }

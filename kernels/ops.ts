@@ -3,6 +3,7 @@
 // pass values already rounded to the path's storage (bf16 values for bf16 paths).
 
 import { OpError } from '../io/errors.ts';
+import { bf16Value } from '../reference/bf16.ts';
 import { blockMask, BLOCK_EMPTY, BLOCK_FULL, type Variant } from '../reference/masks.ts';
 import { GENERATED, type KernelName } from '../generated/index.ts';
 import { openBackend, type KernelArg, type KernelBackend } from './runtime.ts';
@@ -89,7 +90,7 @@ export interface AttnKernelOptions {
   /** 'bf16_flash' (bf16 q/k/v values, P and out in bf16) or 'f32' */
   precision: 'bf16_flash' | 'f32';
   scale?: number;
-  /** tile size B (a multiple of 4); default 64 */
+  /** tile size B (a multiple of 4); default 32 (measured faster than 64 here, and closer to the pair ratio) */
   blockSize?: number;
   /** a prebuilt block table (build once per step, reuse across layers) */
   table?: BlockTable;
@@ -123,52 +124,50 @@ export async function runPlan<T>(plan: Plan<T>, backend?: BackendChoice): Promis
   return r.value;
 }
 
-/** 2^(i − 149) for i = 0 … 149: the exponent table of the kernels' expf */
-export const POW2_TABLE: Float32Array = Float32Array.from({ length: 150 }, (_, i) => 2 ** (i - 149));
+/** one chunk of (head, query block) entries with its tiles, padded to the plan's common sizes */
+export interface Chunk {
+  e0: number;
+  e1: number;
+  entries: { h: number; qb: number }[];
+  /** tiles: head, query block, key block, 1 full / 0 partial / −1 padding, chunk row of the first query */
+  tH: Float32Array;
+  tQb: Float32Array;
+  tKb: Float32Array;
+  tFull: Float32Array;
+  tRow: Float32Array;
+  /** entries: head, first and end tile */
+  cH: Float32Array;
+  cStart: Float32Array;
+  cEnd: Float32Array;
+  /** tiles per chunk (capT) and chunk rows (R = capE·B), the same for every chunk */
+  capT: number;
+  R: number;
+}
 
 /**
- * The plan of block-sparse attention forward: out [Hq, L, D] and lse [Hq, L] for q [Hq, L, D],
- * k/v [Hkv, L, D]; reference/attention.ts attentionForward on the same precision path.
+ * entries (head, query block) in order, cut into chunks of at most `chunkTiles` tiles; every
+ * chunk is padded to the same sizes (capT tiles, capE entries) so each kernel compiles once
  */
-export function* attentionForwardPlan(
-  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, shape: AttnKernelShape, docIds: ArrayLike<number>, opts: AttnKernelOptions,
-): Plan<{ out: Float32Array; lse: Float32Array }> {
-  const { Hq, Hkv, L, D } = shape;
-  need(Number.isInteger(Hq / Hkv) && Hq >= 1 && Hkv >= 1, `attention: Hq (${Hq}) must be a positive multiple of Hkv (${Hkv})`);
-  need(q.length === Hq * L * D && k.length === Hkv * L * D && v.length === Hkv * L * D, `attention: q/k/v have ${q.length}/${k.length}/${v.length} values for Hq=${Hq}, Hkv=${Hkv}, L=${L}, D=${D}`);
-  need(docIds.length === L, `attention: doc ids have length ${docIds.length}, expected L = ${L}`);
-  const B = opts.table?.B ?? opts.blockSize ?? 64;
-  if (B % 4 !== 0 || B < 4) throw new OpError('BAD_ARGS', `attention: block size must be a positive multiple of 4, got ${B}`);
-  if (opts.precision !== 'bf16_flash' && opts.precision !== 'f32') throw new OpError('BAD_ARGS', `attention kernel: precision must be bf16_flash or f32, got ${opts.precision}`);
-  const table = opts.table ?? blockTable(opts.variant, docIds, B);
-  const scale = Math.fround(opts.scale ?? 1 / Math.sqrt(D));
-  const group = Hq / Hkv;
-  const variant = VARIANT_CODE[opts.variant];
-  const bf16io = opts.precision === 'bf16_flash' ? 1 : 0;
-  const qf = f32(q);
-  const kf = f32(k);
-  const vf = f32(v);
-  const ids = f32(docIds);
-  const out = new Float32Array(Hq * L * D);
-  const lse = new Float32Array(Hq * L);
-  // entries (head, query block) in order, cut into chunks of at most `cap` tiles; every chunk
-  // is padded to the same sizes (capT tiles, capE entries) so each kernel compiles once
+export function buildChunks(table: BlockTable, Hq: number, chunkTiles = 1024): Chunk[] {
+  const B = table.B;
   const rowTiles = (qb: number) => table.rowStart[qb + 1] - table.rowStart[qb];
   const entries: { h: number; qb: number }[] = [];
   for (let h = 0; h < Hq; h++) for (let qb = 0; qb < table.nb; qb++) entries.push({ h, qb });
   const totalTiles = Hq * table.rowStart[table.nb];
-  const capT = Math.min(totalTiles, Math.max(opts.chunkTiles ?? 1024, ...Array.from({ length: table.nb }, (_, qb) => rowTiles(qb))));
-  const chunks: [number, number][] = [];
+  // chunks of about equal size (the last one is not mostly padding): ⌈total / ⌈total / chunkTiles⌉⌉
+  const even = Math.ceil(totalTiles / Math.max(1, Math.ceil(totalTiles / chunkTiles)));
+  const capT = Math.max(1, Math.min(totalTiles, Math.max(even, ...Array.from({ length: table.nb }, (_, qb) => rowTiles(qb)))));
+  const spans: [number, number][] = [];
   for (let e0 = 0; e0 < entries.length; ) {
     let e1 = e0;
     let tiles = 0;
     while (e1 < entries.length && tiles + rowTiles(entries[e1].qb) <= capT) tiles += rowTiles(entries[e1++].qb);
-    chunks.push([e0, e1]);
+    spans.push([e0, e1]);
     e0 = e1;
   }
-  const capE = Math.max(...chunks.map(([a, b]) => b - a));
+  const capE = Math.max(...spans.map(([a, b]) => b - a));
   const R = capE * B;
-  for (const [e0, e1] of chunks) {
+  return spans.map(([e0, e1]) => {
     const tH = new Float32Array(capT);
     const tQb = new Float32Array(capT);
     const tKb = new Float32Array(capT);
@@ -191,19 +190,166 @@ export function* attentionForwardPlan(
       }
       cEnd[c] = t;
     }
-    const s = yield { name: 'attnScores', args: [qf, kf, ids, tH, tQb, tKb, tFull, L, D, B, group, variant, scale], output: [B, B, capT] };
+    return { e0, e1, entries: entries.slice(e0, e1), tH, tQb, tKb, tFull, tRow, cH, cStart, cEnd, capT, R };
+  });
+}
+
+/** 2^(i − 75) for i = 0 … 139: the two exponent factors of the layer kernels' expf */
+export const POW2_LAYERS: Float32Array = Float32Array.from({ length: 140 }, (_, i) => 2 ** (i - 75));
+
+/** 2^(i − 149) for i = 0 … 149: the exponent table of the kernels' expf */
+export const POW2_TABLE: Float32Array = Float32Array.from({ length: 150 }, (_, i) => 2 ** (i - 149));
+
+/**
+ * The plan of block-sparse attention forward: out [Hq, L, D] and lse [Hq, L] for q [Hq, L, D],
+ * k/v [Hkv, L, D]; reference/attention.ts attentionForward on the same precision path.
+ */
+export function* attentionForwardPlan(
+  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, shape: AttnKernelShape, docIds: ArrayLike<number>, opts: AttnKernelOptions,
+): Plan<{ out: Float32Array; lse: Float32Array }> {
+  const { Hq, Hkv, L, D } = shape;
+  need(Number.isInteger(Hq / Hkv) && Hq >= 1 && Hkv >= 1, `attention: Hq (${Hq}) must be a positive multiple of Hkv (${Hkv})`);
+  need(q.length === Hq * L * D && k.length === Hkv * L * D && v.length === Hkv * L * D, `attention: q/k/v have ${q.length}/${k.length}/${v.length} values for Hq=${Hq}, Hkv=${Hkv}, L=${L}, D=${D}`);
+  need(docIds.length === L, `attention: doc ids have length ${docIds.length}, expected L = ${L}`);
+  const B = opts.table?.B ?? opts.blockSize ?? 32;
+  if (B % 4 !== 0 || B < 4) throw new OpError('BAD_ARGS', `attention: block size must be a positive multiple of 4, got ${B}`);
+  if (opts.precision !== 'bf16_flash' && opts.precision !== 'f32') throw new OpError('BAD_ARGS', `attention kernel: precision must be bf16_flash or f32, got ${opts.precision}`);
+  const table = opts.table ?? blockTable(opts.variant, docIds, B);
+  const scale = Math.fround(opts.scale ?? 1 / Math.sqrt(D));
+  const group = Hq / Hkv;
+  const variant = VARIANT_CODE[opts.variant];
+  const bf16io = opts.precision === 'bf16_flash' ? 1 : 0;
+  const qf = f32(q);
+  const kf = f32(k);
+  const vf = f32(v);
+  const ids = f32(docIds);
+  const out = new Float32Array(Hq * L * D);
+  const lse = new Float32Array(Hq * L);
+  const chunks = buildChunks(table, Hq, opts.chunkTiles);
+  const R = chunks[0].R;
+  for (const { e0, e1, tH, tQb, tKb, tFull, tRow, cH, cStart, cEnd, entries, capT } of chunks) {
+    // scores and probabilities in the blocked layout [tile][ii div 4][jj][ii mod 4]
+    const s = yield { name: 'attnScores', args: [qf, kf, ids, tH, tQb, tKb, tFull, L, D, B, group, variant, scale], output: [B, B / 4, capT] };
     const stats = yield { name: 'attnRowStats', args: [s, cStart, cEnd, POW2_TABLE, B], output: [R, 2] };
-    const p = yield { name: 'attnProbs', args: [s, stats, tRow, POW2_TABLE, B, bf16io], output: [B, B, capT] };
-    const o = yield { name: 'attnOut', args: [p, vf, stats, cH, cStart, cEnd, tKb, L, D, B, group, R, bf16io], output: [D, R] };
+    const p = yield { name: 'attnProbs', args: [s, stats, tRow, POW2_TABLE, B, bf16io], output: [B, B / 4, capT] };
+    // out in [row div 4][d][row mod 4]
+    const o = yield { name: 'attnOut', args: [p, vf, stats, cH, cStart, cEnd, tKb, L, D, B, group, R, bf16io], output: [D, R / 4] };
     for (let c = 0; c < e1 - e0; c++) {
-      const { h, qb } = entries[e0 + c];
+      const { h, qb } = entries[c];
       const rows = Math.min(B, L - qb * B);
-      out.set(o.subarray(c * B * D, (c * B + rows) * D), (h * L + qb * B) * D);
+      for (let ii = 0; ii < rows; ii++) {
+        const r = c * B + ii;
+        const src = (r - (r & 3)) * D + (r & 3);
+        const dst = (h * L + qb * B + ii) * D;
+        for (let d = 0; d < D; d++) out[dst + d] = o[src + 4 * d];
+      }
       // lse = f32(m + f32(log l)), the reference's formula
       for (let ii = 0; ii < rows; ii++) lse[h * L + qb * B + ii] = Math.fround(stats[c * B + ii] + Math.fround(Math.log(stats[R + c * B + ii])));
     }
   }
   return { out, lse };
+}
+
+/**
+ * The plan of block-sparse attention backward: dq [Hq, L, D], dk and dv [Hkv, L, D] from the
+ * forward's out and lse and dOut; reference/attention.ts attentionBackward on the same path
+ * (f32 or bf16_flash). Inputs are rounded to the path's input precision here, like the reference.
+ */
+export function* attentionBackwardPlan(
+  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, out: ArrayLike<number>, lse: ArrayLike<number>, dOut: ArrayLike<number>,
+  shape: AttnKernelShape, docIds: ArrayLike<number>, opts: AttnKernelOptions,
+): Plan<{ dq: Float32Array; dk: Float32Array; dv: Float32Array }> {
+  const { Hq, Hkv, L, D } = shape;
+  need(Number.isInteger(Hq / Hkv) && Hq >= 1 && Hkv >= 1, `attention backward: Hq (${Hq}) must be a positive multiple of Hkv (${Hkv})`);
+  need(q.length === Hq * L * D && k.length === Hkv * L * D && v.length === Hkv * L * D, `attention backward: q/k/v have ${q.length}/${k.length}/${v.length} values for Hq=${Hq}, Hkv=${Hkv}, L=${L}, D=${D}`);
+  need(out.length === Hq * L * D && dOut.length === Hq * L * D && lse.length === Hq * L, `attention backward: out/dOut must be [Hq, L, D] and lse [Hq, L]; got ${out.length}/${dOut.length}/${lse.length}`);
+  need(docIds.length === L, `attention backward: doc ids have length ${docIds.length}, expected L = ${L}`);
+  const B = opts.table?.B ?? opts.blockSize ?? 32;
+  if (B % 4 !== 0 || B < 4) throw new OpError('BAD_ARGS', `attention backward: block size must be a positive multiple of 4, got ${B}`);
+  if (opts.precision !== 'bf16_flash' && opts.precision !== 'f32') throw new OpError('BAD_ARGS', `attention backward kernel: precision must be bf16_flash or f32, got ${opts.precision}`);
+  const table = opts.table ?? blockTable(opts.variant, docIds, B);
+  const nb = table.nb;
+  const scale = Math.fround(opts.scale ?? 1 / Math.sqrt(D));
+  const group = Hq / Hkv;
+  const variant = VARIANT_CODE[opts.variant];
+  const bf16io = opts.precision === 'bf16_flash' ? 1 : 0;
+  const round = bf16io ? bf16Value : Math.fround;
+  const rin = (x: ArrayLike<number>) => Float32Array.from(x, round);
+  const qf = rin(q), kf = rin(k), vf = rin(v), of = rin(out), dOf = rin(dOut);
+  const lsef = f32(lse);
+  const ids = f32(docIds);
+  // D_i = Σ_d dO·O in f32, in order
+  const rowDotAll = new Float32Array(Hq * L);
+  for (let r = 0; r < Hq * L; r++) {
+    let acc = 0;
+    for (let d = 0; d < D; d++) acc = Math.fround(acc + Math.fround(dOf[r * D + d] * of[r * D + d]));
+    rowDotAll[r] = acc;
+  }
+  const dq = new Float32Array(Hq * L * D);
+  const KR = Hkv * nb * B; // key rows, padded per head to nb·B
+  let dkAcc = new Float32Array(KR * D);
+  let dvAcc = new Float32Array(KR * D);
+  const chunks = buildChunks(table, Hq, opts.chunkTiles);
+  const R = chunks[0].R;
+  for (const { tH, tQb, tKb, tFull, tRow, cH, cStart, cEnd, entries, capT } of chunks) {
+    const rowLse = new Float32Array(R);
+    const rowDot = new Float32Array(R);
+    entries.forEach(({ h, qb }, c) => {
+      for (let ii = 0; ii < B && qb * B + ii < L; ii++) {
+        rowLse[c * B + ii] = lsef[h * L + qb * B + ii];
+        rowDot[c * B + ii] = rowDotAll[h * L + qb * B + ii];
+      }
+    });
+    // the column lists: tiles of each (kv head, key block), in tile order = (head, query block) order
+    const lists: number[][] = Array.from({ length: Hkv * nb }, () => []);
+    for (let t = 0; t < capT; t++) if (tFull[t] >= 0) lists[Math.floor(tH[t] / group) * nb + tKb[t]].push(t);
+    const colStart = new Float32Array(Hkv * nb);
+    const colEnd = new Float32Array(Hkv * nb);
+    const colTile = new Float32Array(Math.max(1, capT));
+    let n = 0;
+    lists.forEach((l, gb) => {
+      colStart[gb] = n;
+      for (const t of l) colTile[n++] = t;
+      colEnd[gb] = n;
+    });
+    const s = yield { name: 'attnScores', args: [qf, kf, ids, tH, tQb, tKb, tFull, L, D, B, group, variant, scale], output: [B, B / 4, capT] };
+    const probs = yield { name: 'attnBwdProbs', args: [s, rowLse, tRow, POW2_TABLE, B, bf16io], output: [B * B * capT] };
+    const ds = yield { name: 'attnBwdDs', args: [probs, dOf, vf, rowDot, tH, tQb, tKb, tRow, L, D, B, group, bf16io], output: [B, B / 4, capT] };
+    const rows = yield { name: 'attnBwdRows', args: [ds, kf, cH, cStart, cEnd, tKb, L, D, B, group], output: [D, R / 4] };
+    dkAcc = Float32Array.from(yield { name: 'attnBwdCols', args: [ds, qf, dkAcc, colStart, colEnd, colTile, tH, tQb, L, D, B, nb, 1, 0], output: [D, KR / 4] });
+    dvAcc = Float32Array.from(yield { name: 'attnBwdCols', args: [probs, dOf, dvAcc, colStart, colEnd, colTile, tH, tQb, L, D, B, nb, 2, 1], output: [D, KR / 4] });
+    entries.forEach(({ h, qb }, c) => {
+      for (let ii = 0; ii < B && qb * B + ii < L; ii++) {
+        const r = c * B + ii;
+        const src = (r - (r & 3)) * D + (r & 3);
+        const dst = (h * L + qb * B + ii) * D;
+        // dq = act(f32(acc · scale))
+        for (let d = 0; d < D; d++) dq[dst + d] = round(Math.fround(rows[src + 4 * d] * scale));
+      }
+    });
+  }
+  const dk = new Float32Array(Hkv * L * D);
+  const dv = new Float32Array(Hkv * L * D);
+  for (let g = 0; g < Hkv; g++)
+    for (let j = 0; j < L; j++) {
+      const kr = g * nb * B + j;
+      const src = (kr - (kr & 3)) * D + (kr & 3);
+      const dst = (g * L + j) * D;
+      for (let d = 0; d < D; d++) {
+        // dk = act(f32(acc · scale)), dv = act(acc)
+        dk[dst + d] = round(Math.fround(dkAcc[src + 4 * d] * scale));
+        dv[dst + d] = round(dvAcc[src + 4 * d]);
+      }
+    }
+  return { dq, dk, dv };
+}
+
+/** block-sparse attention backward on a backend (see attentionBackwardPlan) */
+export function attentionBackward(
+  q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, out: ArrayLike<number>, lse: ArrayLike<number>, dOut: ArrayLike<number>,
+  shape: AttnKernelShape, docIds: ArrayLike<number>, opts: AttnKernelOptions, backend?: BackendChoice,
+): Promise<{ dq: Float32Array; dk: Float32Array; dv: Float32Array }> {
+  return runPlan(attentionBackwardPlan(q, k, v, out, lse, dOut, shape, docIds, opts), backend);
 }
 
 /** block-sparse attention forward on a backend (see attentionForwardPlan) */
@@ -233,7 +379,7 @@ export function* rmsnormPlan(x: ArrayLike<number>, T: number, d: number, w: Arra
 /** SwiGLU forward (reference/model/layers.ts swigluForward): out = act(act(silu(gate))·up), act */
 export function* swigluPlan(gate: ArrayLike<number>, up: ArrayLike<number>, act: ActRounding): Plan<{ out: Float32Array; act: Float32Array }> {
   need(gate.length === up.length && gate.length >= 1, `swiglu: gate has ${gate.length} values, up ${up.length}`);
-  const r = yield { name: 'swiglu', args: [f32(gate), f32(up), actCode(act)], output: [gate.length, 2] };
+  const r = yield { name: 'swiglu', args: [f32(gate), f32(up), POW2_LAYERS, actCode(act)], output: [gate.length, 2] };
   return { act: r.subarray(0, gate.length), out: r.subarray(gate.length) };
 }
 
@@ -253,8 +399,10 @@ export function* crossEntropyPlan(
     count++;
   }
   const lf = f32(logits);
-  const lse = yield { name: 'ceLse', args: [lf, V], output: [T] };
-  const dlogits = yield { name: 'ceGrad', args: [lf, lse, Float32Array.from(labels), V, count || 1, actCode(act)], output: [V, T] };
+  const ms = yield { name: 'ceLse', args: [lf, POW2_LAYERS, V], output: [T] };
+  // lse = f32(m + f32(log s)) from the kernel's [m, s]
+  const lse = Float32Array.from({ length: T }, (_, t) => Math.fround(ms[2 * t] + Math.fround(Math.log(ms[2 * t + 1]))));
+  const dlogits = yield { name: 'ceGrad', args: [lf, lse, Float32Array.from(labels), POW2_LAYERS, V, count || 1, actCode(act)], output: [V, T] };
   const perToken = new Float64Array(T);
   let total = 0;
   for (let t = 0; t < T; t++) {

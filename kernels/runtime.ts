@@ -23,6 +23,11 @@ export interface KernelBackend {
   readonly flushesSubnormals: boolean;
   /** run kernel k over an output grid; args in k.params order, without the trailing `one` */
   run(k: GeneratedKernel, args: KernelArg[], output: number[]): Promise<Float32Array>;
+  /**
+   * webasm only: whether asynchronous runs split each kernel's cells over gpu.js's worker
+   * threads (asyncMode; results are identical). Off unless ANCHOR_THREADS=1; runSync never does.
+   */
+  threads?: boolean;
   /** the same, synchronously: present where gpu.js runs in this process (webasm, cpu, headlessgl) */
   runSync?(k: GeneratedKernel, args: KernelArg[], output: number[]): Float32Array;
   close(): Promise<void>;
@@ -56,8 +61,8 @@ export function defaultBackendName(): BackendName {
 const require = createRequire(import.meta.url);
 
 /** flatten gpu.js results (Float32Array, or nested arrays of rows) into one Float32Array */
-export function flattenOutput(r: unknown, output: number[]): Float32Array {
-  const n = output.reduce((a, b) => a * b, 1);
+export function flattenOutput(r: unknown, output: number[], components = 1): Float32Array {
+  const n = output.reduce((a, b) => a * b, 1) * components;
   if (r instanceof Float32Array && r.length === n) return r;
   // gpu.js shapes 2D/3D results as rows that are views of one fresh buffer of exactly n floats
   let leaf: unknown = r;
@@ -86,21 +91,28 @@ class NodeBackend implements KernelBackend {
   private kernels = new Map<string, (...a: unknown[]) => unknown>();
   private helpersAdded = new Set<string>();
   private gpu: any;
+  threads = false;
   constructor(readonly name: 'webasm' | 'cpu' | 'headlessgl') {
     const { GPU } = require('gpu.js');
     if (name === 'headlessgl' && !GPU.isHeadlessGLSupported) throw new BackendUnavailable(name, 'gpu.js reports no headless-gl context (the `gl` module is not built, or there is no X display)');
     if (name === 'webasm' && !GPU.isWebAssemblySupported) throw new BackendUnavailable(name, 'gpu.js reports no WebAssembly support');
     this.gpu = new GPU({ mode: name });
     this.flushesSubnormals = name === 'headlessgl';
+    this.threads = name === 'webasm' && process.env.ANCHOR_THREADS === '1';
     this.description = `gpu.js ${name} in Node ${process.version}`;
   }
   async run(k: GeneratedKernel, args: KernelArg[], output: number[]): Promise<Float32Array> {
+    // webasm with threads: gpu.js splits a kernel's cells over worker threads (asyncMode)
+    if (this.threads && this.name === 'webasm') return flattenOutput(await this.kernel(k, args, output, true)(...args, 1), output, k.components);
     return this.runSync(k, args, output);
   }
   runSync(k: GeneratedKernel, args: KernelArg[], output: number[]): Float32Array {
+    return flattenOutput(this.kernel(k, args, output, false)(...args, 1), output, k.components);
+  }
+  private kernel(k: GeneratedKernel, args: KernelArg[], output: number[], threaded: boolean): (...a: unknown[]) => any {
     if (k.backend !== this.name) throw new Error(`kernel ${k.name} was generated for ${k.backend}, not ${this.name}`);
     if (args.length !== k.params.length - 1) throw new OpError('BAD_ARGS', `kernel ${k.name} takes ${k.params.length - 1} arguments (${k.params.slice(0, -1).join(', ')}), got ${args.length}`);
-    const key = `${k.name}|${output.join('x')}`;
+    const key = `${k.name}|${output.join('x')}|${threaded}`;
     let fn = this.kernels.get(key);
     if (!fn) {
       for (const h of k.helpers) {
@@ -108,10 +120,14 @@ class NodeBackend implements KernelBackend {
         this.gpu.addFunction(h);
         this.helpersAdded.add(h);
       }
-      fn = this.gpu.createKernel(k.kernel, { ...KERNEL_SETTINGS, output });
+      fn = this.gpu.createKernel(k.kernel, { ...KERNEL_SETTINGS, output, ...(threaded ? { asyncMode: true } : {}) });
+      // webasm shapes an Array(n) result as one subarray per cell; its flat stride-n data is
+      // what the host wants, so that kernel returns it as is
+      const inner = (fn as any).kernel;
+      if (this.name === 'webasm' && k.components > 1 && inner && typeof inner._shapeOutput === 'function') inner._shapeOutput = (data: Float32Array) => data;
       this.kernels.set(key, fn!);
     }
-    return flattenOutput(fn!(...args, 1), output);
+    return fn!;
   }
   async close(): Promise<void> {
     this.gpu.destroy();

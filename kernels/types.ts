@@ -12,6 +12,8 @@ export interface GeneratedKernel {
   reference: string;
   /** parameter names, in order; the last is always `one` (the runtime passes 1.0) */
   params: string[];
+  /** numbers per output cell: 1, or n (2 … 4) for a kernel returning [a, b, …]; cell-major, stride n */
+  components: number;
   /** the gpu.js kernel function, plain JavaScript */
   kernel: string;
   /** helper functions the kernel calls (gpu.addFunction) */

@@ -60,7 +60,9 @@ test('cpu wraps every float op in Math.fround, leaves int index arithmetic alone
   );
 });
 test('webasm keeps ops as written', () => {
-  assert.fixture(lower(SRC, 'webasm'), 'function kernel(a, n, one) {\n    let i = this.thread.x;\n    let s = 0.0;\n    s = s + ((a[i + n - 1] * 2) - s);\n    return bf16Split(s, one);\n}');
+  const w = lower(SRC, 'webasm');
+  assert.fixture(w.slice(0, w.indexOf('    return')), 'function kernel(a, n, one) {\n    let i = this.thread.x;\n    let s = 0.0;\n    s = s + ((a[i + n - 1] * 2) - s);\n');
+  assert.ok(w.includes('    return (s !== s ||'), w); // bf16 inlined (below)
 });
 test('GL backends guard float subtrahends with the opaque `one`; webgl2 rounds bf16 by bits', () => {
   assert.fixture(lower(SRC, 'webgl2'), 'function kernel(a, n, one) {\n    let i = this.thread.x;\n    let s = 0.0;\n    s = s + ((a[i + n - 1] * 2) - (s * one));\n    return bf16bits(s);\n}');
@@ -72,6 +74,30 @@ test('@unroll N unrolls with a tail loop, keeping the order', () => {
     lower(src, 'webasm'),
     'function kernel(a, n, one) {\n    let s = 0.0;\n    let e_end1 = n - (n - 0) % 2;\n    for (let e = 0; e < e_end1; e += 2) {\n        s = s + a[e];\n        s = s + a[(e + 1)];\n    }\n    for (let e_tail1 = e_end1; e_tail1 < n; e_tail1++) {\n        s = s + a[e_tail1];\n    }\n    return s;\n}',
   );
+});
+test('@unroll renames names declared in the body in each copy', () => {
+  const src = 'function k(this: T, a: Arr, n: int): number {\n  let s = 0;\n  // @unroll 2\n  for (let e: int = 0; e < n; e++) {\n    const v = a[e];\n    s += v * v;\n  }\n  return s;\n}';
+  assert.fixture(
+    lower(src, 'webasm'),
+    'function kernel(a, n, one) {\n    let s = 0.0;\n    let e_end1 = n - (n - 0) % 2;\n    for (let e = 0; e < e_end1; e += 2) {\n        let v = a[e];\n        s = s + (v * v);\n        let v_u1 = a[(e + 1)];\n        s = s + (v_u1 * v_u1);\n    }\n    for (let e_tail1 = e_end1; e_tail1 < n; e_tail1++) {\n        let v = a[e_tail1];\n        s = s + (v * v);\n    }\n    return s;\n}',
+  );
+});
+test('a kernel may return [a, b, …] (2 to 4 numbers per cell); components says how many', () => {
+  const project = new Project({ useInMemoryFileSystem: true });
+  const sf = project.createSourceFile('k.ts', 'type int = number;\nfunction k(this: T, a: Arr): number[] {\n  const i: int = this.thread.x;\n  return [a[i] - 1, a[i]];\n}');
+  const t = transformFunction(sf.getFunctions()[0].compilerNode as ts.FunctionDeclaration, { backend: 'cpu', isKernel: true, helpers: new Set() });
+  assert.is(t.components, 2);
+  assert.ok(t.code.includes('return [Math.fround(a[i] - 1), a[i]];'), t.code);
+  assert.is(GENERATED.attnScores.webasm.components, 4);
+  assert.is(GENERATED.matmul.webasm.components, 1);
+  for (const bad of ['function k(this: T, a: Arr): number[] { return [a[0]]; }', 'function k(this: T, a: Arr): number { const b = [1, 2]; return b[0]; }'])
+    assert.throws(() => lower(bad, 'webasm'), /kernel subset/);
+});
+test('webasm inlines bf16 of a name (a helper call would run lane by lane); other backends call the helper', () => {
+  const src = 'function k(this: T, a: Arr): number {\n  const v = a[this.thread.x];\n  return bf16(v);\n}';
+  const w = lower(src, 'webasm');
+  assert.ok(!w.includes('bf16Split') && w.includes('(Math.abs(v) * 65537) - ((Math.abs(v) * 65537) - Math.abs(v))'), w);
+  assert.ok(lower(src, 'cpu').includes('bf16Split(v, one)'));
 });
 test('the subset rejects what gpu.js cannot run', () => {
   for (const bad of [

@@ -8,10 +8,10 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { bf16Value, bitsToF32, bulkFromF32, f32ToBits, toF32 } from '../reference/bf16.ts';
 import { ropeApply as refRope, type RopeLayout } from '../reference/rope.ts';
-import { attentionForward as refAttn } from '../reference/attention.ts';
+import { attentionBackward as refAttnBackward, attentionForward as refAttn } from '../reference/attention.ts';
 import { docIdsFromLengths, type Variant } from '../reference/masks.ts';
 import { Rng } from '../reference/rng.ts';
-import { attentionForward, bf16Round, matmul, ropeApply } from '../kernels/ops.ts';
+import { attentionBackward, attentionForward, bf16Round, matmul, ropeApply } from '../kernels/ops.ts';
 import { closeBackends, probeBackends, type KernelBackend, openBackend } from '../kernels/runtime.ts';
 import type { BackendName } from '../kernels/types.ts';
 
@@ -133,7 +133,62 @@ for (const be of backends) {
       assert.ok(lK <= 2 * lR, `${variant}/${precision} lse: kernel error ${lK} > 2 × reference error ${lR}`);
     }
   });
+
+  test(`${be.name}: block-sparse attention backward (dQ, dK, dV) within 2× the reference's same-precision error`, async () => {
+    const cases: [Variant, 'bf16_flash' | 'f32', number, number, number[], number, number][] = [
+      ['full', 'bf16_flash', 2, 1, [70, 30], 16, 16],
+      ['intra_doc', 'bf16_flash', 4, 2, [17, 40, 5, 33, 9], 8, 12],
+      ['anchor', 'bf16_flash', 2, 2, [25, 60, 12], 16, 4],
+      ['intra_doc_reset', 'f32', 2, 1, [31, 31, 40], 8, 16],
+      ['anchor', 'f32', 3, 1, [50, 44], 4, 64],
+    ];
+    for (const [variant, precision, Hq, Hkv, lengths, B, chunkTiles] of cases) {
+      const rng = new Rng(lengths.length * 11 + B);
+      const ids = docIdsFromLengths(lengths, variant === 'anchor');
+      const L = ids.length;
+      const D = 20;
+      const store = precision === 'f32' ? Math.fround : bf16Value;
+      const mk = (n: number) => Float64Array.from({ length: n }, () => store(rng.normal() * 1.5));
+      const q = mk(Hq * L * D), k = mk(Hkv * L * D), v = mk(Hkv * L * D), dO = mk(Hq * L * D);
+      const shape = { Hq, Hkv, L, D };
+      const fwd = refAttn(q, k, v, shape, ids, { variant, precision });
+      const fwdExact = refAttn(q, k, v, shape, ids, { variant, precision: 'f64' });
+      const exact = refAttnBackward(q, k, v, fwdExact.out, fwdExact.lse, dO, shape, ids, { variant, precision: 'f64' });
+      const ref = refAttnBackward(q, k, v, fwd.out, fwd.lse, dO, shape, ids, { variant, precision });
+      const got = await attentionBackward(q, k, v, fwd.out, fwd.lse, dO, shape, ids, { variant, precision, blockSize: B, chunkTiles }, be);
+      const maxErr = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+        let e = 0;
+        for (let i = 0; i < a.length; i++) e = Math.max(e, Math.abs(a[i] - b[i]));
+        return e;
+      };
+      for (const key of ['dq', 'dk', 'dv'] as const) {
+        const eK = maxErr(got[key], exact[key]);
+        const eR = maxErr(ref[key], exact[key]);
+        assert.ok(eR > 0 && eK <= 2 * eR, `${variant}/${precision} ${key}: kernel error ${eK} > 2 × reference error ${eR}`);
+      }
+    }
+  });
 }
+
+if (backends.some((b) => b.name === 'webasm'))
+  test('webasm: worker threads (async runs) give the single-threaded results bit for bit', async () => {
+    const be = backends.find((b) => b.name === 'webasm')!;
+    const rng = new Rng(77);
+    const ids = docIdsFromLengths([90, 130, 76], true);
+    const L = ids.length, D = 16;
+    const mk = (n: number) => Float64Array.from({ length: n }, () => bf16Value(rng.normal()));
+    const q = mk(2 * L * D), k = mk(L * D), v = mk(L * D);
+    const shape = { Hq: 2, Hkv: 1, L, D };
+    const o = { variant: 'anchor' as const, precision: 'bf16_flash' as const, blockSize: 16 };
+    const one = await attentionForward(q, k, v, shape, ids, o, be);
+    be.threads = true;
+    try {
+      const two = await attentionForward(q, k, v, shape, ids, o, be);
+      assert.ok(one.out.every((x, i) => Object.is(x, two.out[i])) && one.lse.every((x, i) => Object.is(x, two.lse[i])));
+    } finally {
+      be.threads = false;
+    }
+  });
 
 test('an unknown backend names the choices and the install step', async () => {
   try {

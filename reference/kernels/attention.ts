@@ -1,13 +1,17 @@
 // Block-sparse attention forward in four kernels, driven by a block table so that empty
 // B×B tiles are never visited and full tiles skip the mask. A chunk is a list of
 // (head, query block) entries, each with its tiles (key blocks in increasing order):
-//   attnScores    per tile element: s = f32(f32(Σ_d q·k, d = 0..D−1 in order) · scale), the
-//                 reference's logit bit for bit; MASKED where the pair is not allowed
+//   attnScores    4 query rows × 1 key per cell: s = f32(f32(Σ_d q·k, d = 0..D−1 in order) ·
+//                 scale), the reference's logit bit for bit; MASKED where the pair is not allowed
 //   attnRowStats  per chunk row: y = 0 → m = max_j s_j; y = 1 → l = Σ_j e_j in key order,
 //                 e_j = exp(s_j − m) rounded to f32 (the polynomial expf below)
-//   attnProbs     per tile element: e_j (bf16(e_j) on the bf16 path), 0 where masked
-//   attnOut       per output element: acc = Σ_j p_j·v_j in key order, out = acc / l,
+//   attnProbs     4 query rows × 1 key per cell: e_j (bf16(e_j) on the bf16 path), 0 where masked
+//   attnOut       4 output rows × 1 column per cell: acc = Σ_j p_j·v_j in key order, out = acc / l,
 //                 rounded to the output (bf16 or f32)
+// Several outputs per cell (register blocking) because gpu.js webasm reads a lane-varying
+// index as 4 scalar loads, a lane-uniform one as 1: each key (or v) element read serves 4 rows.
+// Scores and probabilities are laid out [tile][ii div 4][jj][ii mod 4] (element (t, ii, jj) at
+// t·B² + (ii − ii mod 4)·B + 4·jj + ii mod 4); B is a multiple of 4.
 // The host computes lse = f32(m + f32(log l)). This is the reference's two-pass softmax
 // (reference/attention.ts attentionForwardPartial) with its roundings and orders; the one
 // difference is exp: expf instead of f32(Math.exp(x)) (≤ 1 ulp apart, SPEC.md).
@@ -23,41 +27,62 @@
 import { bf16, type Arr, type int, type Thread } from './precision.ts';
 
 /**
- * Score of one tile element; cell (x = jj, y = ii, z = tile). Tiles: tileH, tileQb, tileKb,
- * tileFull (1 full, 0 partial, −1 padding). Returns −3e38 (MASKED) where the pair is not allowed.
+ * Scores of four query rows against one key (register blocking: the key row is read once
+ * for four dot products); cell (x = jj, y = iq, z = tile) returns s for rows ii = 4·iq + c,
+ * c = 0 … 3. The result, stride 4, is laid out [tile][iq][jj][c]: element (t, ii, jj) sits at
+ * t·B² + (ii − ii mod 4)·B + 4·jj + ii mod 4. Tiles: tileH, tileQb, tileKb, tileFull (1 full,
+ * 0 partial, −1 padding). MASKED (−3e38) where the pair is not allowed.
  * @kernel
  * @reference reference/attention.ts logit (bf16_flash / f32)
  */
-export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileFull: Arr, L: int, D: int, B: int, group: int, variant: int, scale: number): number {
+export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileFull: Arr, L: int, D: int, B: int, group: int, variant: int, scale: number): number[] {
   const jj: int = this.thread.x;
-  const ii: int = this.thread.y;
+  const iq: int = this.thread.y;
   const t: int = this.thread.z;
   const full: int = tileFull[t];
+  // a padding tile (uniform per cell quad: a real branch, no dot products)
+  if (full < 0) return [-3.0000000054977558e38, -3.0000000054977558e38, -3.0000000054977558e38, -3.0000000054977558e38];
   const h: int = tileH[t];
-  const i: int = tileQb[t] * B + ii;
+  const i0: int = tileQb[t] * B + iq * 4;
   const j: int = tileKb[t] * B + jj;
-  let ok: int = 0;
-  if (full === 1) ok = 1;
-  if (full === 0 && j <= i && i < L) {
-    const di = docIds[i];
-    const dj = docIds[j];
-    if (variant === 0 || dj === di || (variant === 2 && dj === 0)) ok = 1;
-  }
-  if (ok === 0) return -3.0000000054977558e38;
   const g: int = Math.floor(h / group);
-  const qo: int = (h * L + i) * D;
-  const ko: int = (g * L + j) * D;
-  let s = 0;
-  // @unroll 8
+  // rows and keys past L (the last block's padding) read row L − 1 and are masked below
+  const ko: int = (g * L + Math.min(j, L - 1)) * D;
+  const q0: int = (h * L + Math.min(i0, L - 1)) * D;
+  const q1: int = (h * L + Math.min(i0 + 1, L - 1)) * D;
+  const q2: int = (h * L + Math.min(i0 + 2, L - 1)) * D;
+  const q3: int = (h * L + Math.min(i0 + 3, L - 1)) * D;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  // @unroll 2
   for (let e: int = 0; e < D; e++) {
-    s += q[qo + e] * k[ko + e];
+    const kv = k[ko + e];
+    s0 += q[q0 + e] * kv;
+    s1 += q[q1 + e] * kv;
+    s2 += q[q2 + e] * kv;
+    s3 += q[q3 + e] * kv;
   }
-  return s * scale;
+  s0 = s0 * scale;
+  s1 = s1 * scale;
+  s2 = s2 * scale;
+  s3 = s3 * scale;
+  if (full !== 1) {
+    const dj = docIds[Math.min(j, L - 1)];
+    // allowed: causal, inside L, and (full | same document | anchor key on the anchor variant)
+    const any: int = variant === 0 || (variant === 2 && dj === 0) ? 1 : 0;
+    if (j > i0 || i0 >= L || (any === 0 && docIds[Math.min(i0, L - 1)] !== dj)) s0 = -3.0000000054977558e38;
+    if (j > i0 + 1 || i0 + 1 >= L || (any === 0 && docIds[Math.min(i0 + 1, L - 1)] !== dj)) s1 = -3.0000000054977558e38;
+    if (j > i0 + 2 || i0 + 2 >= L || (any === 0 && docIds[Math.min(i0 + 2, L - 1)] !== dj)) s2 = -3.0000000054977558e38;
+    if (j > i0 + 3 || i0 + 3 >= L || (any === 0 && docIds[Math.min(i0 + 3, L - 1)] !== dj)) s3 = -3.0000000054977558e38;
+  }
+  return [s0, s1, s2, s3];
 }
 
 /**
  * Row statistics of chunk row r = e·B + ii (entry e's tiles are cStart[e] … cEnd[e] − 1 of
- * the scores): cell (x = r, y = c); c = 0 → m (−3e38 for a row without allowed keys),
+ * the scores, in attnScores' layout): cell (x = r, y = c); c = 0 → m (−3e38 for a row without allowed keys),
  * c = 1 → l = Σ f32(exp(s − m)) in key order.
  * @kernel
  * @reference reference/attention.ts attentionForwardPartial (m, l)
@@ -67,21 +92,22 @@ export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2:
   const c: int = this.thread.y;
   const e: int = Math.floor(r / B);
   const ii: int = r - e * B;
+  const c4: int = ii - Math.floor(ii / 4) * 4;
   const t0: int = cStart[e];
   const t1: int = cEnd[e];
   let m = -3.0000000054977558e38;
   for (let t: int = t0; t < t1; t++) {
-    const o: int = (t * B + ii) * B;
+    const o: int = (t * B + ii - c4) * B + c4;
     for (let jj: int = 0; jj < B; jj++) {
-      m = Math.max(m, s[o + jj]);
+      m = Math.max(m, s[o + jj * 4]);
     }
   }
   if (c === 0) return m;
   let l = 0;
   for (let u: int = t0; u < t1; u++) {
-    const o2: int = (u * B + ii) * B;
+    const o2: int = (u * B + ii - c4) * B + c4;
     for (let kk: int = 0; kk < B; kk++) {
-      const x = s[o2 + kk];
+      const x = s[o2 + kk * 4];
       if (x > -9.999999680285692e37) {
         const z = Math.max(x - m, -104);
         const kf: int = Math.floor(z * 1.4426950216293335 + 0.5);
@@ -101,47 +127,95 @@ export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2:
 }
 
 /**
- * e = exp(s − m) of one tile element, rounded to bf16 when bf16io = 1; 0 where masked.
- * Cell (x = jj, y = ii, z = tile); tileRow[t] = the chunk row of the tile's first query.
+ * e = exp(s − m) of four scores (rows ii = 4·iq + c against key jj), rounded to bf16 when
+ * bf16io = 1; 0 where masked. Cell (x = jj, y = iq, z = tile), the result in attnScores' layout;
+ * tileRow[t] = the chunk row of the tile's first query.
  * @kernel
  * @reference reference/attention.ts attentionForwardPartial (the weight P·V sees)
  */
-export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: Arr, B: int, bf16io: int): number {
+export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: Arr, B: int, bf16io: int): number[] {
   const jj: int = this.thread.x;
-  const ii: int = this.thread.y;
+  const iq: int = this.thread.y;
   const t: int = this.thread.z;
-  const x = s[(t * B + ii) * B + jj];
-  if (x < -9.999999680285692e37) return 0;
-  const m = stats[tileRow[t] + ii];
-  const z = Math.max(x - m, -104);
-  const kf: int = Math.floor(z * 1.4426950216293335 + 0.5);
-  const rr = z - kf * 0.693145751953125 - kf * 1.428606765330187e-6;
-  let p = 1.9875691214110702e-4;
-  p = p * rr + 1.398199936375022e-3;
-  p = p * rr + 8.333452045917511e-3;
-  p = p * rr + 4.166579619050026e-2;
-  p = p * rr + 1.666666567325592e-1;
-  p = p * rr + 0.5;
-  p = p * rr * rr + rr + 1;
-  const w = p * pow2[kf + 149];
-  if (bf16io === 1) return bf16(w);
-  return w;
+  const n: int = ((t * B + iq * 4) * B + jj * 4);
+  const r: int = tileRow[t] + iq * 4;
+  const z0 = Math.max(s[n + 0] - stats[r + 0], -104);
+  const k0: int = Math.floor(z0 * 1.4426950216293335 + 0.5);
+  const r0 = z0 - k0 * 0.693145751953125 - k0 * 1.428606765330187e-6;
+  let p0 = 1.9875691214110702e-4;
+  p0 = p0 * r0 + 1.398199936375022e-3;
+  p0 = p0 * r0 + 8.333452045917511e-3;
+  p0 = p0 * r0 + 4.166579619050026e-2;
+  p0 = p0 * r0 + 1.666666567325592e-1;
+  p0 = p0 * r0 + 0.5;
+  p0 = p0 * r0 * r0 + r0 + 1;
+  let w0 = p0 * pow2[k0 + 149];
+  if (s[n + 0] < -9.999999680285692e37) w0 = 0;
+  const z1 = Math.max(s[n + 1] - stats[r + 1], -104);
+  const k1: int = Math.floor(z1 * 1.4426950216293335 + 0.5);
+  const r1 = z1 - k1 * 0.693145751953125 - k1 * 1.428606765330187e-6;
+  let p1 = 1.9875691214110702e-4;
+  p1 = p1 * r1 + 1.398199936375022e-3;
+  p1 = p1 * r1 + 8.333452045917511e-3;
+  p1 = p1 * r1 + 4.166579619050026e-2;
+  p1 = p1 * r1 + 1.666666567325592e-1;
+  p1 = p1 * r1 + 0.5;
+  p1 = p1 * r1 * r1 + r1 + 1;
+  let w1 = p1 * pow2[k1 + 149];
+  if (s[n + 1] < -9.999999680285692e37) w1 = 0;
+  const z2 = Math.max(s[n + 2] - stats[r + 2], -104);
+  const k2: int = Math.floor(z2 * 1.4426950216293335 + 0.5);
+  const r2 = z2 - k2 * 0.693145751953125 - k2 * 1.428606765330187e-6;
+  let p2 = 1.9875691214110702e-4;
+  p2 = p2 * r2 + 1.398199936375022e-3;
+  p2 = p2 * r2 + 8.333452045917511e-3;
+  p2 = p2 * r2 + 4.166579619050026e-2;
+  p2 = p2 * r2 + 1.666666567325592e-1;
+  p2 = p2 * r2 + 0.5;
+  p2 = p2 * r2 * r2 + r2 + 1;
+  let w2 = p2 * pow2[k2 + 149];
+  if (s[n + 2] < -9.999999680285692e37) w2 = 0;
+  const z3 = Math.max(s[n + 3] - stats[r + 3], -104);
+  const k3: int = Math.floor(z3 * 1.4426950216293335 + 0.5);
+  const r3 = z3 - k3 * 0.693145751953125 - k3 * 1.428606765330187e-6;
+  let p3 = 1.9875691214110702e-4;
+  p3 = p3 * r3 + 1.398199936375022e-3;
+  p3 = p3 * r3 + 8.333452045917511e-3;
+  p3 = p3 * r3 + 4.166579619050026e-2;
+  p3 = p3 * r3 + 1.666666567325592e-1;
+  p3 = p3 * r3 + 0.5;
+  p3 = p3 * r3 * r3 + r3 + 1;
+  let w3 = p3 * pow2[k3 + 149];
+  if (s[n + 3] < -9.999999680285692e37) w3 = 0;
+  if (bf16io === 1) {
+    w0 = bf16(w0);
+    w1 = bf16(w1);
+    w2 = bf16(w2);
+    w3 = bf16(w3);
+  }
+  return [w0, w1, w2, w3];
 }
 
 /**
- * One output element; cell (x = d, y = r) for chunk row r = e·B + ii of entry e (head cH[e],
- * query block cQb[e], tiles cStart[e] … cEnd[e] − 1). out = (Σ p·v in key order) / l, rounded
- * to bf16 when bf16io = 1. stats holds m for rows 0 … R−1 and l for rows R … 2R−1.
+ * Four output rows of one head-dim column (register blocking: each v element is read once
+ * for four rows); cell (x = d, y = rq) returns out for chunk rows r = 4·rq + c, c = 0 … 3 (row
+ * r = e·B + ii of entry e: head cH[e], tiles cStart[e] … cEnd[e] − 1). out = (Σ p·v in key
+ * order) / l, rounded to bf16 when bf16io = 1; p in attnScores' layout. stats holds m for
+ * rows 0 … R−1 and l for rows R … 2R−1. The result, stride 4, is laid out [rq][d][c].
  * @kernel
  * @reference reference/attention.ts attentionForward (out)
  */
-export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStart: Arr, cEnd: Arr, tileKb: Arr, L: int, D: int, B: int, group: int, R: int, bf16io: int): number {
+export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStart: Arr, cEnd: Arr, tileKb: Arr, L: int, D: int, B: int, group: int, R: int, bf16io: int): number[] {
   const d: int = this.thread.x;
-  const r: int = this.thread.y;
+  const rq: int = this.thread.y;
+  const r: int = rq * 4;
   const e: int = Math.floor(r / B);
   const ii: int = r - e * B;
   const g: int = Math.floor(cH[e] / group);
-  let acc = 0;
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
   const t0: int = cStart[e];
   const t1: int = cEnd[e];
   for (let t: int = t0; t < t1; t++) {
@@ -150,13 +224,26 @@ export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStar
     const vo: int = (g * L + kb * B) * D + d;
     let n: int = B;
     if (kb * B + B > L) n = L - kb * B;
+    // @unroll 2
     for (let jj: int = 0; jj < n; jj++) {
-      acc += p[po + jj] * v[vo + jj * D];
+      const vv = v[vo + jj * D];
+      const pj: int = po + jj * 4;
+      a0 += p[pj] * vv;
+      a1 += p[pj + 1] * vv;
+      a2 += p[pj + 2] * vv;
+      a3 += p[pj + 3] * vv;
     }
   }
-  const l = stats[R + r];
-  if (t1 === t0) return 0;
-  const o = acc / l;
-  if (bf16io === 1) return bf16(o);
-  return o;
+  if (t1 === t0) return [0, 0, 0, 0];
+  let o0 = a0 / stats[R + r];
+  let o1 = a1 / stats[R + r + 1];
+  let o2 = a2 / stats[R + r + 2];
+  let o3 = a3 / stats[R + r + 3];
+  if (bf16io === 1) {
+    o0 = bf16(o0);
+    o1 = bf16(o1);
+    o2 = bf16(o2);
+    o3 = bf16(o3);
+  }
+  return [o0, o1, o2, o3];
 }

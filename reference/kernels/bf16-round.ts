@@ -7,5 +7,6 @@ import { bf16, type Arr, type Thread } from './precision.ts';
  * @reference reference/bf16.ts bulkFromF32
  */
 export function bf16Round(this: Thread, x: Arr): number {
-  return bf16(x[this.thread.x]);
+  const v = x[this.thread.x];
+  return bf16(v);
 }

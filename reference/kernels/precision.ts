@@ -3,7 +3,8 @@
 //
 // Rules of the subset (codegen rejects anything else):
 // - A kernel is an exported function with a `@kernel` JSDoc tag and a `this: Thread`
-//   parameter; it returns one number for the cell `this.thread.x/y/z`.
+//   parameter; it returns one number for the cell `this.thread.x/y/z`, or always the same
+//   2, 3 or 4 numbers (`return [a, b, c, d]`: several outputs per cell, read cell-major).
 // - Parameters are flat arrays (`Arr`, row-major, indexed with one int expression) or
 //   scalars: `int` (integer-valued) or `number` (float).
 // - Statements: `let`/`const`, assignment (`=`, `+=`, `-=`, `*=`), `if`/`else`,
@@ -13,7 +14,8 @@
 // - f32(x) rounds a host value to float32; bf16(x) rounds a float32 value to bf16 (RNE).
 // - Math.exp / Math.log / Math.sqrt / Math.max / Math.min / Math.abs are allowed; exp and
 //   log carry no exactness guarantee (kernels using them have a tolerance contract).
-// - A `// @unroll N` comment before a for loop asks codegen to unroll it N times.
+// - A `// @unroll N` comment before a for loop asks codegen to unroll it N times (names
+//   declared in the body are renamed per copy).
 //
 // Run as plain TypeScript, these helpers give the subset's semantics for single values;
 // the kernel functions themselves are specifications for codegen, checked on every

@@ -1,0 +1,170 @@
+// Block-sparse attention backward (reference/attention.ts attentionBackward, paths f32 and
+// bf16_flash) in four kernels after attnScores, driven by the same block table and chunks:
+//   attnBwdProbs  per score: P = exp(f32(s − lse_i)) (expf below) and the weight dV sees,
+//                 w = bf16(P) on the bf16 path (P on f32); 0 where masked
+//   attnBwdDs     per score, four query rows per cell: dP = Σ_d dO_i·v_j in order, then
+//                 dS = f32(P·f32(dP − D_i)), rounded to bf16 on the bf16 path
+//   attnBwdRows   dQ accumulators: Σ_j dS_ij·k_j over the row's tiles in key order
+//   attnBwdCols   dK / dV accumulators of one key: continues the previous chunk's sum over
+//                 (query head, query row) in increasing order with dS·q (dK) or w·dO (dV)
+// The host computes D_i = Σ_d dO·O (f32, in order) and the final roundings: dq = act(f32(acc ·
+// scale)), dk = act(f32(acc · scale)), dv = act(acc), act = bf16 on the bf16 path, the
+// reference's formulas. Every sum has the reference's order; the one difference is exp.
+// Scores, dS and the probabilities use attnScores' layout (tile, ii div 4, jj, ii mod 4).
+import { bf16, type Arr, type int, type Thread } from './precision.ts';
+
+/**
+ * [P, w] of one score; cell x = n, the score's index in attnScores' layout; rowLse[r] is the
+ * lse of chunk row r, tileRow[t] the chunk row of tile t's first query. The result is stride 2.
+ * @kernel
+ * @reference reference/attention.ts attentionBackward (probs, w)
+ */
+export function attnBwdProbs(this: Thread, s: Arr, rowLse: Arr, tileRow: Arr, pow2: Arr, B: int, bf16io: int): number[] {
+  const n: int = this.thread.x;
+  const t: int = Math.floor(n / (B * B));
+  const w4: int = n - t * B * B;
+  const iq: int = Math.floor(w4 / (4 * B));
+  const ii: int = iq * 4 + (w4 - Math.floor(w4 / 4) * 4);
+  const x = s[n];
+  if (x < -9.999999680285692e37) return [0, 0];
+  const z = Math.min(Math.max(x - rowLse[tileRow[t] + ii], -104), 0);
+  const kf: int = Math.floor(z * 1.4426950216293335 + 0.5);
+  const rr = z - kf * 0.693145751953125 - kf * 1.428606765330187e-6;
+  let p = 1.9875691214110702e-4;
+  p = p * rr + 1.398199936375022e-3;
+  p = p * rr + 8.333452045917511e-3;
+  p = p * rr + 4.166579619050026e-2;
+  p = p * rr + 1.666666567325592e-1;
+  p = p * rr + 0.5;
+  p = p * rr * rr + rr + 1;
+  const e = p * pow2[kf + 149];
+  if (bf16io === 1) return [e, bf16(e)];
+  return [e, e];
+}
+
+/**
+ * dS of four query rows against one key; cell (x = jj, y = iq, z = tile), rows ii = 4·iq + c.
+ * probs = attnBwdProbs' result (P at 2n); rowDot[r] = D_i of chunk row r. Laid out like the scores.
+ * @kernel
+ * @reference reference/attention.ts attentionBackward (dS)
+ */
+export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileRow: Arr, L: int, D: int, B: int, group: int, bf16io: int): number[] {
+  const jj: int = this.thread.x;
+  const iq: int = this.thread.y;
+  const t: int = this.thread.z;
+  const h: int = tileH[t];
+  const i0: int = tileQb[t] * B + iq * 4;
+  const j: int = tileKb[t] * B + jj;
+  const g: int = Math.floor(h / group);
+  const vo: int = (g * L + Math.min(j, L - 1)) * D;
+  const o0: int = (h * L + Math.min(i0, L - 1)) * D;
+  const o1: int = (h * L + Math.min(i0 + 1, L - 1)) * D;
+  const o2: int = (h * L + Math.min(i0 + 2, L - 1)) * D;
+  const o3: int = (h * L + Math.min(i0 + 3, L - 1)) * D;
+  let d0 = 0;
+  let d1 = 0;
+  let d2 = 0;
+  let d3 = 0;
+  // @unroll 2
+  for (let e: int = 0; e < D; e++) {
+    const vv = v[vo + e];
+    d0 += dO[o0 + e] * vv;
+    d1 += dO[o1 + e] * vv;
+    d2 += dO[o2 + e] * vv;
+    d3 += dO[o3 + e] * vv;
+  }
+  const n: int = ((t * B + iq * 4) * B + jj * 4) * 2;
+  const r: int = tileRow[t] + iq * 4;
+  let s0 = probs[n] * (d0 - rowDot[r]);
+  let s1 = probs[n + 2] * (d1 - rowDot[r + 1]);
+  let s2 = probs[n + 4] * (d2 - rowDot[r + 2]);
+  let s3 = probs[n + 6] * (d3 - rowDot[r + 3]);
+  if (bf16io === 1) {
+    s0 = bf16(s0);
+    s1 = bf16(s1);
+    s2 = bf16(s2);
+    s3 = bf16(s3);
+  }
+  return [s0, s1, s2, s3];
+}
+
+/**
+ * dQ accumulators of four chunk rows r = 4·rq + c for column d: Σ_j dS_ij·k_j[d] over the
+ * row's tiles (cStart[e] … cEnd[e] − 1, keys in increasing order); cell (x = d, y = rq).
+ * The result, stride 4, is laid out [rq][d][c].
+ * @kernel
+ * @reference reference/attention.ts attentionBackward (dQ before the scale)
+ */
+export function attnBwdRows(this: Thread, ds: Arr, k: Arr, cH: Arr, cStart: Arr, cEnd: Arr, tileKb: Arr, L: int, D: int, B: int, group: int): number[] {
+  const d: int = this.thread.x;
+  const rq: int = this.thread.y;
+  const r: int = rq * 4;
+  const e: int = Math.floor(r / B);
+  const ii: int = r - e * B;
+  const g: int = Math.floor(cH[e] / group);
+  let a0 = 0;
+  let a1 = 0;
+  let a2 = 0;
+  let a3 = 0;
+  const t0: int = cStart[e];
+  const t1: int = cEnd[e];
+  for (let t: int = t0; t < t1; t++) {
+    const kb: int = tileKb[t];
+    const po: int = (t * B + ii) * B;
+    const ko: int = (g * L + kb * B) * D + d;
+    let n: int = B;
+    if (kb * B + B > L) n = L - kb * B;
+    // @unroll 2
+    for (let jj: int = 0; jj < n; jj++) {
+      const kv = k[ko + jj * D];
+      const pj: int = po + jj * 4;
+      a0 += ds[pj] * kv;
+      a1 += ds[pj + 1] * kv;
+      a2 += ds[pj + 2] * kv;
+      a3 += ds[pj + 3] * kv;
+    }
+  }
+  return [a0, a1, a2, a3];
+}
+
+/**
+ * dK or dV accumulators of four keys j = 4·kq + c (c = 0 … 3) of key/value head g (key row
+ * g·Lp + j, Lp = nb·B) for column d: prev (the previous chunk's result, same layout) plus
+ * Σ a_ij·x_i[d] over the chunk's tiles of the key's column block (colTile[colStart[g·nb + kb]
+ * … colEnd − 1], in increasing (head, query block)), rows in increasing order. a = dS (aStride
+ * 1, aOff 0) with x = q for dK; a = w (the probabilities, aStride 2, aOff 1) with x = dO for dV.
+ * Cell (x = d, y = kq); the result, stride 4, is laid out [kq][d][c].
+ * @kernel
+ * @reference reference/attention.ts attentionBackward (dK before the scale, dV)
+ */
+export function attnBwdCols(this: Thread, a: Arr, x: Arr, prev: Arr, colStart: Arr, colEnd: Arr, colTile: Arr, tileH: Arr, tileQb: Arr, L: int, D: int, B: int, nb: int, aStride: int, aOff: int): number[] {
+  const d: int = this.thread.x;
+  const kq: int = this.thread.y;
+  const kr: int = kq * 4;
+  const gb: int = Math.floor(kr / B);
+  const jj: int = kr - gb * B;
+  const po: int = (kq * D + d) * 4;
+  let a0 = prev[po];
+  let a1 = prev[po + 1];
+  let a2 = prev[po + 2];
+  let a3 = prev[po + 3];
+  const c0: int = colStart[gb];
+  const c1: int = colEnd[gb];
+  for (let c: int = c0; c < c1; c++) {
+    const t: int = colTile[c];
+    const qb: int = tileQb[t];
+    const xo: int = (tileH[t] * L + qb * B) * D + d;
+    let n: int = B;
+    if (qb * B + B > L) n = L - qb * B;
+    const ao: int = t * B * B + jj * 4;
+    for (let ii: int = 0; ii < n; ii++) {
+      const xv = x[xo + ii * D];
+      const ai: int = (ao + (ii - Math.floor(ii / 4) * 4) + Math.floor(ii / 4) * 4 * B) * aStride + aOff;
+      a0 += a[ai] * xv;
+      a1 += a[ai + 4 * aStride] * xv;
+      a2 += a[ai + 8 * aStride] * xv;
+      a3 += a[ai + 12 * aStride] * xv;
+    }
+  }
+  return [a0, a1, a2, a3];
+}
