@@ -1,4 +1,4 @@
-"""The attention problems of bench/kernels.ts in PyTorch, timed in the same run.
+"""The attention problems of bench/kernels.bench.ts in PyTorch, timed in the same run.
 
 Reads a JSON spec {D, problems: [{L, lengths}]}; for each problem (1 head, float32, anchor
 layout: token 0 is the anchor, then the documents) times SDPA with is_causal, SDPA with the
