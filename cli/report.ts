@@ -136,7 +136,7 @@ export async function buildReport(o: ReportOptions, tick: (what: string) => void
   const savingsSvg = linePlot(
     mixes.flatMap((mix) => {
       const rs = rows.filter((r) => r.mix === mix);
-      return [{ name: `${mix}: anchor speed-up (7B fwd)`, x: rs.map((r) => r.L), y: rs.map((r) => r.endToEnd), markers: true }] as Series[];
+      return [{ name: mix, x: rs.map((r) => r.L), y: rs.map((r) => r.endToEnd), markers: true }] as Series[];
     }),
     { title: 'AnchorAttention: estimated LLaMA-2-7B forward speed-up over full causal', xLabel: 'window L (tokens)', yLabel: 'speed-up ×', logX: true },
   );
