@@ -4,7 +4,7 @@
 
 import { OpError } from '../io/errors.ts';
 import { bf16Value } from '../reference/bf16.ts';
-import { blockMask, BLOCK_EMPTY, BLOCK_FULL, type Variant } from '../reference/masks.ts';
+import { ANCHOR_DOC, blockMask, BLOCK_EMPTY, BLOCK_FULL, type Variant } from '../reference/masks.ts';
 import { GENERATED, type KernelName } from '../generated/index.ts';
 import { openBackend, type KernelArg, type KernelBackend } from './runtime.ts';
 import type { GeneratedKernel } from './types.ts';
@@ -154,17 +154,31 @@ export function buildChunks(table: BlockTable, Hq: number, chunkTiles = 1024): C
   const entries: { h: number; qb: number }[] = [];
   for (let h = 0; h < Hq; h++) for (let qb = 0; qb < table.nb; qb++) entries.push({ h, qb });
   const totalTiles = Hq * table.rowStart[table.nb];
-  // chunks of about equal size (the last one is not mostly padding): ⌈total / ⌈total / chunkTiles⌉⌉
-  const even = Math.ceil(totalTiles / Math.max(1, Math.ceil(totalTiles / chunkTiles)));
-  const capT = Math.max(1, Math.min(totalTiles, Math.max(even, ...Array.from({ length: table.nb }, (_, qb) => rowTiles(qb)))));
-  const spans: [number, number][] = [];
-  for (let e0 = 0; e0 < entries.length; ) {
-    let e1 = e0;
-    let tiles = 0;
-    while (e1 < entries.length && tiles + rowTiles(entries[e1].qb) <= capT) tiles += rowTiles(entries[e1++].qb);
-    spans.push([e0, e1]);
-    e0 = e1;
+  // the chunk size (at most chunkTiles tiles, at least the longest query block) that packs whole
+  // query blocks with the fewest padding tiles (they still cost a cell each), then fewest chunks
+  const pack = (cap: number): [number, number][] => {
+    const spans: [number, number][] = [];
+    for (let e0 = 0; e0 < entries.length; ) {
+      let e1 = e0;
+      let tiles = 0;
+      while (e1 < entries.length && tiles + rowTiles(entries[e1].qb) <= cap) tiles += rowTiles(entries[e1++].qb);
+      spans.push([e0, e1]);
+      e0 = e1;
+    }
+    return spans;
+  };
+  const minCap = Math.max(1, ...Array.from({ length: table.nb }, (_, qb) => rowTiles(qb)));
+  const maxCap = Math.max(minCap, Math.min(chunkTiles, totalTiles));
+  let capT = maxCap;
+  let best = Infinity;
+  for (let cap = maxCap; cap >= Math.max(minCap, Math.ceil(maxCap / 2)); cap--) {
+    const n = pack(cap).length;
+    if (n * cap < best) {
+      best = n * cap;
+      capT = cap;
+    }
   }
+  const spans = pack(capT);
   const capE = Math.max(...spans.map(([a, b]) => b - a));
   const R = capE * B;
   return spans.map(([e0, e1]) => {
@@ -192,6 +206,30 @@ export function buildChunks(table: BlockTable, Hq: number, chunkTiles = 1024): C
     }
     return { e0, e1, entries: entries.slice(e0, e1), tH, tQb, tKb, tFull, tRow, cH, cStart, cEnd, capT, R };
   });
+}
+
+/**
+ * per position i: lo[i] = the first key row i may attend to and hi[i] = the last row that may
+ * attend to key i (keys below lo and rows past hi are masked: the kernels skip them)
+ */
+export function keyBounds(variant: Variant, docIds: ArrayLike<number>): { lo: Float32Array; hi: Float32Array } {
+  const L = docIds.length;
+  const lo = new Float32Array(L);
+  const hi = new Float32Array(L).fill(L - 1);
+  if (variant === 'full') return { lo, hi };
+  const first = new Map<number, number>();
+  const last = new Map<number, number>();
+  for (let i = 0; i < L; i++) {
+    if (!first.has(docIds[i])) first.set(docIds[i], i);
+    last.set(docIds[i], i);
+  }
+  const anchor = variant === 'anchor' ? first.get(ANCHOR_DOC) : undefined;
+  for (let i = 0; i < L; i++) {
+    const f = first.get(docIds[i])!;
+    lo[i] = anchor !== undefined && anchor < f ? anchor : f;
+    if (!(variant === 'anchor' && docIds[i] === ANCHOR_DOC)) hi[i] = last.get(docIds[i])!;
+  }
+  return { lo, hi };
 }
 
 /** 2^(i − 75) for i = 0 … 139: the two exponent factors of the layer kernels' expf */
@@ -225,15 +263,16 @@ export function* attentionForwardPlan(
   const ids = f32(docIds);
   const out = new Float32Array(Hq * L * D);
   const lse = new Float32Array(Hq * L);
+  const { lo: rowLo, hi: colHi } = keyBounds(opts.variant, docIds);
   const chunks = buildChunks(table, Hq, opts.chunkTiles);
   const R = chunks[0].R;
   for (const { e0, e1, tH, tQb, tKb, tFull, tRow, cH, cStart, cEnd, entries, capT } of chunks) {
     // scores and probabilities in the blocked layout [tile][ii div 4][jj][ii mod 4]
-    const s = yield { name: 'attnScores', args: [qf, kf, ids, tH, tQb, tKb, tFull, L, D, B, group, variant, scale], output: [B, B / 4, capT] };
-    const stats = yield { name: 'attnRowStats', args: [s, cStart, cEnd, POW2_TABLE, B], output: [R, 2] };
+    const s = yield { name: 'attnScores', args: [qf, kf, ids, rowLo, colHi, tH, tQb, tKb, tFull, L, D, B, group, variant, scale], output: [B, B / 4, capT] };
+    const stats = yield { name: 'attnRowStats', args: [s, cStart, cEnd, POW2_TABLE, B], output: [R] };
     const p = yield { name: 'attnProbs', args: [s, stats, tRow, POW2_TABLE, B, bf16io], output: [B, B / 4, capT] };
     // out in [row div 4][d][row mod 4]
-    const o = yield { name: 'attnOut', args: [p, vf, stats, cH, cStart, cEnd, tKb, L, D, B, group, R, bf16io], output: [D, R / 4] };
+    const o = yield { name: 'attnOut', args: [p, vf, stats, cH, cStart, cEnd, tQb, tKb, rowLo, L, D, B, group, bf16io], output: [D, R / 4] };
     for (let c = 0; c < e1 - e0; c++) {
       const { h, qb } = entries[c];
       const rows = Math.min(B, L - qb * B);
@@ -244,7 +283,7 @@ export function* attentionForwardPlan(
         for (let d = 0; d < D; d++) out[dst + d] = o[src + 4 * d];
       }
       // lse = f32(m + f32(log l)), the reference's formula
-      for (let ii = 0; ii < rows; ii++) lse[h * L + qb * B + ii] = Math.fround(stats[c * B + ii] + Math.fround(Math.log(stats[R + c * B + ii])));
+      for (let ii = 0; ii < rows; ii++) lse[h * L + qb * B + ii] = Math.fround(stats[2 * (c * B + ii)] + Math.fround(Math.log(stats[2 * (c * B + ii) + 1])));
     }
   }
   return { out, lse };
@@ -286,6 +325,7 @@ export function* attentionBackwardPlan(
     rowDotAll[r] = acc;
   }
   const dq = new Float32Array(Hq * L * D);
+  const { lo: rowLo, hi: colHi } = keyBounds(opts.variant, docIds);
   const KR = Hkv * nb * B; // key rows, padded per head to nb·B
   let dkAcc = new Float32Array(KR * D);
   let dvAcc = new Float32Array(KR * D);
@@ -312,12 +352,12 @@ export function* attentionBackwardPlan(
       for (const t of l) colTile[n++] = t;
       colEnd[gb] = n;
     });
-    const s = yield { name: 'attnScores', args: [qf, kf, ids, tH, tQb, tKb, tFull, L, D, B, group, variant, scale], output: [B, B / 4, capT] };
+    const s = yield { name: 'attnScores', args: [qf, kf, ids, rowLo, colHi, tH, tQb, tKb, tFull, L, D, B, group, variant, scale], output: [B, B / 4, capT] };
     const probs = yield { name: 'attnBwdProbs', args: [s, rowLse, tRow, POW2_TABLE, B, bf16io], output: [B * B * capT] };
-    const ds = yield { name: 'attnBwdDs', args: [probs, dOf, vf, rowDot, tH, tQb, tKb, tRow, L, D, B, group, bf16io], output: [B, B / 4, capT] };
-    const rows = yield { name: 'attnBwdRows', args: [ds, kf, cH, cStart, cEnd, tKb, L, D, B, group], output: [D, R / 4] };
-    dkAcc = Float32Array.from(yield { name: 'attnBwdCols', args: [ds, qf, dkAcc, colStart, colEnd, colTile, tH, tQb, L, D, B, nb, 1, 0], output: [D, KR / 4] });
-    dvAcc = Float32Array.from(yield { name: 'attnBwdCols', args: [probs, dOf, dvAcc, colStart, colEnd, colTile, tH, tQb, L, D, B, nb, 2, 1], output: [D, KR / 4] });
+    const ds = yield { name: 'attnBwdDs', args: [probs, dOf, vf, rowDot, rowLo, colHi, tH, tQb, tKb, tFull, tRow, L, D, B, group, bf16io], output: [B, B / 4, capT] };
+    const rows = yield { name: 'attnBwdRows', args: [ds, kf, cH, cStart, cEnd, tQb, tKb, rowLo, L, D, B, group], output: [D, R / 4] };
+    dkAcc = Float32Array.from(yield { name: 'attnBwdCols', args: [ds, qf, dkAcc, colStart, colEnd, colTile, tH, tQb, colHi, L, D, B, nb, 1, 0], output: [D, KR / 4] });
+    dvAcc = Float32Array.from(yield { name: 'attnBwdCols', args: [probs, dOf, dvAcc, colStart, colEnd, colTile, tH, tQb, colHi, L, D, B, nb, 2, 1], output: [D, KR / 4] });
     entries.forEach(({ h, qb }, c) => {
       for (let ii = 0; ii < B && qb * B + ii < L; ii++) {
         const r = c * B + ii;

@@ -44,11 +44,12 @@ export function attnBwdProbs(this: Thread, s: Arr, rowLse: Arr, tileRow: Arr, po
 
 /**
  * dS of four query rows against one key; cell (x = jj, y = iq, z = tile), rows ii = 4·iq + c.
- * probs = attnBwdProbs' result (P at 2n); rowDot[r] = D_i of chunk row r. Laid out like the scores.
+ * probs = attnBwdProbs' result (P at 2n); rowDot[r] = D_i of chunk row r; rowLo / colHi as in
+ * attnScores. Laid out like the scores.
  * @kernel
  * @reference reference/attention.ts attentionBackward (dS)
  */
-export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileRow: Arr, L: int, D: int, B: int, group: int, bf16io: int): number[] {
+export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr, rowLo: Arr, colHi: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileFull: Arr, tileRow: Arr, L: int, D: int, B: int, group: int, bf16io: int): number[] {
   const jj: int = this.thread.x;
   const iq: int = this.thread.y;
   const t: int = this.thread.z;
@@ -65,13 +66,31 @@ export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr
   let d1 = 0;
   let d2 = 0;
   let d3 = 0;
-  // @unroll 2
-  for (let e: int = 0; e < D; e++) {
-    const vv = v[vo + e];
-    d0 += dO[o0 + e] * vv;
-    d1 += dO[o1 + e] * vv;
-    d2 += dO[o2 + e] * vv;
-    d3 += dO[o3 + e] * vv;
+  const full: int = tileFull[t];
+  if (full === 1) {
+    // @unroll 2
+    for (let e: int = 0; e < D; e++) {
+      const vv = v[vo + e];
+      d0 += dO[o0 + e] * vv;
+      d1 += dO[o1 + e] * vv;
+      d2 += dO[o2 + e] * vv;
+      d3 += dO[o3 + e] * vv;
+    }
+  } else {
+    // a partial tile: no dot products where the key is masked for all four rows (P = 0 there,
+    // so dS is a zero either way); padding tiles (−1) have no allowed pair
+    const jc: int = Math.min(j, L - 1);
+    const lo: int = Math.min(Math.min(rowLo[Math.min(i0, L - 1)], rowLo[Math.min(i0 + 1, L - 1)]), Math.min(rowLo[Math.min(i0 + 2, L - 1)], rowLo[Math.min(i0 + 3, L - 1)]));
+    if (full === 0 && j <= i0 + 3 && j >= lo && i0 <= colHi[jc]) {
+      // @unroll 2
+      for (let e: int = 0; e < D; e++) {
+        const vv = v[vo + e];
+        d0 += dO[o0 + e] * vv;
+        d1 += dO[o1 + e] * vv;
+        d2 += dO[o2 + e] * vv;
+        d3 += dO[o3 + e] * vv;
+      }
+    }
   }
   const n: int = ((t * B + iq * 4) * B + jj * 4) * 2;
   const r: int = tileRow[t] + iq * 4;
@@ -90,12 +109,13 @@ export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr
 
 /**
  * dQ accumulators of four chunk rows r = 4·rq + c for column d: Σ_j dS_ij·k_j[d] over the
- * row's tiles (cStart[e] … cEnd[e] − 1, keys in increasing order); cell (x = d, y = rq).
+ * row's tiles (cStart[e] … cEnd[e] − 1, keys in increasing order; keys before min rowLo of the
+ * four rows or after the last row are skipped: dS = 0 there); cell (x = d, y = rq).
  * The result, stride 4, is laid out [rq][d][c].
  * @kernel
  * @reference reference/attention.ts attentionBackward (dQ before the scale)
  */
-export function attnBwdRows(this: Thread, ds: Arr, k: Arr, cH: Arr, cStart: Arr, cEnd: Arr, tileKb: Arr, L: int, D: int, B: int, group: int): number[] {
+export function attnBwdRows(this: Thread, ds: Arr, k: Arr, cH: Arr, cStart: Arr, cEnd: Arr, tileQb: Arr, tileKb: Arr, rowLo: Arr, L: int, D: int, B: int, group: int): number[] {
   const d: int = this.thread.x;
   const rq: int = this.thread.y;
   const r: int = rq * 4;
@@ -108,14 +128,20 @@ export function attnBwdRows(this: Thread, ds: Arr, k: Arr, cH: Arr, cStart: Arr,
   let a3 = 0;
   const t0: int = cStart[e];
   const t1: int = cEnd[e];
+  // the quad's keys: from the least first allowed key of its rows to its last row (dS = 0 outside)
+  const i0: int = tileQb[t0] * B + ii;
+  const lo: int = Math.min(Math.min(rowLo[Math.min(i0, L - 1)], rowLo[Math.min(i0 + 1, L - 1)]), Math.min(rowLo[Math.min(i0 + 2, L - 1)], rowLo[Math.min(i0 + 3, L - 1)]));
   for (let t: int = t0; t < t1; t++) {
     const kb: int = tileKb[t];
     const po: int = (t * B + ii) * B;
     const ko: int = (g * L + kb * B) * D + d;
     let n: int = B;
     if (kb * B + B > L) n = L - kb * B;
+    if (i0 + 4 - kb * B < n) n = i0 + 4 - kb * B;
+    let j0: int = 0;
+    if (lo > kb * B) j0 = lo - kb * B;
     // @unroll 2
-    for (let jj: int = 0; jj < n; jj++) {
+    for (let jj: int = j0; jj < n; jj++) {
       const kv = k[ko + jj * D];
       const pj: int = po + jj * 4;
       a0 += ds[pj] * kv;
@@ -131,13 +157,14 @@ export function attnBwdRows(this: Thread, ds: Arr, k: Arr, cH: Arr, cStart: Arr,
  * dK or dV accumulators of four keys j = 4·kq + c (c = 0 … 3) of key/value head g (key row
  * g·Lp + j, Lp = nb·B) for column d: prev (the previous chunk's result, same layout) plus
  * Σ a_ij·x_i[d] over the chunk's tiles of the key's column block (colTile[colStart[g·nb + kb]
- * … colEnd − 1], in increasing (head, query block)), rows in increasing order. a = dS (aStride
+ * … colEnd − 1], in increasing (head, query block)), rows in increasing order from the quad's
+ * first key to the last row colHi allows for one of its keys (a = 0 elsewhere). a = dS (aStride
  * 1, aOff 0) with x = q for dK; a = w (the probabilities, aStride 2, aOff 1) with x = dO for dV.
  * Cell (x = d, y = kq); the result, stride 4, is laid out [kq][d][c].
  * @kernel
  * @reference reference/attention.ts attentionBackward (dK before the scale, dV)
  */
-export function attnBwdCols(this: Thread, a: Arr, x: Arr, prev: Arr, colStart: Arr, colEnd: Arr, colTile: Arr, tileH: Arr, tileQb: Arr, L: int, D: int, B: int, nb: int, aStride: int, aOff: int): number[] {
+export function attnBwdCols(this: Thread, a: Arr, x: Arr, prev: Arr, colStart: Arr, colEnd: Arr, colTile: Arr, tileH: Arr, tileQb: Arr, colHi: Arr, L: int, D: int, B: int, nb: int, aStride: int, aOff: int): number[] {
   const d: int = this.thread.x;
   const kq: int = this.thread.y;
   const kr: int = kq * 4;
@@ -150,14 +177,21 @@ export function attnBwdCols(this: Thread, a: Arr, x: Arr, prev: Arr, colStart: A
   let a3 = prev[po + 3];
   const c0: int = colStart[gb];
   const c1: int = colEnd[gb];
+  // the quad's rows: from its first key (causal) to the last row that may attend to one of
+  // its keys (a = 0 outside)
+  const j0: int = (gb - Math.floor(gb / nb) * nb) * B + jj;
+  const hi: int = Math.max(Math.max(colHi[Math.min(j0, L - 1)], colHi[Math.min(j0 + 1, L - 1)]), Math.max(colHi[Math.min(j0 + 2, L - 1)], colHi[Math.min(j0 + 3, L - 1)]));
   for (let c: int = c0; c < c1; c++) {
     const t: int = colTile[c];
     const qb: int = tileQb[t];
     const xo: int = (tileH[t] * L + qb * B) * D + d;
     let n: int = B;
     if (qb * B + B > L) n = L - qb * B;
+    if (hi + 1 - qb * B < n) n = hi + 1 - qb * B;
+    let i0: int = 0;
+    if (j0 > qb * B) i0 = j0 - qb * B;
     const ao: int = t * B * B + jj * 4;
-    for (let ii: int = 0; ii < n; ii++) {
+    for (let ii: int = i0; ii < n; ii++) {
       const xv = x[xo + ii * D];
       const ai: int = (ao + (ii - Math.floor(ii / 4) * 4) + Math.floor(ii / 4) * 4 * B) * aStride + aOff;
       a0 += a[ai] * xv;

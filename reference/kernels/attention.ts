@@ -3,7 +3,7 @@
 // (head, query block) entries, each with its tiles (key blocks in increasing order):
 //   attnScores    4 query rows × 1 key per cell: s = f32(f32(Σ_d q·k, d = 0..D−1 in order) ·
 //                 scale), the reference's logit bit for bit; MASKED where the pair is not allowed
-//   attnRowStats  per chunk row: y = 0 → m = max_j s_j; y = 1 → l = Σ_j e_j in key order,
+//   attnRowStats  per chunk row [m, l]: m = max_j s_j, l = Σ_j e_j in key order,
 //                 e_j = exp(s_j − m) rounded to f32 (the polynomial expf below)
 //   attnProbs     4 query rows × 1 key per cell: e_j (bf16(e_j) on the bf16 path), 0 where masked
 //   attnOut       4 output rows × 1 column per cell: acc = Σ_j p_j·v_j in key order, out = acc / l,
@@ -31,11 +31,12 @@ import { bf16, type Arr, type int, type Thread } from './precision.ts';
  * for four dot products); cell (x = jj, y = iq, z = tile) returns s for rows ii = 4·iq + c,
  * c = 0 … 3. The result, stride 4, is laid out [tile][iq][jj][c]: element (t, ii, jj) sits at
  * t·B² + (ii − ii mod 4)·B + 4·jj + ii mod 4. Tiles: tileH, tileQb, tileKb, tileFull (1 full,
- * 0 partial, −1 padding). MASKED (−3e38) where the pair is not allowed.
+ * 0 partial, −1 padding). MASKED (−3e38) where the pair is not allowed. rowLo[i] is the first key
+ * row i may attend to, colHi[j] the last row that may attend to key j (kernels/ops.ts keyBounds).
  * @kernel
  * @reference reference/attention.ts logit (bf16_flash / f32)
  */
-export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileFull: Arr, L: int, D: int, B: int, group: int, variant: int, scale: number): number[] {
+export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr, colHi: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileFull: Arr, L: int, D: int, B: int, group: int, variant: int, scale: number): number[] {
   const jj: int = this.thread.x;
   const iq: int = this.thread.y;
   const t: int = this.thread.z;
@@ -56,13 +57,30 @@ export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, tileH: Arr
   let s1 = 0;
   let s2 = 0;
   let s3 = 0;
-  // @unroll 2
-  for (let e: int = 0; e < D; e++) {
-    const kv = k[ko + e];
-    s0 += q[q0 + e] * kv;
-    s1 += q[q1 + e] * kv;
-    s2 += q[q2 + e] * kv;
-    s3 += q[q3 + e] * kv;
+  if (full === 1) {
+    // @unroll 2
+    for (let e: int = 0; e < D; e++) {
+      const kv = k[ko + e];
+      s0 += q[q0 + e] * kv;
+      s1 += q[q1 + e] * kv;
+      s2 += q[q2 + e] * kv;
+      s3 += q[q3 + e] * kv;
+    }
+  } else {
+    // a partial tile: no dot products where the key is masked for all four rows (after the
+    // last row, before every row's first allowed key, or after its last allowed row)
+    const jc: int = Math.min(j, L - 1);
+    const lo: int = Math.min(Math.min(rowLo[Math.min(i0, L - 1)], rowLo[Math.min(i0 + 1, L - 1)]), Math.min(rowLo[Math.min(i0 + 2, L - 1)], rowLo[Math.min(i0 + 3, L - 1)]));
+    if (j <= i0 + 3 && j >= lo && i0 <= colHi[jc]) {
+      // @unroll 2
+      for (let e: int = 0; e < D; e++) {
+        const kv = k[ko + e];
+        s0 += q[q0 + e] * kv;
+        s1 += q[q1 + e] * kv;
+        s2 += q[q2 + e] * kv;
+        s3 += q[q3 + e] * kv;
+      }
+    }
   }
   s0 = s0 * scale;
   s1 = s1 * scale;
@@ -82,14 +100,14 @@ export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, tileH: Arr
 
 /**
  * Row statistics of chunk row r = e·B + ii (entry e's tiles are cStart[e] … cEnd[e] − 1 of
- * the scores, in attnScores' layout): cell (x = r, y = c); c = 0 → m (−3e38 for a row without allowed keys),
- * c = 1 → l = Σ f32(exp(s − m)) in key order.
+ * the scores, in attnScores' layout): cell x = r returns [m, l]: m = max s (−3e38 for a row
+ * without allowed keys), l = Σ f32(exp(s − m)) in key order (one max pass for both; the
+ * result, stride 2, holds m at 2r and l at 2r + 1).
  * @kernel
  * @reference reference/attention.ts attentionForwardPartial (m, l)
  */
-export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2: Arr, B: int): number {
+export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2: Arr, B: int): number[] {
   const r: int = this.thread.x;
-  const c: int = this.thread.y;
   const e: int = Math.floor(r / B);
   const ii: int = r - e * B;
   const c4: int = ii - Math.floor(ii / 4) * 4;
@@ -102,7 +120,6 @@ export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2:
       m = Math.max(m, s[o + jj * 4]);
     }
   }
-  if (c === 0) return m;
   let l = 0;
   for (let u: int = t0; u < t1; u++) {
     const o2: int = (u * B + ii - c4) * B + c4;
@@ -123,12 +140,13 @@ export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2:
       }
     }
   }
-  return l;
+  return [m, l];
 }
 
 /**
  * e = exp(s − m) of four scores (rows ii = 4·iq + c against key jj), rounded to bf16 when
- * bf16io = 1; 0 where masked. Cell (x = jj, y = iq, z = tile), the result in attnScores' layout;
+ * bf16io = 1; 0 where masked (its exponent is taken as 0 there: a clamped −104 would compute a
+ * subnormal, which is slow on x86). Cell (x = jj, y = iq, z = tile), the result in attnScores' layout;
  * tileRow[t] = the chunk row of the tile's first query.
  * @kernel
  * @reference reference/attention.ts attentionForwardPartial (the weight P·V sees)
@@ -139,7 +157,8 @@ export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: 
   const t: int = this.thread.z;
   const n: int = ((t * B + iq * 4) * B + jj * 4);
   const r: int = tileRow[t] + iq * 4;
-  const z0 = Math.max(s[n + 0] - stats[r + 0], -104);
+  let z0 = Math.max(s[n + 0] - stats[2 * (r + 0)], -104);
+  if (s[n + 0] < -9.999999680285692e37) z0 = 0;
   const k0: int = Math.floor(z0 * 1.4426950216293335 + 0.5);
   const r0 = z0 - k0 * 0.693145751953125 - k0 * 1.428606765330187e-6;
   let p0 = 1.9875691214110702e-4;
@@ -151,7 +170,8 @@ export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: 
   p0 = p0 * r0 * r0 + r0 + 1;
   let w0 = p0 * pow2[k0 + 149];
   if (s[n + 0] < -9.999999680285692e37) w0 = 0;
-  const z1 = Math.max(s[n + 1] - stats[r + 1], -104);
+  let z1 = Math.max(s[n + 1] - stats[2 * (r + 1)], -104);
+  if (s[n + 1] < -9.999999680285692e37) z1 = 0;
   const k1: int = Math.floor(z1 * 1.4426950216293335 + 0.5);
   const r1 = z1 - k1 * 0.693145751953125 - k1 * 1.428606765330187e-6;
   let p1 = 1.9875691214110702e-4;
@@ -163,7 +183,8 @@ export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: 
   p1 = p1 * r1 * r1 + r1 + 1;
   let w1 = p1 * pow2[k1 + 149];
   if (s[n + 1] < -9.999999680285692e37) w1 = 0;
-  const z2 = Math.max(s[n + 2] - stats[r + 2], -104);
+  let z2 = Math.max(s[n + 2] - stats[2 * (r + 2)], -104);
+  if (s[n + 2] < -9.999999680285692e37) z2 = 0;
   const k2: int = Math.floor(z2 * 1.4426950216293335 + 0.5);
   const r2 = z2 - k2 * 0.693145751953125 - k2 * 1.428606765330187e-6;
   let p2 = 1.9875691214110702e-4;
@@ -175,7 +196,8 @@ export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: 
   p2 = p2 * r2 * r2 + r2 + 1;
   let w2 = p2 * pow2[k2 + 149];
   if (s[n + 2] < -9.999999680285692e37) w2 = 0;
-  const z3 = Math.max(s[n + 3] - stats[r + 3], -104);
+  let z3 = Math.max(s[n + 3] - stats[2 * (r + 3)], -104);
+  if (s[n + 3] < -9.999999680285692e37) z3 = 0;
   const k3: int = Math.floor(z3 * 1.4426950216293335 + 0.5);
   const r3 = z3 - k3 * 0.693145751953125 - k3 * 1.428606765330187e-6;
   let p3 = 1.9875691214110702e-4;
@@ -200,12 +222,14 @@ export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: 
  * Four output rows of one head-dim column (register blocking: each v element is read once
  * for four rows); cell (x = d, y = rq) returns out for chunk rows r = 4·rq + c, c = 0 … 3 (row
  * r = e·B + ii of entry e: head cH[e], tiles cStart[e] … cEnd[e] − 1). out = (Σ p·v in key
- * order) / l, rounded to bf16 when bf16io = 1; p in attnScores' layout. stats holds m for
- * rows 0 … R−1 and l for rows R … 2R−1. The result, stride 4, is laid out [rq][d][c].
+ * order) / l, the sum over the keys from min rowLo (the first allowed key of a row) of the
+ * four rows to the last row (p = 0 outside: those keys only add zeros, so they are skipped),
+ * rounded to bf16 when bf16io = 1; p in attnScores' layout; stats is attnRowStats' result
+ * (l of row r at 2r + 1). The result, stride 4, is laid out [rq][d][c].
  * @kernel
  * @reference reference/attention.ts attentionForward (out)
  */
-export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStart: Arr, cEnd: Arr, tileKb: Arr, L: int, D: int, B: int, group: int, R: int, bf16io: int): number[] {
+export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStart: Arr, cEnd: Arr, tileQb: Arr, tileKb: Arr, rowLo: Arr, L: int, D: int, B: int, group: int, bf16io: int): number[] {
   const d: int = this.thread.x;
   const rq: int = this.thread.y;
   const r: int = rq * 4;
@@ -218,14 +242,20 @@ export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStar
   let a3 = 0;
   const t0: int = cStart[e];
   const t1: int = cEnd[e];
+  // the quad's keys: from the least first allowed key of its rows to its last row (causal)
+  const i0: int = tileQb[t0] * B + ii;
+  const lo: int = Math.min(Math.min(rowLo[Math.min(i0, L - 1)], rowLo[Math.min(i0 + 1, L - 1)]), Math.min(rowLo[Math.min(i0 + 2, L - 1)], rowLo[Math.min(i0 + 3, L - 1)]));
   for (let t: int = t0; t < t1; t++) {
     const kb: int = tileKb[t];
     const po: int = (t * B + ii) * B;
     const vo: int = (g * L + kb * B) * D + d;
     let n: int = B;
     if (kb * B + B > L) n = L - kb * B;
+    if (i0 + 4 - kb * B < n) n = i0 + 4 - kb * B;
+    let j0: int = 0;
+    if (lo > kb * B) j0 = lo - kb * B;
     // @unroll 2
-    for (let jj: int = 0; jj < n; jj++) {
+    for (let jj: int = j0; jj < n; jj++) {
       const vv = v[vo + jj * D];
       const pj: int = po + jj * 4;
       a0 += p[pj] * vv;
@@ -235,10 +265,10 @@ export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStar
     }
   }
   if (t1 === t0) return [0, 0, 0, 0];
-  let o0 = a0 / stats[R + r];
-  let o1 = a1 / stats[R + r + 1];
-  let o2 = a2 / stats[R + r + 2];
-  let o3 = a3 / stats[R + r + 3];
+  let o0 = a0 / stats[2 * r + 1];
+  let o1 = a1 / stats[2 * r + 3];
+  let o2 = a2 / stats[2 * r + 5];
+  let o3 = a3 / stats[2 * r + 7];
   if (bf16io === 1) {
     o0 = bf16(o0);
     o1 = bf16(o1);
