@@ -11,20 +11,11 @@ import { getOp, runOp } from '../ops/registry.ts';
 import { offendingIndices } from '../ops/compare.ts';
 import { floatValues, tensor, type Tensor } from '../io/tensor.ts';
 import { OpError } from '../io/errors.ts';
+import { maxAbs, maxDiff } from './norms.ts';
 
 const fx = loadAttentionFixtures();
 const precisionOf: Record<string, AttnPrecision> = { sdpa_f64: 'f64', flex_f64: 'f64', sdpa_f32: 'f32', flex_f32: 'f32', eager_bf16: 'bf16_eager', sdpa_bf16: 'bf16_flash' };
 const U: Record<string, number> = { f64: 2 ** -53, f32: 2 ** -24 };
-const maxAbs = (a: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-};
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 function randomCase(rng: Rng, Hq: number, Hkv: number, L: number, D: number) {
   const r = (n: number, s = 1) => Float64Array.from({ length: n }, () => rng.normal() * s);

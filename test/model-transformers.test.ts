@@ -10,6 +10,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadModel, modelLossGrad, policy, roundModel, parameterShapes } from '../reference/model/index.ts';
+import { maxAbs, maxDiff } from './norms.ts';
 
 const DIR = join(import.meta.dirname, 'fixtures', 'model');
 const FIXTURES = ['llama', 'llama_linear_intra_doc', 'mistral_anchor', 'qwen2_tied_reset'];
@@ -20,16 +21,6 @@ function dec(b: string, dt: string): Float64Array {
   new Uint8Array(ab).set(buf);
   return dt === 'f64' ? new Float64Array(ab) : Float64Array.from(new Float32Array(ab));
 }
-const maxAbs = (a: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-};
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 for (const name of FIXTURES) {
   const fx = JSON.parse(readFileSync(join(DIR, `${name}.json`), 'utf8'));
