@@ -4,7 +4,8 @@
 //
 //   cpu        gpu.js runs the function as JS, in float64: every float op and Math call is
 //              wrapped in Math.fround, f32(x) becomes Math.fround(x).
-//   webasm     wasm f32 is IEEE single: ops stay as written.
+//   webasm     wasm f32 is IEEE single: ops stay as written; every local gets its own name
+//              (codegen/unique-locals.ts: gpu.js decides lane variance per name).
 //   webgl2     GLSL ES 3.00: bf16(x) calls the native bf16bits (floatBitsToUint), and every
 //              float subtrahend is multiplied by the opaque argument `one`.
 //   headlessgl GLSL ES 1.00 (Mesa folds (a+b)−a): the `one` guard, bf16 by bf16Split.
@@ -17,6 +18,7 @@
 import { relative } from 'node:path';
 import { ts } from 'ts-morph';
 import { OpError } from '../io/errors.ts';
+import { uniqueLocals } from './unique-locals.ts';
 
 export const BACKENDS = ['webasm', 'cpu', 'webgl2', 'headlessgl'] as const;
 export type Backend = (typeof BACKENDS)[number];
@@ -274,6 +276,7 @@ export function transformFunction(fn: ts.FunctionDeclaration, opts: TransformOpt
   const body = ts.visitNode(fn.body!, visit) as ts.Block;
   const out = f.createFunctionDeclaration(undefined, undefined, opts.isKernel ? 'kernel' : fn.name!.text, undefined, params.map((p) => f.createParameterDeclaration(undefined, undefined, p)), undefined, body);
   const printer = ts.createPrinter({ newLine: ts.NewLineKind.LineFeed, removeComments: true });
-  const code = printer.printNode(ts.EmitHint.Unspecified, out, sf);
+  const printed = printer.printNode(ts.EmitHint.Unspecified, out, sf);
+  const code = backend === 'webasm' ? uniqueLocals(printed) : printed;
   return { code, params, calls: [...calls].sort(), usesBf16, components };
 }

@@ -94,9 +94,16 @@ export interface AttnKernelOptions {
   blockSize?: number;
   /** a prebuilt block table (build once per step, reuse across layers) */
   table?: BlockTable;
-  /** most tiles per chunk (memory: two chunk·B² float arrays); default 1024 */
+  /** most tiles per chunk (memory: a few chunk·B² float arrays); default FORWARD_CHUNK_TILES forward, 1024 backward */
   chunkTiles?: number;
 }
+
+/**
+ * Forward chunk size: large, because gpu.js splits a kernel's cells over worker threads only
+ * in ranges of ≥ 4096 cells, and attnOut has D·R/4 cells per chunk (D = 64, 1024 tiles: often
+ * 1 range). 8192 tiles of 32² are 32 MiB of scores.
+ */
+export const FORWARD_CHUNK_TILES = 8192;
 
 // ---------------------------------------------------------------- plans
 // A host computation that runs kernels is written once as a generator: it yields each
@@ -145,14 +152,20 @@ export interface Chunk {
 }
 
 /**
- * entries (head, query block) in order, cut into chunks of at most `chunkTiles` tiles; every
- * chunk is padded to the same sizes (capT tiles, capE entries) so each kernel compiles once
+ * entries (head, query block), cut into chunks of at most `chunkTiles` tiles; every chunk is
+ * padded to the same sizes (capT tiles, capE entries) so each kernel compiles once. Order
+ * 'rows': query blocks in increasing order (the backward needs it: dK/dV sum over query rows in
+ * order, across chunks). Order 'zigzag': 0, nb−1, 1, nb−2, … per head, so that any contiguous
+ * run of entries holds light (early) and heavy (late, causal) rows alike: gpu.js splits a
+ * kernel's cells into contiguous ranges per worker thread, and the forward is row-independent.
  */
-export function buildChunks(table: BlockTable, Hq: number, chunkTiles = 1024): Chunk[] {
+export function buildChunks(table: BlockTable, Hq: number, chunkTiles = 1024, order: 'rows' | 'zigzag' = 'rows'): Chunk[] {
   const B = table.B;
   const rowTiles = (qb: number) => table.rowStart[qb + 1] - table.rowStart[qb];
   const entries: { h: number; qb: number }[] = [];
-  for (let h = 0; h < Hq; h++) for (let qb = 0; qb < table.nb; qb++) entries.push({ h, qb });
+  const nb = table.nb;
+  for (let h = 0; h < Hq; h++)
+    for (let x = 0; x < nb; x++) entries.push({ h, qb: order === 'rows' ? x : x % 2 === 0 ? x / 2 : nb - 1 - (x - 1) / 2 });
   const totalTiles = Hq * table.rowStart[table.nb];
   // the chunk size (at most chunkTiles tiles, at least the longest query block) that packs whole
   // query blocks with the fewest padding tiles (they still cost a cell each), then fewest chunks
@@ -264,7 +277,7 @@ export function* attentionForwardPlan(
   const out = new Float32Array(Hq * L * D);
   const lse = new Float32Array(Hq * L);
   const { lo: rowLo, hi: colHi } = keyBounds(opts.variant, docIds);
-  const chunks = buildChunks(table, Hq, opts.chunkTiles);
+  const chunks = buildChunks(table, Hq, opts.chunkTiles ?? FORWARD_CHUNK_TILES, 'zigzag');
   const R = chunks[0].R;
   for (const { e0, e1, tH, tQb, tKb, tFull, tRow, cH, cStart, cEnd, entries, capT } of chunks) {
     // scores and probabilities in the blocked layout [tile][ii div 4][jj][ii mod 4]

@@ -7,6 +7,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Project, ts } from 'ts-morph';
 import { generateAll, ROOT } from '../codegen/generate.ts';
+import { uniqueLocals } from '../codegen/unique-locals.ts';
 import { transformFunction, type Backend } from '../codegen/transform.ts';
 import { GENERATED } from '../generated/index.ts';
 
@@ -79,8 +80,58 @@ test('@unroll renames names declared in the body in each copy', () => {
   const src = 'function k(this: T, a: Arr, n: int): number {\n  let s = 0;\n  // @unroll 2\n  for (let e: int = 0; e < n; e++) {\n    const v = a[e];\n    s += v * v;\n  }\n  return s;\n}';
   assert.fixture(
     lower(src, 'webasm'),
-    'function kernel(a, n, one) {\n    let s = 0.0;\n    let e_end1 = n - (n - 0) % 2;\n    for (let e = 0; e < e_end1; e += 2) {\n        let v = a[e];\n        s = s + (v * v);\n        let v_u1 = a[(e + 1)];\n        s = s + (v_u1 * v_u1);\n    }\n    for (let e_tail1 = e_end1; e_tail1 < n; e_tail1++) {\n        let v = a[e_tail1];\n        s = s + (v * v);\n    }\n    return s;\n}',
+    'function kernel(a, n, one) {\n    let s = 0.0;\n    let e_end1 = n - (n - 0) % 2;\n    for (let e = 0; e < e_end1; e += 2) {\n        let v = a[e];\n        s = s + (v * v);\n        let v_u1 = a[(e + 1)];\n        s = s + (v_u1 * v_u1);\n    }\n    for (let e_tail1 = e_end1; e_tail1 < n; e_tail1++) {\n        let v_2 = a[e_tail1];\n        s = s + (v_2 * v_2);\n    }\n    return s;\n}',
   );
+});
+test('webasm: every local gets its own name (gpu.js decides lane variance per name), scoping kept', () => {
+  const code = [
+    'function kernel(a, n, one) {',
+    '    let x = this.thread.x;',
+    '    let s = 0.0;',
+    '    for (let e = 0; e < n; e++) {',
+    '        let v = a[e];',
+    '        s = s + v;',
+    '    }',
+    '    if (x > 2) {',
+    '        for (let e = 0; e < n; e++) {',
+    '            let v = a[e] + s;',
+    '            s = s + v * e;',
+    '        }',
+    '        let x = s + 1;',
+    '        s = s + x;',
+    '    }',
+    '    let e_2 = Math.max(s, 1);',
+    '    return s + x + e_2;',
+    '}',
+  ].join('\n');
+  assert.fixture(
+    uniqueLocals(code),
+    [
+      'function kernel(a, n, one) {',
+      '    let x = this.thread.x;',
+      '    let s = 0.0;',
+      '    for (let e = 0; e < n; e++) {',
+      '        let v = a[e];',
+      '        s = s + v;',
+      '    }',
+      '    if (x > 2) {',
+      '        for (let e_3 = 0; e_3 < n; e_3++) {',
+      '            let v_2 = a[e_3] + s;',
+      '            s = s + v_2 * e_3;',
+      '        }',
+      '        let x_2 = s + 1;',
+      '        s = s + x_2;',
+      '    }',
+      '    let e_2 = Math.max(s, 1);',
+      '    return s + x + e_2;',
+      '}',
+    ].join('\n'),
+  );
+  // the source's own names are left alone where unique, and every kernel's emitted locals are unique
+  for (const name of Object.keys(GENERATED) as (keyof typeof GENERATED)[]) {
+    const decls = [...GENERATED[name].webasm.kernel.matchAll(/\blet (\w+)/g)].map((m) => m[1]);
+    assert.is(new Set(decls).size, decls.length, `${name}: ${decls.join(' ')}`);
+  }
 });
 test('a kernel may return [a, b, …] (2 to 4 numbers per cell); components says how many', () => {
   const project = new Project({ useInMemoryFileSystem: true });

@@ -58,7 +58,7 @@ export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr
   let s2 = 0;
   let s3 = 0;
   if (full === 1) {
-    // @unroll 2
+    // @unroll 4
     for (let e: int = 0; e < D; e++) {
       const kv = k[ko + e];
       s0 += q[q0 + e] * kv;
@@ -72,7 +72,7 @@ export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr
     const jc: int = Math.min(j, L - 1);
     const lo: int = Math.min(Math.min(rowLo[Math.min(i0, L - 1)], rowLo[Math.min(i0 + 1, L - 1)]), Math.min(rowLo[Math.min(i0 + 2, L - 1)], rowLo[Math.min(i0 + 3, L - 1)]));
     if (j <= i0 + 3 && j >= lo && i0 <= colHi[jc]) {
-      // @unroll 2
+      // @unroll 4
       for (let e: int = 0; e < D; e++) {
         const kv = k[ko + e];
         s0 += q[q0 + e] * kv;
@@ -254,7 +254,7 @@ export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStar
     if (i0 + 4 - kb * B < n) n = i0 + 4 - kb * B;
     let j0: int = 0;
     if (lo > kb * B) j0 = lo - kb * B;
-    // @unroll 2
+    // @unroll 4
     for (let jj: int = j0; jj < n; jj++) {
       const vv = v[vo + jj * D];
       const pj: int = po + jj * 4;
