@@ -11,7 +11,7 @@ import { ropeApply as refRope, type RopeLayout } from '../reference/rope.ts';
 import { attentionBackward as refAttnBackward, attentionForward as refAttn } from '../reference/attention.ts';
 import { docIdsFromLengths, isAllowed, type Variant } from '../reference/masks.ts';
 import { Rng } from '../reference/rng.ts';
-import { attentionBackward, attentionForward, bf16Round, keyBounds, matmul, ropeApply } from '../kernels/ops.ts';
+import { attentionBackward, attentionForward, bf16Round, blockTable, buildChunks, keyBounds, matmul, ropeApply } from '../kernels/ops.ts';
 import { closeBackends, probeBackends, type KernelBackend, openBackend } from '../kernels/runtime.ts';
 import type { BackendName } from '../kernels/types.ts';
 
@@ -192,7 +192,7 @@ if (backends.some((b) => b.name === 'webasm'))
 
 test('keyBounds: lo[i] is the first key row i may attend to, hi[j] the last row that may attend to key j (split documents too)', () => {
   fc.assert(
-    fc.property(fc.constantFrom<Variant>('full', 'intra_doc', 'intra_doc_reset', 'anchor'), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 40 }), (variant, ids) => {
+    fc.property(fc.constantFrom<Variant>('full', 'intra_doc', 'intra_doc_reset', 'anchor'), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 40, size: 'max' }), (variant, ids) => {
       const { lo, hi } = keyBounds(variant, ids);
       const L = ids.length;
       for (let i = 0; i < L; i++) {
@@ -205,6 +205,28 @@ test('keyBounds: lo[i] is the first key row i may attend to, hi[j] the last row 
       return true;
     }),
     { seed: 41, numRuns: 300 },
+  );
+});
+
+test('buildChunks: every (head, query block) once; rows order increasing, zigzag 0, nb−1, 1, nb−2, …; chunks within the tile cap', () => {
+  fc.assert(
+    fc.property(fc.constantFrom<Variant>('full', 'intra_doc', 'anchor'), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 60, size: 'max' }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 40 }), (variant, ids, Hq, cap) => {
+      const table = blockTable(variant, ids, 4);
+      for (const order of ['rows', 'zigzag'] as const) {
+        const chunks = buildChunks(table, Hq, cap, order);
+        const seen = chunks.flatMap((c) => c.entries.map(({ h, qb }) => h * table.nb + qb));
+        const want = Array.from({ length: Hq * table.nb }, (_, x) => {
+          const h = Math.floor(x / table.nb), i = x % table.nb;
+          const qb = order === 'rows' ? i : i % 2 === 0 ? i / 2 : table.nb - 1 - (i - 1) / 2;
+          return h * table.nb + qb;
+        });
+        if (seen.join() !== want.join()) return false;
+        const longest = Math.max(...Array.from({ length: table.nb }, (_, qb) => table.rowStart[qb + 1] - table.rowStart[qb]));
+        if (chunks.some((c) => c.capT > Math.max(cap, longest))) return false;
+      }
+      return true;
+    }),
+    { seed: 43, numRuns: 200 },
   );
 });
 
