@@ -65,7 +65,7 @@ say('');
 const rng = new Rng(2024);
 
 // ---------------------------------------------------------------- 1. kernel vs reference loop
-say('## Kernels vs their reference loops (median)');
+say('## Kernels vs their reference loops (median of 5; attention: best of 2 interleaved rounds per side)');
 say('');
 say('| kernel | problem | reference | kernel | speed-up |');
 say('|---|---|---|---|---|');

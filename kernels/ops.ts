@@ -4,7 +4,8 @@
 
 import { OpError } from '../io/errors.ts';
 import { bf16Value } from '../reference/bf16.ts';
-import { ANCHOR_DOC, blockMask, BLOCK_EMPTY, BLOCK_FULL, type Variant } from '../reference/masks.ts';
+import { ANCHOR_DOC, BLOCK_EMPTY, BLOCK_FULL, type Variant } from '../reference/masks.ts';
+import { blockKinds } from './block-kinds.ts';
 import { GENERATED, type KernelName } from '../generated/index.ts';
 import { openBackend, type KernelArg, type KernelBackend } from './runtime.ts';
 import type { GeneratedKernel } from './types.ts';
@@ -61,9 +62,9 @@ export interface BlockTable {
 }
 const VARIANT_CODE: Record<Variant, number> = { full: 0, intra_doc: 1, intra_doc_reset: 1, anchor: 2 };
 
-/** the block table of a mask: reference/masks.ts blockMask, empty tiles dropped */
+/** the block table of a mask: reference/masks.ts blockMask's tile kinds (computed by blockKinds), empty tiles dropped */
 export function blockTable(variant: Variant, docIds: ArrayLike<number>, B: number): BlockTable {
-  const { nb, kind } = blockMask(variant, docIds, B);
+  const { nb, kind } = blockKinds(variant, docIds, B);
   const rowStart = new Int32Array(nb + 1);
   const kb: number[] = [];
   const full: number[] = [];

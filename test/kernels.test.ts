@@ -9,9 +9,10 @@ import fc from 'fast-check';
 import { bf16Value, bitsToF32, bulkFromF32, f32ToBits, toF32 } from '../reference/bf16.ts';
 import { ropeApply as refRope, type RopeLayout } from '../reference/rope.ts';
 import { attentionBackward as refAttnBackward, attentionForward as refAttn } from '../reference/attention.ts';
-import { docIdsFromLengths, isAllowed, type Variant } from '../reference/masks.ts';
+import { blockMask, docIdsFromLengths, isAllowed, type Variant } from '../reference/masks.ts';
 import { Rng } from '../reference/rng.ts';
 import { attentionBackward, attentionForward, bf16Round, blockTable, buildChunks, keyBounds, matmul, ropeApply } from '../kernels/ops.ts';
+import { blockKinds } from '../kernels/block-kinds.ts';
 import { closeBackends, probeBackends, type KernelBackend, openBackend } from '../kernels/runtime.ts';
 import type { BackendName } from '../kernels/types.ts';
 
@@ -205,6 +206,25 @@ test('keyBounds: lo[i] is the first key row i may attend to, hi[j] the last row 
       return true;
     }),
     { seed: 41, numRuns: 300 },
+  );
+});
+
+test('blockKinds equals reference/masks.ts blockMask (every variant, split documents, ragged last block)', () => {
+  fc.assert(
+    fc.property(
+      fc.constantFrom<Variant>('full', 'intra_doc', 'intra_doc_reset', 'anchor'),
+      fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 90, size: 'max' }),
+      fc.integer({ min: 1, max: 9 }),
+      fc.boolean(),
+      (variant, raw, B, runs) => {
+        // runs: documents as contiguous runs (packed windows); otherwise ids interleave freely
+        const ids = runs ? raw.map((_, i) => raw.slice(0, i + 1).filter((x) => x === 0).length % 5) : raw;
+        const got = blockKinds(variant, ids, B);
+        const want = blockMask(variant, ids, B);
+        return got.nb === want.nb && got.kind.every((x, i) => x === want.kind[i]);
+      },
+    ),
+    { seed: 47, numRuns: 400 },
   );
 });
 
