@@ -220,9 +220,9 @@ for (const L of lengths) {
     return { variant, run: () => attentionForward(q, k, v, shape, ids, { variant, precision: 'bf16_flash', table }, be), best: Infinity };
   });
   for (const sp of sparse) await sp.run();
-  // the best of 5 timed rounds below L = 16384, 2 at 16384; a round times full causal and each
+  // the best of 5 timed rounds below L = 16384, 3 at 16384; a round times full causal and each
   // variant in turn, so a slow spell of the shared machine hits both sides of a ratio alike
-  const reps = L < 16384 ? 5 : 2;
+  const reps = L < 16384 ? 5 : 3;
   let tFull = Infinity;
   for (let i = 0; i < reps; i++) {
     tFull = Math.min(tFull, await timeOnce(full));
