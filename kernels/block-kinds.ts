@@ -4,9 +4,10 @@
 // tile below the diagonal counts its allowed pairs from document histograms: rows of document d
 // each see the key block's tokens of d, plus (anchor, d ≠ 0) its tokens of document 0; a query
 // block's rows and a key block's tokens fall into few documents, so this is O(nb²·docs per
-// block + L·B). Diagonal tiles (keys up to each row) are counted pair by pair.
+// block + L·B). Diagonal tiles (keys up to each row) are counted pair by pair, by the
+// reference's own tilePairCount.
 
-import { ANCHOR_DOC, BLOCK_EMPTY, BLOCK_FULL, BLOCK_PARTIAL, isAllowed, type Variant } from '../reference/masks.ts';
+import { ANCHOR_DOC, tileKind, tilePairCount, type Variant } from '../reference/masks.ts';
 
 /** kind[qb·nb + kb] for kb ≤ qb (BLOCK_EMPTY above the diagonal), equal to blockMask's */
 export function blockKinds(variant: Variant, docIds: ArrayLike<number>, B: number): { nb: number; kind: Uint8Array } {
@@ -18,7 +19,10 @@ export function blockKinds(variant: Variant, docIds: ArrayLike<number>, B: numbe
   const docOf = (i: number): number => (variant === 'full' ? 0 : docIds[i]);
   const histogram = (b: number): Map<number, number> => {
     const h = new Map<number, number>();
-    for (let i = b * B; i < Math.min(L, (b + 1) * B); i++) h.set(docOf(i), (h.get(docOf(i)) ?? 0) + 1);
+    for (let i = b * B; i < Math.min(L, (b + 1) * B); i++) {
+      const d = docOf(i);
+      h.set(d, (h.get(d) ?? 0) + 1);
+    }
     return h;
   };
   const blocks = Array.from({ length: nb }, (_, b) => histogram(b));
@@ -29,11 +33,9 @@ export function blockKinds(variant: Variant, docIds: ArrayLike<number>, B: numbe
       const anchorKeys = variant === 'anchor' ? (keys.get(ANCHOR_DOC) ?? 0) : 0;
       let count = 0;
       for (const [d, n] of rows) count += n * ((keys.get(d) ?? 0) + (d !== ANCHOR_DOC ? anchorKeys : 0));
-      kind[qb * nb + kb] = count === 0 ? BLOCK_EMPTY : count === B * B ? BLOCK_FULL : BLOCK_PARTIAL;
+      kind[qb * nb + kb] = tileKind(count, B);
     }
-    let count = 0;
-    for (let q = qb * B; q < Math.min(L, (qb + 1) * B); q++) for (let k = qb * B; k <= q; k++) if (isAllowed(variant, docIds, q, k)) count++;
-    kind[qb * nb + qb] = count === 0 ? BLOCK_EMPTY : count === B * B ? BLOCK_FULL : BLOCK_PARTIAL;
+    kind[qb * nb + qb] = tileKind(tilePairCount(variant, docIds, B, qb, qb), B);
   }
   return { nb, kind };
 }

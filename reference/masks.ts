@@ -77,14 +77,22 @@ export function blockMask(variant: Variant, docIds: ArrayLike<number>, blockSize
   const B = blockSize;
   const nb = Math.ceil(L / B);
   const kind = new Uint8Array(nb * nb);
-  for (let qb = 0; qb < nb; qb++)
-    for (let kb = 0; kb <= qb; kb++) {
-      let count = 0;
-      for (let q = qb * B; q < Math.min(L, (qb + 1) * B); q++)
-        for (let k = kb * B; k < Math.min(L, (kb + 1) * B, q + 1); k++) if (isAllowed(variant, docIds, q, k)) count++;
-      kind[qb * nb + kb] = count === 0 ? BLOCK_EMPTY : count === B * B ? BLOCK_FULL : BLOCK_PARTIAL;
-    }
+  for (let qb = 0; qb < nb; qb++) for (let kb = 0; kb <= qb; kb++) kind[qb * nb + kb] = tileKind(tilePairCount(variant, docIds, B, qb, kb), B);
   return { nb, kind };
+}
+
+/** allowed (q, k) pairs in tile (query block qb, key block kb) of size B, counted one by one */
+export function tilePairCount(variant: Variant, docIds: ArrayLike<number>, B: number, qb: number, kb: number): number {
+  const L = docIds.length;
+  let count = 0;
+  for (let q = qb * B; q < Math.min(L, (qb + 1) * B); q++)
+    for (let k = kb * B; k < Math.min(L, (kb + 1) * B, q + 1); k++) if (isAllowed(variant, docIds, q, k)) count++;
+  return count;
+}
+
+/** a B×B tile's kind from its count of allowed pairs */
+export function tileKind(count: number, B: number): number {
+  return count === 0 ? BLOCK_EMPTY : count === B * B ? BLOCK_FULL : BLOCK_PARTIAL;
 }
 
 /** number of allowed (q, k) pairs, in O(L) */
