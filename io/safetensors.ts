@@ -4,76 +4,89 @@
 // end of the header. Every field is validated before any tensor memory is allocated, so
 // a hostile or truncated file gets an OpError naming the problem, never a crash or an
 // allocation larger than the file itself.
+//
+// Files are read by offset (openSafetensors): only the header is read up front and each
+// tensor's bytes when asked for, so a file larger than memory (a binary sidecar of many
+// GB) can be used. SafetensorsWriter writes one the same way, a tensor at a time.
 
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { OpError } from './errors.ts';
 import { writeFileAtomic } from './lines.ts';
 import { bf16Value } from '../reference/bf16.ts';
 
-export const ST_DTYPES = ['F64', 'F32', 'BF16', 'F16', 'I64', 'I32'] as const;
+export const ST_DTYPES = ['F64', 'F32', 'BF16', 'F16', 'I64', 'I32', 'U8'] as const;
 export type StDType = (typeof ST_DTYPES)[number];
-const SIZE: Record<StDType, number> = { F64: 8, F32: 4, BF16: 2, F16: 2, I64: 8, I32: 4 };
+const SIZE: Record<StDType, number> = { F64: 8, F32: 4, BF16: 2, F16: 2, I64: 8, I32: 4, U8: 1 };
 
 export interface StTensor {
   dtype: StDType;
   shape: number[];
-  /** F64: Float64Array, F32: Float32Array, BF16/F16: Uint16Array bits, I32: Int32Array, I64: BigInt64Array */
-  data: Float64Array | Float32Array | Uint16Array | Int32Array | BigInt64Array;
+  /** F64: Float64Array, F32: Float32Array, BF16/F16: Uint16Array bits, I32: Int32Array, I64: BigInt64Array, U8: Uint8Array */
+  data: Float64Array | Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
 }
 export interface StFile {
   tensors: Map<string, StTensor>;
   metadata: Record<string, string>;
 }
+/** one validated header entry; begin/end are byte offsets into the data section */
+export interface StEntry {
+  dtype: StDType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
 
 /** a header larger than this is refused (the Rust crate's limit is 100 MB) */
 export const MAX_HEADER_BYTES = 100_000_000;
 const MAX_RANK = 8;
+/** fs.readSync / writeSync take the length as an int32, so no single call may move more */
+const MAX_IO_CALL = 1 << 30;
+/** SafetensorsWriter copies its data into the final file in pieces of this size */
+const COPY_CHUNK = 8 << 20;
 
 const bad = (where: string, msg: string) => new OpError('BAD_TENSOR', `safetensors ${where}: ${msg}`);
+const errno = (e: unknown) => (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 
-/** read and validate a .safetensors file */
-export function readSafetensorsFile(path: string): StFile {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (e) {
-    throw new OpError('BAD_ARGS', `safetensors ${path}: cannot open (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
-  try {
-    const size = fstatSync(fd).size;
-    // read the whole file: its size bounds the allocation, whatever the header claims
-    const buf = new Uint8Array(size);
-    let off = 0;
-    while (off < size) {
-      const n = readSync(fd, buf, off, size - off, off);
-      if (n === 0) break;
-      off += n;
-    }
-    return parseSafetensors(buf.subarray(0, off), path);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** parse and validate safetensors bytes; `where` names the source in errors */
-export function parseSafetensors(bytes: Uint8Array, where = '<bytes>'): StFile {
-  if (bytes.length < 8) throw bad(where, `file is ${bytes.length} bytes, shorter than the 8-byte header length`);
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n64 = dv.getBigUint64(0, true);
+/**
+ * Check the 8-byte header length at the start of a file of `fileLen` bytes and return
+ * it. `prefix` holds the file's first bytes (at least 8 when fileLen ≥ 8).
+ */
+function checkHeaderLength(prefix: Uint8Array, fileLen: number, where: string): number {
+  if (fileLen < 8) throw bad(where, `file is ${fileLen} bytes, shorter than the 8-byte header length`);
+  const n64 = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n64 > BigInt(MAX_HEADER_BYTES)) throw bad(where, `header length ${n64} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   const n = Number(n64);
   if (n < 2) throw bad(where, `header length ${n} is too small for a JSON object`);
-  if (8 + n > bytes.length) throw bad(where, `header length ${n} runs past the end of the file (${bytes.length} bytes): truncated?`);
+  if (8 + n > fileLen) throw bad(where, `header length ${n} runs past the end of the file (${fileLen} bytes): truncated?`);
+  return n;
+}
+
+/** a shape the reader accepts: up to MAX_RANK safe non-negative integers */
+const isShape = (shape: unknown): shape is number[] =>
+  Array.isArray(shape) && shape.length <= MAX_RANK && shape.every((d) => Number.isSafeInteger(d) && d >= 0);
+/** bytes a tensor of this dtype and shape takes; BigInt because numel may overflow a double for hostile shapes */
+const byteSize = (dtype: StDType, shape: number[]): bigint => shape.reduce((a, d) => a * BigInt(d), 1n) * BigInt(SIZE[dtype]);
+
+/**
+ * Validate the JSON header (the N bytes after the length) of a file whose data section
+ * is `dataLen` bytes: entries well formed, sizes agreeing with dtype × shape, and the
+ * tensors tiling the data section exactly. Entries keep the header's order.
+ */
+export function validateHeader(
+  headerBytes: Uint8Array,
+  dataLen: number,
+  where: string,
+): { entries: Map<string, StEntry>; metadata: Record<string, string> } {
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (e) {
     throw bad(where, `header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) throw bad(where, 'header must be a JSON object');
-  const dataLen = bytes.length - 8 - n;
   const metadata: Record<string, string> = {};
-  const entries: { name: string; dtype: StDType; shape: number[]; begin: number; end: number }[] = [];
+  const entries = new Map<string, StEntry>();
   for (const [name, v] of Object.entries(header as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(where, '__metadata__ must be an object of strings');
@@ -88,35 +101,165 @@ export function parseSafetensors(bytes: Uint8Array, where = '<bytes>'): StFile {
     if (typeof e.dtype !== 'string' || !(ST_DTYPES as readonly string[]).includes(e.dtype))
       throw bad(where, `tensor "${name}": unsupported dtype ${JSON.stringify(e.dtype)} (supported: ${ST_DTYPES.join(', ')})`);
     const dtype = e.dtype as StDType;
-    if (!Array.isArray(e.shape) || e.shape.length > MAX_RANK || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+    if (!isShape(e.shape))
       throw bad(where, `tensor "${name}": shape must be up to ${MAX_RANK} non-negative integers, got ${JSON.stringify(e.shape)}`);
-    const shape = e.shape as number[];
+    const shape = e.shape;
     const off = e.data_offsets;
     if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0))
       throw bad(where, `tensor "${name}": data_offsets must be two non-negative integers, got ${JSON.stringify(off)}`);
     const [begin, end] = off as number[];
     if (begin > end) throw bad(where, `tensor "${name}": data_offsets [${begin}, ${end}] are reversed`);
     if (end > dataLen) throw bad(where, `tensor "${name}": data_offsets [${begin}, ${end}] out of bounds (data section is ${dataLen} bytes): truncated?`);
-    // numel may overflow a double for hostile shapes; compare in BigInt
-    const need = shape.reduce((a, d) => a * BigInt(d), 1n) * BigInt(SIZE[dtype]);
+    const need = byteSize(dtype, shape);
     if (need !== BigInt(end - begin))
       throw bad(where, `tensor "${name}": ${dtype} shape [${shape}] needs ${need} bytes but data_offsets span ${end - begin}`);
-    entries.push({ name, dtype, shape, begin, end });
+    entries.set(name, { dtype, shape, begin, end });
   }
   // tensors must tile the data section: sorted by offset, no overlap, no hole
-  const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
+  const sorted = [...entries].sort(([, a], [, b]) => a.begin - b.begin || a.end - b.end);
   let pos = 0;
-  for (const e of sorted) {
-    if (e.begin < pos) throw bad(where, `tensor "${e.name}": data_offsets [${e.begin}, ${e.end}] overlap the previous tensor (ends at ${pos})`);
-    if (e.begin > pos) throw bad(where, `tensor "${e.name}": a hole of ${e.begin - pos} bytes before it at offset ${pos}`);
+  for (const [name, e] of sorted) {
+    if (e.begin < pos) throw bad(where, `tensor "${name}": data_offsets [${e.begin}, ${e.end}] overlap the previous tensor (ends at ${pos})`);
+    if (e.begin > pos) throw bad(where, `tensor "${name}": a hole of ${e.begin - pos} bytes before it at offset ${pos}`);
     pos = e.end;
   }
   if (pos !== dataLen) throw bad(where, `${dataLen - pos} trailing bytes after the last tensor`);
+  return { entries, metadata };
+}
+
+/**
+ * Fill `target` from `fd` starting at byte `position`. Returns the bytes read, which is
+ * less than target.length only when the file ended first.
+ */
+function readFully(fd: number, target: Uint8Array, position: number): number {
+  let done = 0;
+  while (done < target.length) {
+    const n = readSync(fd, target, done, Math.min(target.length - done, MAX_IO_CALL), position + done);
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
+}
+
+/** a safetensors file opened for reading by offset: only its header is in memory */
+export interface StReader {
+  readonly path: string;
+  readonly entries: ReadonlyMap<string, StEntry>;
+  readonly metadata: Record<string, string>;
+  /** file offset of the data section (8 + header length); entry offsets are relative to it */
+  readonly dataStart: number;
+  /** read one tensor into fresh, aligned memory; `where` (e.g. the case line asking) is added to errors */
+  read(name: string, where?: string): StTensor;
+  /** read one tensor's bytes into `target`, which must be exactly its size (e.g. a view of a SharedArrayBuffer) */
+  readInto(name: string, target: Uint8Array, where?: string): void;
+  close(): void;
+}
+
+class SafetensorsReader implements StReader {
+  private fd: number | undefined;
+  constructor(
+    readonly path: string,
+    fd: number,
+    readonly entries: Map<string, StEntry>,
+    readonly metadata: Record<string, string>,
+    readonly dataStart: number,
+  ) {
+    this.fd = fd;
+  }
+
+  private label(where?: string): string {
+    return where ? `${this.path} (${where})` : this.path;
+  }
+
+  private entry(name: string, where?: string): StEntry {
+    const e = this.entries.get(name);
+    if (!e) throw bad(this.label(where), `no tensor "${name}" in the file`);
+    return e;
+  }
+
+  read(name: string, where?: string): StTensor {
+    const e = this.entry(name, where);
+    let buf: ArrayBuffer;
+    try {
+      buf = new ArrayBuffer(e.end - e.begin); // fresh, so the typed view is aligned
+    } catch {
+      throw bad(this.label(where), `tensor "${name}": cannot allocate ${e.end - e.begin} bytes`);
+    }
+    this.readInto(name, new Uint8Array(buf), where);
+    return { dtype: e.dtype, shape: [...e.shape], data: typedView(e.dtype, buf) }; // own shape: the caller may change it
+  }
+
+  readInto(name: string, target: Uint8Array, where?: string): void {
+    const e = this.entry(name, where);
+    const len = e.end - e.begin;
+    if (target.byteLength !== len)
+      throw new OpError('BAD_ARGS', `safetensors ${this.label(where)}: tensor "${name}" is ${len} bytes, the target buffer ${target.byteLength}`);
+    if (this.fd === undefined) throw new OpError('BAD_ARGS', `safetensors ${this.label(where)}: read of tensor "${name}" after close`);
+    let got: number;
+    try {
+      got = readFully(this.fd, target, this.dataStart + e.begin);
+    } catch (err) {
+      throw bad(this.label(where), `tensor "${name}": read failed (${errno(err)})`);
+    }
+    // the header was checked against the file's size at open, so a short read means it changed since
+    if (got < len) throw bad(this.label(where), `tensor "${name}": file shrank/truncated since it was opened (read ${got} of ${len} bytes)`);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/** open a .safetensors file and validate its header, reading nothing of the data section */
+export function openSafetensors(path: string): StReader {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new OpError('BAD_ARGS', `safetensors ${path}: cannot open (${errno(e)})`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new OpError('BAD_ARGS', `safetensors ${path}: not a regular file`);
+    const size = st.size;
+    const prefix = new Uint8Array(8);
+    const got = size >= 8 ? readFully(fd, prefix, 0) : 0;
+    // a file that shrank between fstat and read is treated as being that short
+    const n = checkHeaderLength(prefix, got < 8 ? got : size, path);
+    const headerBytes = new Uint8Array(n); // n ≤ MAX_HEADER_BYTES and 8 + n ≤ size, checked above
+    const gotHeader = readFully(fd, headerBytes, 8);
+    if (gotHeader < n) throw bad(path, `file shrank/truncated while reading the header (read ${gotHeader} of ${n} bytes)`);
+    const { entries, metadata } = validateHeader(headerBytes, size - 8 - n, path);
+    return new SafetensorsReader(path, fd, entries, metadata, 8 + n);
+  } catch (e) {
+    closeSync(fd);
+    if (e instanceof OpError) throw e;
+    throw bad(path, `read failed (${errno(e)})`);
+  }
+}
+
+/** read and validate a .safetensors file, every tensor by offset */
+export function readSafetensorsFile(path: string): StFile {
+  const reader = openSafetensors(path);
+  try {
+    const tensors = new Map<string, StTensor>();
+    for (const name of reader.entries.keys()) tensors.set(name, reader.read(name));
+    return { tensors, metadata: reader.metadata };
+  } finally {
+    reader.close();
+  }
+}
+
+/** parse and validate safetensors bytes; `where` names the source in errors */
+export function parseSafetensors(bytes: Uint8Array, where = '<bytes>'): StFile {
+  const n = checkHeaderLength(bytes, bytes.length, where);
+  const { entries, metadata } = validateHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n, where);
   const tensors = new Map<string, StTensor>();
-  for (const e of entries) {
+  for (const [name, e] of entries) {
     const copy = new ArrayBuffer(e.end - e.begin); // aligned copy of exactly the validated span
     new Uint8Array(copy).set(bytes.subarray(8 + n + e.begin, 8 + n + e.end));
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data: typedView(e.dtype, copy) });
+    tensors.set(name, { dtype: e.dtype, shape: e.shape, data: typedView(e.dtype, copy) });
   }
   return { tensors, metadata };
 }
@@ -134,29 +277,49 @@ function typedView(dtype: StDType, buf: ArrayBuffer): StTensor['data'] {
       return new Int32Array(buf);
     case 'I64':
       return new BigInt64Array(buf);
+    case 'U8':
+      return new Uint8Array(buf);
   }
+}
+
+/**
+ * The length prefix and JSON header for tensors laid out back to back in the given
+ * order, padded with spaces so the data starts 8-aligned. Shared by both writers so
+ * they produce the same bytes.
+ */
+function encodeHeader(list: { name: string; dtype: StDType; shape: number[]; byteLength: number }[], metadata: Record<string, string>): Buffer {
+  const header: Record<string, unknown> = {};
+  if (Object.keys(metadata).length) header.__metadata__ = metadata;
+  let pos = 0;
+  for (const t of list) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [pos, pos + t.byteLength] };
+    pos += t.byteLength;
+  }
+  let json = JSON.stringify(header);
+  while ((8 + Buffer.byteLength(json)) % 8) json += ' '; // pad so the data starts 8-aligned
+  const out = Buffer.alloc(8 + Buffer.byteLength(json));
+  out.writeBigUInt64LE(BigInt(out.length - 8), 0);
+  out.write(json, 8, 'utf8');
+  return out;
 }
 
 /** serialize tensors (in the given order) and metadata to safetensors bytes */
 export function serializeSafetensors(tensors: Map<string, StTensor> | [string, StTensor][], metadata: Record<string, string> = {}): Uint8Array {
   const list = tensors instanceof Map ? [...tensors.entries()] : tensors;
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length) header.__metadata__ = metadata;
-  let pos = 0;
+  let dataLen = 0;
   for (const [name, t] of list) {
     const len = t.data.byteLength;
     const need = t.shape.reduce((a, d) => a * d, 1) * SIZE[t.dtype];
     if (need !== len) throw new OpError('BAD_TENSOR', `safetensors write: tensor "${name}" ${t.dtype} [${t.shape}] needs ${need} bytes, data has ${len}`);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [pos, pos + len] };
-    pos += len;
+    dataLen += len;
   }
-  let json = JSON.stringify(header);
-  while ((8 + Buffer.byteLength(json)) % 8) json += ' '; // pad so the data starts 8-aligned
-  const hb = Buffer.from(json, 'utf8');
-  const out = new Uint8Array(8 + hb.length + pos);
-  new DataView(out.buffer).setBigUint64(0, BigInt(hb.length), true);
-  out.set(hb, 8);
-  let at = 8 + hb.length;
+  const hb = encodeHeader(
+    list.map(([name, t]) => ({ name, dtype: t.dtype, shape: t.shape, byteLength: t.data.byteLength })),
+    metadata,
+  );
+  const out = new Uint8Array(hb.length + dataLen);
+  out.set(hb, 0);
+  let at = hb.length;
   for (const [, t] of list) {
     out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
     at += t.data.byteLength;
@@ -167,6 +330,140 @@ export function serializeSafetensors(tensors: Map<string, StTensor> | [string, S
 /** write a .safetensors file atomically */
 export function writeSafetensorsFile(path: string, tensors: Map<string, StTensor> | [string, StTensor][], metadata: Record<string, string> = {}): void {
   writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+}
+
+/**
+ * Write all of `bytes` to `fd` at `position`, looping over short writes. Throws an
+ * OpError naming `file` and how many bytes got written when the OS refuses more.
+ */
+function writeFully(fd: number, bytes: Uint8Array, position: number, file: string): void {
+  let done = 0;
+  while (done < bytes.length) {
+    let n: number;
+    try {
+      n = writeSync(fd, bytes, done, Math.min(bytes.length - done, MAX_IO_CALL), position + done);
+    } catch (e) {
+      throw new OpError('INTERNAL', `safetensors write ${file}: write failed after ${done} of ${bytes.length} bytes at offset ${position} (${errno(e)})`);
+    }
+    // a write that moves nothing would loop forever
+    if (n <= 0) throw new OpError('INTERNAL', `safetensors write ${file}: short write, ${done} of ${bytes.length} bytes at offset ${position}`);
+    done += n;
+  }
+}
+
+/**
+ * Write a .safetensors file a tensor at a time without holding the data in memory:
+ * `add` appends each tensor's bytes to a temporary data file beside the target, and
+ * `finish` writes the header and copies the data after it into a second temporary file
+ * that is flushed and renamed over the target, so a reader never sees a partial file.
+ * On any failure (or `abort`) the temporary files are removed and the target is left
+ * as it was.
+ */
+export class SafetensorsWriter {
+  private readonly dataTmp: string;
+  private readonly finalTmp: string;
+  private dataFd: number | undefined;
+  private dataLen = 0;
+  private readonly list: { name: string; dtype: StDType; shape: number[]; byteLength: number }[] = [];
+  private readonly names = new Set<string>();
+  private state: 'open' | 'finished' | 'aborted' = 'open';
+
+  constructor(
+    readonly path: string,
+    private readonly metadata: Record<string, string> = {},
+  ) {
+    for (const [k, v] of Object.entries(metadata))
+      if (typeof v !== 'string') throw new OpError('BAD_ARGS', `safetensors write ${path}: __metadata__.${k} must be a string`);
+    const dir = dirname(path) || '.';
+    this.dataTmp = join(dir, `.${basename(path)}.${process.pid}.data.tmp`);
+    this.finalTmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
+    try {
+      mkdirSync(dir, { recursive: true });
+      // w+: written by add, read back by finish
+      this.dataFd = openSync(this.dataTmp, 'w+');
+    } catch (e) {
+      throw new OpError('BAD_ARGS', `safetensors write ${path}: cannot create ${this.dataTmp} (${errno(e)})`);
+    }
+  }
+
+  /** append one tensor; `data` holds its raw little-endian bytes */
+  add(name: string, dtype: StDType, shape: number[], data: Uint8Array): void {
+    const fd = this.openFd('add');
+    const refuse = (msg: string) => new OpError('BAD_TENSOR', `safetensors write ${this.path}: tensor "${name}": ${msg}`);
+    if (typeof name !== 'string' || name === '__metadata__') throw refuse('not a usable tensor name');
+    if (this.names.has(name)) throw refuse('added twice');
+    if (!(ST_DTYPES as readonly string[]).includes(dtype)) throw refuse(`unsupported dtype ${JSON.stringify(dtype)} (supported: ${ST_DTYPES.join(', ')})`);
+    // refuse what openSafetensors would refuse to read back
+    if (!isShape(shape)) throw refuse(`shape must be up to ${MAX_RANK} non-negative integers, got ${JSON.stringify(shape)}`);
+    const need = byteSize(dtype, shape);
+    if (need !== BigInt(data.byteLength)) throw refuse(`${dtype} [${shape}] needs ${need} bytes, data has ${data.byteLength}`);
+    this.guard(() => writeFully(fd, data, this.dataLen, this.dataTmp));
+    this.names.add(name);
+    this.list.push({ name, dtype, shape: [...shape], byteLength: data.byteLength });
+    this.dataLen += data.byteLength;
+  }
+
+  /** write the target file: header, then the data copied in chunks; removes the temporary files */
+  finish(): void {
+    const dataFd = this.openFd('finish');
+    const header = encodeHeader(this.list, this.metadata);
+    if (header.length - 8 > MAX_HEADER_BYTES) {
+      this.abort();
+      throw new OpError('BAD_TENSOR', `safetensors write ${this.path}: header of ${header.length - 8} bytes exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+    }
+    this.guard(() => {
+      const outFd = openSync(this.finalTmp, 'w');
+      try {
+        writeFully(outFd, header, 0, this.finalTmp);
+        const chunk = new Uint8Array(Math.min(COPY_CHUNK, Math.max(this.dataLen, 1)));
+        for (let pos = 0; pos < this.dataLen; ) {
+          const piece = chunk.subarray(0, Math.min(chunk.length, this.dataLen - pos));
+          const got = readFully(dataFd, piece, pos);
+          if (got < piece.length) throw new OpError('INTERNAL', `safetensors write ${this.dataTmp}: temporary data file shrank (read ${pos + got} of ${this.dataLen} bytes)`);
+          writeFully(outFd, piece, header.length + pos, this.finalTmp);
+          pos += piece.length;
+        }
+        fsyncSync(outFd);
+      } finally {
+        closeSync(outFd);
+      }
+      renameSync(this.finalTmp, this.path);
+    });
+    this.closeData();
+    rmSync(this.dataTmp, { force: true });
+    this.state = 'finished';
+  }
+
+  /** drop everything written so far; the target is untouched. Safe to call more than once */
+  abort(): void {
+    if (this.state === 'finished') return;
+    this.state = 'aborted';
+    this.closeData();
+    rmSync(this.dataTmp, { force: true });
+    rmSync(this.finalTmp, { force: true });
+  }
+
+  private openFd(what: string): number {
+    if (this.state !== 'open' || this.dataFd === undefined)
+      throw new OpError('BAD_ARGS', `safetensors write ${this.path}: ${what} after the writer was ${this.state}`);
+    return this.dataFd;
+  }
+
+  private closeData(): void {
+    if (this.dataFd !== undefined) closeSync(this.dataFd);
+    this.dataFd = undefined;
+  }
+
+  /** run an I/O step; on failure remove the temporary files so no partial output survives */
+  private guard(step: () => void): void {
+    try {
+      step();
+    } catch (e) {
+      this.abort();
+      if (e instanceof OpError) throw e;
+      throw new OpError('INTERNAL', `safetensors write ${this.path}: ${errno(e)}`);
+    }
+  }
 }
 
 // ------------------------------------------------------------------ values
@@ -217,6 +514,7 @@ export function stValues(t: StTensor): Float64Array {
     case 'F64':
     case 'F32':
     case 'I32':
+    case 'U8':
       for (let i = 0; i < n; i++) out[i] = (t.data as Float64Array)[i];
       break;
     case 'BF16':
@@ -235,7 +533,7 @@ export function stValues(t: StTensor): Float64Array {
   return out;
 }
 
-/** build a tensor of `dtype` from values (F32: fround; BF16: RNE via f32; F16: one RNE; ints: must be integers) */
+/** build a tensor of `dtype` from values (F32: fround; BF16: RNE via f32; F16: one RNE; ints: must be integers, U8 in 0..255) */
 export function stFromValues(values: ArrayLike<number>, dtype: StDType, shape: number[]): StTensor {
   const n = values.length;
   if (shape.reduce((a, d) => a * d, 1) !== n) throw new Error(`stFromValues: ${n} values for shape [${shape}]`);
@@ -267,6 +565,9 @@ export function stFromValues(values: ArrayLike<number>, dtype: StDType, shape: n
       break;
     case 'I64':
       data = BigInt64Array.from(Array.from(values, (v) => BigInt(v)));
+      break;
+    case 'U8':
+      data = Uint8Array.from(values);
       break;
   }
   return { dtype, shape: [...shape], data };
