@@ -1,13 +1,19 @@
 import '../ops/index.ts';
-import { existsSync } from 'node:fs';
-import { evalLine } from '../ops/cases.ts';
-import { LineSink, readLines } from '../io/lines.ts';
-import type { Command } from './main.ts';
+import { dirname } from 'node:path';
+import { caseFromValue, errorOf, idOf, type Result } from '../ops/cases.ts';
+import { defaultJobs, Ordered, Pool } from '../ops/pool.ts';
+import { runOp } from '../ops/registry.ts';
+import { jsonLines, openInput } from '../io/json-stream.ts';
+import { JsonlWriter, WriteError } from '../io/line-writer.ts';
+import { SidecarCache } from '../io/sidecar.ts';
+import { OpError } from '../io/errors.ts';
+import { type Command, intOption, shardOption, sizeOption, tensorsOption } from './main.ts';
 
 export const command: Command = {
   summary: 'compute the oracle outputs for each case line (stdin or FILE); one result line per case',
-  usage: 'anchor-oracle eval [FILE|-] [--out FILE]   (exit 0: all ok, 1: some error lines, 2: could not run)',
-  options: { out: { type: 'string' } },
+  usage:
+    'anchor-oracle eval [FILE|-] [--out FILE] [--tensors inline|sidecar] [--jobs N] [--shard i/n] [--max-memory SIZE]   (exit 0: all ok, 1: some error lines, 2: could not run)',
+  options: { out: { type: 'string' }, tensors: { type: 'string' }, jobs: { type: 'string' }, shard: { type: 'string' }, 'max-memory': { type: 'string' } },
   allowPositionals: true,
   async run(v, pos) {
     const path = pos[0];
@@ -15,29 +21,84 @@ export const command: Command = {
       console.error('anchor-oracle eval: at most one input file');
       return 2;
     }
-    if (path && path !== '-' && !existsSync(path)) {
-      console.error(`anchor-oracle eval: cannot read ${path}: no such file`);
+    const mode = tensorsOption(v.tensors, v.out);
+    const jobs = intOption(v.jobs, 'jobs', defaultJobs(), 1);
+    const shard = shardOption(v.shard);
+    const budget = sizeOption(v['max-memory'], 'max-memory');
+    let input;
+    let out: JsonlWriter;
+    try {
+      input = openInput(path);
+      out = new JsonlWriter(v.out as string | undefined, mode);
+    } catch (e) {
+      if (!(e instanceof OpError || e instanceof WriteError)) throw e;
+      console.error(`anchor-oracle eval: ${e.message}`);
       return 2;
     }
-    const sink = new LineSink(v.out as string | undefined);
+    const sidecars = new SidecarCache(input.seekable ? dirname(path!) : process.cwd());
+    const pool = jobs > 1 ? new Pool(jobs) : undefined;
     let errors = 0;
     let count = 0;
-    try {
-      for await (const { line, lineNo } of readLines(path)) {
-        const r = evalLine(line);
-        count++;
-        if ('error' in r) {
-          errors++;
-          console.error(`eval: line ${lineNo}: ${r.error.code}: ${r.error.message}`);
-        }
-        sink.write(r);
+    const emit = ({ r, lineNo }: { r: Result; lineNo: number }) => {
+      count++;
+      if ('error' in r) {
+        errors++;
+        console.error(`eval: line ${lineNo}: ${r.error.code}: ${r.error.message}`);
       }
+      out.write(r);
+    };
+    const ordered = new Ordered(pool ? jobs + 1 : 1, emit);
+    const opts = { budget, shared: Boolean(pool), seekable: input.seekable, skim: Boolean(shard) && !shard!.has(0) };
+    try {
+      let ordinal = 0;
+      for (const line of jsonLines(input.fd, opts)) {
+        const mine = !shard || shard.has(ordinal);
+        ordinal++;
+        // the next line is read in full only when it belongs to this shard
+        opts.skim = Boolean(shard) && !shard!.has(ordinal);
+        if (!mine) continue;
+        if (line.error) {
+          await ordered.submit(Promise.resolve({ r: { id: idOf({ id: line.id }), error: errorOf(line.error) }, lineNo: line.lineNo }));
+          continue;
+        }
+        let r: Result | Promise<Result>;
+        try {
+          const c = caseFromValue(line.value, { sidecars, shared: Boolean(pool) });
+          if (pool) {
+            await pool.ready();
+            r = pool.run({ kind: 'eval', c }) as Promise<Result>;
+          } else {
+            try {
+              r = { id: c.id, out: runOp(c.op, c.args, c.in) };
+            } catch (e) {
+              r = { id: c.id, error: errorOf(e) };
+            }
+          }
+        } catch (e) {
+          r = { id: idOf(line.value), error: errorOf(e) };
+        }
+        const lineNo = line.lineNo;
+        await ordered.submit(Promise.resolve(r).then((x) => ({ r: x, lineNo })));
+      }
+      await ordered.drain();
+      out.close();
     } catch (e) {
-      console.error(`anchor-oracle eval: cannot read input: ${(e as Error).message}`);
-      return 2;
+      out.abort();
+      if (e instanceof WriteError || e instanceof OpError) {
+        console.error(`anchor-oracle eval: ${e.message}`);
+        return 2;
+      }
+      if ((e as NodeJS.ErrnoException).code) {
+        console.error(`anchor-oracle eval: cannot read input: ${(e as Error).message}`);
+        return 2;
+      }
+      throw e;
+    } finally {
+      sidecars.close();
+      input.close();
+      await pool?.close();
     }
-    sink.close();
-    console.error(`eval: ${count} cases, ${count - errors} ok, ${errors} errors`);
+    console.error(`eval: ${count} cases${shard ? ` (shard ${shard.label})` : ''}, ${count - errors} ok, ${errors} errors`);
     return errors ? 1 : 0;
   },
 };

@@ -77,6 +77,38 @@ export function intOption(v: string | boolean | undefined, name: string, dflt: n
 }
 export class UsageError extends Error {}
 
+/** --shard i/n (1 ≤ i ≤ n): case number k (0-based, in file order) belongs to shard (k mod n) + 1 */
+export interface Shard {
+  index: number;
+  count: number;
+  has(ordinal: number): boolean;
+  label: string;
+}
+export function shardOption(v: string | boolean | undefined): Shard | undefined {
+  if (v === undefined) return undefined;
+  const m = typeof v === 'string' ? /^(\d+)\/(\d+)$/.exec(v) : null;
+  const index = m ? Number(m[1]) : NaN;
+  const count = m ? Number(m[2]) : NaN;
+  if (!m || count < 1 || index < 1 || index > count) throw new UsageError(`--shard must be i/n with 1 ≤ i ≤ n (e.g. 2/8), got ${JSON.stringify(v)}`);
+  return { index, count, has: (k) => k % count === index - 1, label: `${index}/${count}` };
+}
+
+/** a byte size: a number with an optional K/M/G/T suffix (powers of 1024) */
+export function sizeOption(v: string | boolean | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const m = typeof v === 'string' ? /^(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?$/i.exec(v.trim()) : null;
+  if (!m) throw new UsageError(`--${name} must be a size such as 512M or 8G, got ${JSON.stringify(v)}`);
+  return Math.floor(Number(m[1]) * 1024 ** ' KMGT'.indexOf(m[2].toUpperCase() || ' '));
+}
+
+/** --tensors inline|sidecar */
+export function tensorsOption(v: string | boolean | undefined, out: string | boolean | undefined): 'inline' | 'sidecar' {
+  if (v === undefined || v === 'inline') return 'inline';
+  if (v !== 'sidecar') throw new UsageError(`--tensors must be inline or sidecar, got ${JSON.stringify(v)}`);
+  if (typeof out !== 'string' || out === '-') throw new UsageError('--tensors sidecar needs --out FILE (the sidecar is written beside it)');
+  return 'sidecar';
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   run(process.argv.slice(2)).then(
     (code) => (process.exitCode = code),

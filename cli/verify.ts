@@ -1,31 +1,276 @@
 import '../ops/index.ts';
-import { existsSync } from 'node:fs';
-import { Verifier } from '../ops/verify.ts';
-import { readLines } from '../io/lines.ts';
-import { type Command, intOption, UsageError } from './main.ts';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { caseFromValue, idOf, type CaseId, type CaseLine } from '../ops/cases.ts';
+import { defaultJobs, Ordered, Pool } from '../ops/pool.ts';
+import { caseLabel, checkCase, resultFromValue, Verifier, type CaseOutcome, type ResultValue, type VerifyOptions, type VerifyReport } from '../ops/verify.ts';
+import { jsonLines, openInput } from '../io/json-stream.ts';
+import { SidecarCache } from '../io/sidecar.ts';
+import { decodeTensor } from '../io/tensor.ts';
+import { OpError } from '../io/errors.ts';
+import { writeAll } from '../io/line-writer.ts';
+import { type Command, intOption, shardOption, sizeOption, UsageError } from './main.ts';
+
+const key = (id: CaseId) => JSON.stringify(id);
+
+/** a readable regular file, or an OpError that says why not */
+function checkFile(p: string, what: string): void {
+  let st;
+  try {
+    st = statSync(p);
+  } catch {
+    throw new OpError('BAD_ARGS', `cannot read ${what} ${p}: no such file`);
+  }
+  if (!st.isFile()) throw new OpError('BAD_ARGS', `cannot read ${what} ${p}: not a regular file`);
+}
+
+/** stdin copied to a temporary file: results are read twice (an index of ids, then each line) */
+function spoolStdin(): { path: string; done(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'anchor-oracle-results-'));
+  const path = join(dir, 'results.jsonl');
+  const fd = openSync(path, 'w');
+  const buf = new Uint8Array(1 << 20);
+  try {
+    for (;;) {
+      let n: number;
+      try {
+        n = readSync(0, buf, 0, buf.length, null);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+          continue;
+        }
+        if ((e as NodeJS.ErrnoException).code === 'EOF') break;
+        throw e;
+      }
+      if (n === 0) break;
+      writeAll(fd, buf.subarray(0, n), path);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { path, done: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** where each result id is, from one pass that skims the tensors */
+interface Indexed {
+  offset: number;
+  lineNo: number;
+}
 
 export const command: Command = {
-  summary: "check another implementation's results against the cases under each op's contract",
-  usage: 'anchor-oracle verify --cases FILE --results FILE [--strict-nan] [--max-report N]   (exit 0: all match, 1: mismatches, 2: could not run)',
-  options: { cases: { type: 'string' }, results: { type: 'string' }, 'strict-nan': { type: 'boolean' }, 'max-report': { type: 'string' } },
-  async run(v) {
+  summary: "check another implementation's results against the cases under each op's contract (results matched by id)",
+  usage:
+    'anchor-oracle verify --cases FILE --results FILE [--sample-rows K] [--seed S] [--jobs N] [--shard i/n] [--json] [--strict-nan] [--max-report N] [--max-memory SIZE]\n' +
+    '       anchor-oracle verify --merge SUMMARY.json...   (the --json summaries of shards, added up)\n' +
+    '(exit 0: all match, 1: mismatches, failures, missing or extra results, 2: could not run)',
+  options: {
+    cases: { type: 'string' },
+    results: { type: 'string' },
+    'strict-nan': { type: 'boolean' },
+    'max-report': { type: 'string' },
+    'sample-rows': { type: 'string' },
+    seed: { type: 'string' },
+    jobs: { type: 'string' },
+    shard: { type: 'string' },
+    json: { type: 'boolean' },
+    merge: { type: 'boolean' },
+    'max-memory': { type: 'string' },
+  },
+  allowPositionals: true,
+  async run(v, pos) {
+    if (v.merge) return merge(pos, Boolean(v.json));
+    if (pos.length) throw new UsageError(`unexpected argument ${JSON.stringify(pos[0])}`);
     if (!v.cases || !v.results) throw new UsageError('--cases and --results are both required');
-    for (const p of [v.cases, v.results] as string[])
-      if (p !== '-' && !existsSync(p)) {
-        console.error(`anchor-oracle verify: cannot read ${p}: no such file`);
-        return 2;
-      }
-    const verifier = new Verifier({ strictNaN: Boolean(v['strict-nan']), maxReports: intOption(v['max-report'], 'max-report', 20) });
-    const results = readLines(v.results as string)[Symbol.asyncIterator]();
-    for await (const { line, lineNo } of readLines(v.cases as string)) {
-      const r = await results.next();
-      verifier.check(line, lineNo, r.done ? undefined : r.value.line);
+    if (v.cases === '-') throw new UsageError('--cases must be a file (results may come from stdin)');
+    const sample = v['sample-rows'] === undefined ? undefined : intOption(v['sample-rows'], 'sample-rows', 0, 0);
+    const opts: VerifyOptions = {
+      strictNaN: Boolean(v['strict-nan']),
+      maxReports: intOption(v['max-report'], 'max-report', 20),
+      sampleRows: sample || undefined,
+      seed: intOption(v.seed, 'seed', 1),
+    };
+    const jobs = intOption(v.jobs, 'jobs', defaultJobs(), 1);
+    const shard = shardOption(v.shard);
+    const budget = sizeOption(v['max-memory'], 'max-memory');
+    const log = (s: string) => (v.json ? console.error(s) : console.log(s));
+    let spooled: { path: string; done(): void } | undefined;
+    try {
+      checkFile(v.cases as string, 'cases');
+      if (v.results === '-') spooled = spoolStdin();
+      else checkFile(v.results as string, 'results');
+    } catch (e) {
+      if (!(e instanceof OpError)) throw e;
+      console.error(`anchor-oracle verify: ${e.message}`);
+      return 2;
     }
-    let extra = 0;
-    while (!(await results.next()).done) extra++;
-    verifier.extraResults(extra);
-    for (const m of verifier.report.messages) console.log(m);
-    console.log(verifier.summary());
-    return verifier.report.failed ? 1 : 0;
+    const resultsPath = spooled?.path ?? (v.results as string);
+    const verifier = new Verifier(opts);
+    if (shard) verifier.report.shard = shard.label;
+    const cases = openInput(v.cases as string);
+    const results = openInput(resultsPath);
+    const caseSidecars = new SidecarCache(dirname(v.cases as string));
+    const resultSidecars = new SidecarCache(v.results === '-' ? process.cwd() : dirname(resultsPath));
+    const pool = jobs > 1 ? new Pool(jobs) : undefined;
+    try {
+      // 1. index the results by id (tensors skimmed, not decoded)
+      const index = new Map<string, Indexed[]>();
+      for (const line of jsonLines(results.fd, { skim: true })) {
+        if (line.error) {
+          verifier.badResultLine(`results line ${line.lineNo}: ${line.error.message}`);
+          continue;
+        }
+        const id = idOf(line.value);
+        if (id === null) {
+          verifier.badResultLine(`results line ${line.lineNo}: no "id" (a string or a number); results are matched to cases by id`);
+          continue;
+        }
+        const list = index.get(key(id)) ?? [];
+        list.push({ offset: line.offset, lineNo: line.lineNo });
+        index.set(key(id), list);
+      }
+      const readResult = (at: Indexed): ResultValue => {
+        const [line] = jsonLines(results.fd, { start: at.offset, maxLines: 1, firstLineNo: at.lineNo, budget, shared: Boolean(pool) });
+        if (line.error) return { id: null, problem: `results line ${at.lineNo}: ${line.error.message}` };
+        return resultFromValue(line.value, (w, where) => decodeTensor(w, where, { sidecars: resultSidecars, shared: Boolean(pool) }));
+      };
+      // 2. each case of this shard against its result, outcomes added up in case order
+      const seenCases = new Set<string>();
+      const ordered = new Ordered<{ o: CaseOutcome; meta: { id: CaseId; line: number; op?: string } }>(pool ? jobs + 1 : 1, ({ o, meta }) => {
+        verifier.add(o, meta);
+        if (o.seconds !== undefined && o.seconds > 5) console.error(`verify: ${caseLabel(meta.id, meta.op, meta.line)} checked in ${o.seconds.toFixed(1)} s`);
+      });
+      const failNow = (o: Omit<CaseOutcome, 'status' | 'mismatchedElements'>, meta: { id: CaseId; line: number; op?: string }) =>
+        ordered.submit(Promise.resolve({ o: { status: 'failed' as const, mismatchedElements: 0, ...o }, meta }));
+      const readOpts = { budget, shared: Boolean(pool), skim: Boolean(shard) && !shard!.has(0) };
+      let ordinal = 0;
+      for (const line of jsonLines(cases.fd, readOpts)) {
+        const mine = !shard || shard.has(ordinal);
+        ordinal++;
+        readOpts.skim = Boolean(shard) && !shard!.has(ordinal);
+        const id = line.error ? idOf({ id: line.id }) : idOf(line.value);
+        if (!mine) {
+          if (id !== null) index.delete(key(id)); // another shard's result: not extra
+          continue;
+        }
+        const meta = { id, line: line.lineNo };
+        if (line.error) {
+          await failNow({ kind: 'bad_case', messages: [`cases line ${line.lineNo}: ${line.error.message}`] }, meta);
+          if (id !== null) index.delete(key(id));
+          continue;
+        }
+        let c: CaseLine;
+        try {
+          c = caseFromValue(line.value, { sidecars: caseSidecars, shared: Boolean(pool) });
+        } catch (e) {
+          if (!(e instanceof OpError)) throw e;
+          await failNow({ kind: 'bad_case', messages: [`${caseLabel(id, undefined, line.lineNo)}: ${e.message}`] }, meta);
+          if (id !== null) index.delete(key(id));
+          continue;
+        }
+        const label = caseLabel(c.id, c.op, line.lineNo);
+        const cmeta = { ...meta, op: c.op };
+        if (c.id === null) {
+          await failNow({ kind: 'bad_case', messages: [`${label}: the case has no id; verify matches results to cases by id`] }, cmeta);
+          continue;
+        }
+        if (seenCases.has(key(c.id))) {
+          await failNow({ kind: 'duplicate', messages: [`${label}: a second case with this id; ids must be unique`] }, cmeta);
+          continue;
+        }
+        seenCases.add(key(c.id));
+        const found = index.get(key(c.id)) ?? [];
+        index.delete(key(c.id));
+        if (found.length === 0) {
+          await failNow({ kind: 'missing', messages: [`${label}: no result line with this id`] }, cmeta);
+          continue;
+        }
+        if (found.length > 1) {
+          await failNow({ kind: 'duplicate', messages: [`${label}: ${found.length} result lines have this id (results lines ${found.map((f) => f.lineNo).join(', ')})`] }, cmeta);
+          continue;
+        }
+        const res = readResult(found[0]);
+        const started = Date.now();
+        if (pool) {
+          await pool.ready();
+          await ordered.submit(
+            pool.run({ kind: 'verify', c, label, res, opts }).then((o) => ({ o: { ...(o as CaseOutcome), seconds: (Date.now() - started) / 1000 }, meta: cmeta })),
+          );
+        } else {
+          const o = checkCase(c, label, res, opts);
+          await ordered.submit(Promise.resolve({ o: { ...o, seconds: (Date.now() - started) / 1000 }, meta: cmeta }));
+        }
+      }
+      await ordered.drain();
+      // 3. results that match no case
+      for (const [id, list] of index) for (const at of list) verifier.extraResult(`results line ${at.lineNo}: id ${id} matches no case${shard ? ` (in shard ${shard.label})` : ''}`);
+    } catch (e) {
+      if (!(e instanceof OpError)) throw e;
+      console.error(`anchor-oracle verify: ${e.message}`);
+      return 2;
+    } finally {
+      caseSidecars.close();
+      resultSidecars.close();
+      cases.close();
+      results.close();
+      spooled?.done();
+      await pool?.close();
+    }
+    for (const m of verifier.report.messages) log(m);
+    log(verifier.summary());
+    if (v.json) console.log(JSON.stringify(summaryJson(verifier.report, verifier.ok)));
+    return verifier.ok ? 0 : 1;
   },
 };
+
+/** the --json summary: counts, skip reasons, failing cases (id, line, op, kind), the printed messages */
+function summaryJson(r: VerifyReport, ok: boolean): object {
+  return { format: 'anchor-oracle-verify-summary/1', ok, ...r };
+}
+
+const COUNTS = ['cases', 'passed', 'failed', 'skipped', 'mismatchedElements', 'errors', 'missing', 'extra', 'duplicates', 'badCases', 'badResults'] as const;
+
+/** verify --merge: the --json summaries of shards added up; exit 1 unless every shard of 1..n is there once and all passed */
+function merge(paths: string[], json: boolean): number {
+  if (!paths.length) throw new UsageError('--merge takes the --json summary files of the shards');
+  const parts: (VerifyReport & { ok: boolean })[] = [];
+  for (const p of paths) {
+    try {
+      const s = JSON.parse(readFileSync(p, 'utf8'));
+      if (s?.format !== 'anchor-oracle-verify-summary/1') throw new Error('not a verify --json summary');
+      parts.push(s);
+    } catch (e) {
+      console.error(`anchor-oracle verify --merge: ${p}: ${(e as Error).message}`);
+      return 2;
+    }
+  }
+  const total = new Verifier().report;
+  const problems: string[] = [];
+  for (const s of parts) {
+    for (const k of COUNTS) total[k] += s[k];
+    total.sampled.cases += s.sampled.cases;
+    total.sampled.rows += s.sampled.rows;
+    total.sampled.of += s.sampled.of;
+    for (const [why, n] of Object.entries(s.skipReasons)) total.skipReasons[why] = (total.skipReasons[why] ?? 0) + n;
+    total.failures.push(...s.failures);
+    total.messages.push(...s.messages);
+  }
+  const shards = parts.map((s) => s.shard ?? '1/1');
+  const n = Number(shards[0].split('/')[1]);
+  const want = Array.from({ length: n }, (_, i) => `${i + 1}/${n}`);
+  for (const w of want) if (!shards.includes(w)) problems.push(`shard ${w} is missing`);
+  for (const s of new Set(shards)) {
+    if (!want.includes(s)) problems.push(`shard ${s} does not belong to a split into ${n}`);
+    if (shards.filter((x) => x === s).length > 1) problems.push(`shard ${s} is given twice`);
+  }
+  const v = new Verifier();
+  Object.assign(v.report, total);
+  const ok = v.ok && problems.length === 0;
+  const log = (s: string) => (json ? console.error(s) : console.log(s));
+  for (const m of total.messages) log(m);
+  for (const p of problems) log(`verify --merge: ${p}`);
+  log(v.summary().replace('verify:', `verify --merge (${parts.length} shards):`));
+  if (json) console.log(JSON.stringify(summaryJson(total, ok)));
+  return ok ? 0 : 1;
+}

@@ -1,9 +1,11 @@
 // Tensors on the wire: {"dtype", "shape", "b64"} with little-endian row-major bytes
-// (shared/conformance-format: "Tensors"). In memory a tensor is a typed array of
+// (FORMAT.md, "Tensors"). In memory a tensor is a typed array of
 // its dtype; bf16 stays uint16 bits so NaN payloads and signed zeros survive.
 
 import { endianness } from 'node:os';
 import { OpError } from './errors.ts';
+import { Base64Bytes } from './json-stream.ts';
+import { SidecarCache, ST_OF } from './sidecar.ts';
 
 export const DTYPES = ['bf16', 'f32', 'f64', 'i32', 'i64', 'u8'] as const;
 export type DType = (typeof DTYPES)[number];
@@ -35,14 +37,15 @@ if (endianness() !== 'LE') throw new Error('anchor-oracle assumes a little-endia
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** a typed array of a dtype over a fresh buffer of n elements, or over a given (aligned) buffer */
-function typedArray(dtype: DType, src: number | ArrayBuffer): AnyData {
+export function typedArray(dtype: DType, src: number | ArrayBuffer, offset = 0, length?: number): AnyData {
+  const b = src as ArrayBuffer;
   switch (dtype) {
-    case 'bf16': return new Uint16Array(src as ArrayBuffer);
-    case 'f32': return new Float32Array(src as ArrayBuffer);
-    case 'f64': return new Float64Array(src as ArrayBuffer);
-    case 'i32': return new Int32Array(src as ArrayBuffer);
-    case 'i64': return new BigInt64Array(src as ArrayBuffer);
-    case 'u8': return new Uint8Array(src as ArrayBuffer);
+    case 'bf16': return typeof src === 'number' ? new Uint16Array(src) : new Uint16Array(b, offset, length);
+    case 'f32': return typeof src === 'number' ? new Float32Array(src) : new Float32Array(b, offset, length);
+    case 'f64': return typeof src === 'number' ? new Float64Array(src) : new Float64Array(b, offset, length);
+    case 'i32': return typeof src === 'number' ? new Int32Array(src) : new Int32Array(b, offset, length);
+    case 'i64': return typeof src === 'number' ? new BigInt64Array(src) : new BigInt64Array(b, offset, length);
+    case 'u8': return typeof src === 'number' ? new Uint8Array(src) : new Uint8Array(b, offset, length);
   }
 }
 
@@ -64,38 +67,80 @@ export function encodeTensor(t: Tensor): WireTensor {
   return { dtype: t.dtype, shape: t.shape, b64: Buffer.from(bytesOf(t)).toString('base64') };
 }
 
-const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+/** where tensors of a line come from: its sidecars, and how to allocate (shared for workers) */
+export interface TensorSource {
+  sidecars?: SidecarCache;
+  shared?: boolean;
+}
 
-/** decode and validate a wire tensor; `where` names it in errors ("in.x") */
-export function decodeTensor(w: unknown, where: string): Tensor {
-  if (typeof w !== 'object' || w === null || Array.isArray(w)) throw new OpError('BAD_TENSOR', `${where}: expected a tensor object {dtype, shape, b64}`);
+/** why a base64 string is not valid (a loop, not a regex: the string may be hundreds of MB) */
+function base64Problem(s: string): string | undefined {
+  if (s.length % 4) return `length ${s.length} is not a multiple of 4`;
+  const pads = s.endsWith('==') ? 2 : s.endsWith('=') ? 1 : 0;
+  for (let i = 0; i < s.length - pads; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47;
+    if (!ok) return `${JSON.stringify(s[i])} at character ${i}`;
+  }
+  return undefined;
+}
+
+/** the largest tensor one typed array can hold */
+const MAX_ELEMENTS = 2 ** 32 - 1;
+
+/** decode and validate a wire tensor (inline b64, or a sidecar file/key); `where` names it in errors ("in.x") */
+export function decodeTensor(w: unknown, where: string, src: TensorSource = {}): Tensor {
+  if (typeof w !== 'object' || w === null || Array.isArray(w)) throw new OpError('BAD_TENSOR', `${where}: expected a tensor object {dtype, shape, b64} or {dtype, shape, file, key}`);
   const o = w as Record<string, unknown>;
   if (typeof o.dtype !== 'string' || !(DTYPES as readonly string[]).includes(o.dtype))
     throw new OpError('BAD_TENSOR', `${where}: unknown dtype ${JSON.stringify(o.dtype)} (expected one of ${DTYPES.join(', ')})`);
   const dtype = o.dtype as DType;
-  if (!Array.isArray(o.shape) || !o.shape.every((d) => Number.isInteger(d) && d >= 0 && d <= 2 ** 31))
-    throw new OpError('BAD_TENSOR', `${where}: shape must be an array of non-negative integers, got ${JSON.stringify(o.shape)}`);
+  if (!Array.isArray(o.shape) || o.shape.length > 16 || !o.shape.every((d) => Number.isInteger(d) && d >= 0 && d <= 2 ** 31))
+    throw new OpError('BAD_TENSOR', `${where}: shape must be an array of at most 16 non-negative integers, got ${JSON.stringify(o.shape)}`);
   const shape = o.shape as number[];
-  if (typeof o.b64 !== 'string') throw new OpError('BAD_TENSOR', `${where}: b64 must be a string`);
-  if (!B64.test(o.b64)) throw new OpError('BAD_TENSOR', `${where}: b64 is not valid base64`);
   const n = numel(shape);
+  if (n > MAX_ELEMENTS) throw new OpError('BAD_TENSOR', `${where}: shape [${shape}] has ${n} elements, more than one tensor can hold (2^32 − 1)`);
   const expected = n * BYTES[dtype];
-  const actual = (o.b64.length / 4) * 3 - (o.b64.endsWith('==') ? 2 : o.b64.endsWith('=') ? 1 : 0);
-  if (actual !== expected)
-    throw new OpError('BAD_TENSOR', `${where}: ${dtype} shape [${shape}] needs ${expected} bytes but b64 holds ${actual}`);
-  const buf = Buffer.from(o.b64, 'base64');
-  const copy = new ArrayBuffer(expected); // aligned copy
-  new Uint8Array(copy).set(buf);
-  const data = typedArray(dtype, copy);
-  return { dtype, shape, data } as Tensor;
+  const inline = Object.hasOwn(o, 'b64');
+  if (inline && (Object.hasOwn(o, 'file') || Object.hasOwn(o, 'key'))) throw new OpError('BAD_TENSOR', `${where}: give either b64 (inline) or file and key (sidecar), not both`);
+  if (!inline) {
+    if (!Object.hasOwn(o, 'file') && !Object.hasOwn(o, 'key')) throw new OpError('BAD_TENSOR', `${where}: a tensor needs b64 (inline) or file and key (sidecar)`);
+    if (!src.sidecars) throw new OpError('BAD_TENSOR', `${where}: sidecar tensors need a case file on disk (not available here)`);
+    if (typeof o.key !== 'string') throw new OpError('BAD_TENSOR', `${where}: "key" must be a string naming a tensor in the sidecar`);
+    const reader = src.sidecars.reader(o.file, where);
+    const e = reader.entries.get(o.key);
+    if (!e) throw new OpError('BAD_TENSOR', `${where}: sidecar ${String(o.file)} has no tensor "${o.key}"`);
+    if (e.dtype !== ST_OF[dtype] || e.shape.join() !== shape.join())
+      throw new OpError('BAD_TENSOR', `${where}: the line says ${dtype} [${shape}] but sidecar tensor "${o.key}" is ${e.dtype} [${e.shape}]`);
+    const bytes = new Uint8Array(src.shared ? new SharedArrayBuffer(expected) : new ArrayBuffer(expected));
+    reader.readInto(o.key, bytes);
+    return { dtype, shape, data: typedArray(dtype, bytes.buffer as ArrayBuffer) } as Tensor;
+  }
+  let bytes: Uint8Array;
+  if (o.b64 instanceof Base64Bytes) {
+    // decoded while the line was read (io/json-stream.ts)
+    if (o.b64.invalid) throw new OpError('BAD_TENSOR', `${where}: b64 is ${o.b64.invalid}`);
+    if (o.b64.length !== expected || !o.b64.bytes)
+      throw new OpError('BAD_TENSOR', `${where}: ${dtype} shape [${shape}] needs ${expected} bytes but b64 holds ${o.b64.length}`);
+    bytes = o.b64.bytes;
+  } else {
+    if (typeof o.b64 !== 'string') throw new OpError('BAD_TENSOR', `${where}: b64 must be a string`);
+    const problem = base64Problem(o.b64);
+    if (problem) throw new OpError('BAD_TENSOR', `${where}: b64 is not valid base64 (${problem})`);
+    const actual = (o.b64.length / 4) * 3 - (o.b64.endsWith('==') ? 2 : o.b64.endsWith('=') ? 1 : 0);
+    if (actual !== expected) throw new OpError('BAD_TENSOR', `${where}: ${dtype} shape [${shape}] needs ${expected} bytes but b64 holds ${actual}`);
+    bytes = new Uint8Array(src.shared ? new SharedArrayBuffer(expected) : new ArrayBuffer(expected)); // aligned
+    bytes.set(Buffer.from(o.b64, 'base64'));
+  }
+  if (bytes.byteOffset % BYTES[dtype]) bytes = bytes.slice(); // typed arrays need aligned offsets
+  return { dtype, shape, data: typedArray(dtype, bytes.buffer as ArrayBuffer, bytes.byteOffset, n) } as Tensor;
 }
 
 /** element i as a JS number (bf16 decoded, i64 converted) */
 export function elementValue(t: Tensor, i: number): number {
   if (t.dtype === 'bf16') {
-    const u = new Uint32Array(1);
-    u[0] = (t.data as Uint16Array)[i] << 16;
-    return new Float32Array(u.buffer)[0];
+    u32Scratch[0] = (t.data as Uint16Array)[i] << 16;
+    return f32Scratch[0];
   }
   const v = t.data[i];
   return typeof v === 'bigint' ? Number(v) : v;
@@ -126,9 +171,21 @@ export function intValues(t: Tensor, where: string): number[] {
   });
 }
 
-/** float values of an f32/f64/bf16 tensor as a Float64Array (exact) */
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** float values of an f32/f64/bf16 tensor as a fresh Float64Array (exact) */
 export function floatValues(t: Tensor): Float64Array {
-  const out = new Float64Array(t.data.length);
-  for (let i = 0; i < out.length; i++) out[i] = elementValue(t, i);
-  return out;
+  const n = t.data.length;
+  if (t.dtype === 'bf16') {
+    const bits = t.data as Uint16Array;
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      u32Scratch[0] = bits[i] << 16;
+      out[i] = f32Scratch[0];
+    }
+    return out;
+  }
+  if (t.dtype === 'i64') return Float64Array.from(t.data as BigInt64Array, Number);
+  return Float64Array.from(t.data as Exclude<AnyData, BigInt64Array>);
 }

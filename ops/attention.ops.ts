@@ -1,7 +1,7 @@
 // Registration of the attention.* ops (SPEC.md, "Attention").
 
-import { attentionForward, inputRounding, PRECISIONS, type AttnPrecision } from '../reference/attention.ts';
-import { f64Reference, flashRule, forwardBounds, outsideRowBound } from '../reference/attention-bounds.ts';
+import { attentionForward, attentionForwardRows, inputRounding, PRECISIONS, type AttnPrecision } from '../reference/attention.ts';
+import { f64ReferenceRows, flashRule, forwardBoundsRows, outsideRowBound } from '../reference/attention-bounds.ts';
 import { fromF32 } from '../reference/bf16.ts';
 import { blockMask, denseMask, positionIds, VARIANTS, type Variant } from '../reference/masks.ts';
 import { Rng } from '../reference/rng.ts';
@@ -118,47 +118,99 @@ function encodeOut(values: Float64Array, shape: number[], p: AttnPrecision): Ten
 }
 
 interface Decoded {
+  /** queries of the computed rows: [Hq, L, D], or [Hq, R, D] when rows are given */
   q: Float64Array;
   k: Float64Array;
   v: Float64Array;
   shape: { Hq: number; Hkv: number; L: number; D: number };
+  /** the query rows computed (undefined: all L) */
+  rows?: Int32Array;
   ids: Int32Array;
   opts: { variant: Variant; precision: AttnPrecision; scale?: number };
 }
+
+/** f64 values of a tensor's rows [H, L, W] → [H, R, W] (only those rows are converted) */
+function rowValues(t: Tensor, rows: Int32Array): Float64Array {
+  const [H, L, W] = t.shape;
+  const out = new Float64Array(H * rows.length * W);
+  for (let h = 0; h < H; h++)
+    for (let r = 0; r < rows.length; r++) {
+      const from = (h * L + rows[r]) * W;
+      out.set(floatValues({ dtype: t.dtype, shape: [W], data: t.data.subarray(from, from + W) } as Tensor), (h * rows.length + r) * W);
+    }
+  return out;
+}
+
+function rowsOf(inputs: Record<string, Tensor>, L: number): Int32Array | undefined {
+  if (!inputs.rows) return undefined;
+  const rows = intValues(inputs.rows, 'attention.forward: rows');
+  if (rows.length === 0) throw new OpError('BAD_TENSOR', 'attention.forward: rows is empty (give at least one query row, or leave rows out for all)');
+  rows.forEach((r, i) => {
+    if (r < 0 || r >= L) throw new OpError('BAD_TENSOR', `attention.forward: rows[${i}] = ${r} is outside the window [0, ${L})`);
+  });
+  return Int32Array.from(rows);
+}
+
+// one decoding per input set: run and both contract checks of a case share it
+const decodedOf = new WeakMap<object, Decoded>();
 function decode(args: Record<string, unknown>, inputs: Record<string, Tensor>): Decoded {
+  const hit = decodedOf.get(inputs);
+  if (hit && hit.opts.precision === args.precision && hit.opts.variant === args.variant && hit.opts.scale === args.scale) return hit;
   const [Hq, L, D] = inputs.q.shape;
   const Hkv = inputs.k.shape[0];
   if (Hq % Hkv !== 0) throw new OpError('BAD_TENSOR', `attention.forward: q has ${Hq} heads, not a multiple of k's ${Hkv} (grouped-query needs Hq % Hkv = 0)`);
   if (L < 1 || D < 1 || Hkv < 1) throw new OpError('BAD_TENSOR', `attention.forward: empty tensors (Hq ${Hq}, Hkv ${Hkv}, L ${L}, D ${D})`);
-  const vals: Record<string, Float64Array> = {};
-  for (const n of ['q', 'k', 'v']) {
-    vals[n] = floatValues(inputs[n]);
-    for (const x of vals[n]) if (!Number.isFinite(x)) throw new OpError('BAD_TENSOR', `attention.forward: ${n} holds a non-finite value (${x})`);
-  }
-  return {
+  const rows = rowsOf(inputs, L);
+  const vals: Record<string, Float64Array> = {
+    q: rows ? rowValues(inputs.q, rows) : floatValues(inputs.q),
+    k: floatValues(inputs.k),
+    v: floatValues(inputs.v),
+  };
+  for (const [n, xs] of Object.entries(vals))
+    for (let i = 0; i < xs.length; i++) if (!Number.isFinite(xs[i])) throw new OpError('BAD_TENSOR', `attention.forward: ${n} holds a non-finite value (${xs[i]})`);
+  const d: Decoded = {
     q: vals.q,
     k: vals.k,
     v: vals.v,
     shape: { Hq, Hkv, L, D },
+    rows,
     ids: docIdsOf(inputs.doc_ids, 'attention.forward'),
     opts: { variant: args.variant as Variant, precision: args.precision as AttnPrecision, ...(args.scale !== undefined ? { scale: args.scale as number } : {}) },
   };
+  decodedOf.set(inputs, d);
+  return d;
 }
+
+const allRows = (L: number) => Int32Array.from({ length: L }, (_, i) => i);
 
 /** the f64 / f32 contract: the derived per-row bound of attention-bounds.ts */
 function boundCheck(which: 'out' | 'lse') {
-  return (got: Tensor, want: Tensor, ctx: CaseContext): number[] => {
+  return (got: Tensor, want: Tensor, ctx: CaseContext) => {
     const c = decode(ctx.args, ctx.inputs);
     const wantVals = floatValues(want);
     const lse = which === 'lse' ? wantVals : floatValues(ctx.expected.lse ?? want);
-    const b = forwardBounds(c.q, c.k, c.v, lse, c.shape, c.ids, c.opts);
+    const b = forwardBoundsRows(c.q, c.k, c.v, lse, c.shape, c.rows ?? allRows(c.shape.L), c.ids, c.opts);
     return outsideRowBound(floatValues(got), wantVals, which === 'out' ? b.out : b.lse, which === 'out' ? c.shape.D : 1);
   };
 }
 
-function flashRuleCheck(got: Tensor, want: Tensor, ctx: CaseContext): number[] {
+function flashRuleCheck(got: Tensor, want: Tensor, ctx: CaseContext) {
   const c = decode(ctx.args, ctx.inputs);
-  return flashRule(floatValues(got), floatValues(want), f64Reference(c.q, c.k, c.v, c.shape, c.ids, c.opts)).bad;
+  return flashRule(floatValues(got), floatValues(want), f64ReferenceRows(c.q, c.k, c.v, c.shape, c.rows ?? allRows(c.shape.L), c.ids, c.opts)).bad;
+}
+
+/** the rows verify --sample-rows always checks: the first and last, each document's first (the anchor's among them) */
+function requiredRows(inputs: Record<string, Tensor>): number[] {
+  const ids = docIdsOf(inputs.doc_ids, 'attention.forward');
+  const seen = new Set<number>();
+  const rows = [0, ids.length - 1];
+  ids.forEach((d, t) => {
+    if (!seen.has(d)) {
+      seen.add(d);
+      rows.push(t);
+    }
+  });
+  return rows;
 }
 
 registerOp({
@@ -174,16 +226,19 @@ registerOp({
     { name: 'k', dtypes: ['f64', 'f32', 'bf16'], shape: ['Hkv', 'L', 'D'], doc: 'keys' },
     { name: 'v', dtypes: ['f64', 'f32', 'bf16'], shape: ['Hkv', 'L', 'D'], doc: 'values' },
     docIdsSpec,
+    { name: 'rows', dtypes: ['i32', 'i64'], shape: ['R'], optional: true, doc: 'optional query rows to compute (indices into L, any order); out and lse then hold only those rows' },
   ],
   outputs: [
-    { name: 'out', dtypes: ['f64', 'f32', 'bf16'], shape: ['Hq', 'L', 'D'], doc: 'f64 / f32 / bf16 by path' },
-    { name: 'lse', dtypes: ['f64', 'f32'], shape: ['Hq', 'L'], doc: 'natural-log softmax denominator of the scaled logits; f64 on the f64 path, else f32' },
+    { name: 'out', dtypes: ['f64', 'f32', 'bf16'], shape: ['Hq', 'L|R', 'D'], doc: 'f64 / f32 / bf16 by path; [Hq, R, D] with rows' },
+    { name: 'lse', dtypes: ['f64', 'f32'], shape: ['Hq', 'L|R'], doc: 'natural-log softmax denominator of the scaled logits; f64 on the f64 path, else f32; [Hq, R] with rows' },
   ],
+  rowSampling: { input: 'rows', dim: 'L', axes: { out: 1, lse: 1 }, count: (inputs) => inputs.q.shape[1], required: (_args, inputs) => requiredRows(inputs) },
   run(args, inputs) {
     const c = decode(args, inputs);
-    const r = attentionForward(c.q, c.k, c.v, c.shape, c.ids, c.opts);
-    const { Hq, L, D } = c.shape;
-    return { out: encodeOut(r.out, [Hq, L, D], c.opts.precision), lse: encodeOut(r.lse, [Hq, L], c.opts.precision === 'f64' ? 'f64' : 'f32') };
+    const r = c.rows ? attentionForwardRows(c.q, c.k, c.v, c.shape, c.rows, c.ids, c.opts) : attentionForward(c.q, c.k, c.v, c.shape, c.ids, c.opts);
+    const { Hq, D } = c.shape;
+    const R = c.rows ? c.rows.length : c.shape.L;
+    return { out: encodeOut(r.out, [Hq, R, D], c.opts.precision), lse: encodeOut(r.lse, [Hq, R], c.opts.precision === 'f64' ? 'f64' : 'f32') };
   },
   contract(args) {
     const p = args.precision as AttnPrecision;

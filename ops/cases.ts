@@ -1,8 +1,8 @@
-// Case lines and result lines (shared/conformance-format): parse, evaluate, generate.
+// Case lines and result lines (FORMAT.md): parse, evaluate, generate.
 // A bad line becomes an error line naming the problem; nothing here ever throws past a line.
 
 import { OpError } from '../io/errors.ts';
-import { decodeTensor, encodeTensor, type Tensor, type WireTensor } from '../io/tensor.ts';
+import { decodeTensor, encodeTensor, type Tensor, type TensorSource, type WireTensor } from '../io/tensor.ts';
 import { type Args, type GenOptions, getOp, runOp, validateArgs } from './registry.ts';
 
 export type CaseId = string | number | null;
@@ -14,17 +14,19 @@ export interface CaseLine {
   expect?: Record<string, Tensor>;
 }
 export type ResultLine = { id: CaseId; out: Record<string, WireTensor> } | { id: CaseId; error: { code: string; message: string } };
+/** a result as computed, tensors in memory (the JSON Lines writer encodes them) */
+export type Result = { id: CaseId; out: Record<string, Tensor> } | { id: CaseId; error: { code: string; message: string } };
 
-function tensorMap(raw: unknown, where: string): Record<string, Tensor> {
+export function tensorMap(raw: unknown, where: string, src: TensorSource = {}): Record<string, Tensor> {
   if (raw === undefined) return {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new OpError('BAD_CASE', `"${where}" must be an object of tensors`);
   const out: Record<string, Tensor> = {};
-  for (const [k, v] of Object.entries(raw)) out[k] = decodeTensor(v, `${where}.${k}`);
+  for (const [k, v] of Object.entries(raw)) out[k] = decodeTensor(v, `${where}.${k}`, src);
   return out;
 }
 
 /** the id of a line even when the rest is broken, so error lines stay attributable */
-function idOf(obj: unknown): CaseId {
+export function idOf(obj: unknown): CaseId {
   if (typeof obj === 'object' && obj !== null && 'id' in obj) {
     const id = (obj as { id: unknown }).id;
     if (typeof id === 'string' || typeof id === 'number') return id;
@@ -39,50 +41,74 @@ export function parseCaseLine(line: string): CaseLine {
   } catch (e) {
     throw new OpError('BAD_JSON', `malformed JSON: ${(e as Error).message}`);
   }
+  return caseFromValue(obj);
+}
+
+/** a parsed case line, validated: op known, args checked, tensors decoded (inline or from sidecars) */
+export function caseFromValue(obj: unknown, src: TensorSource = {}): CaseLine {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new OpError('BAD_CASE', 'a case line must be a JSON object');
   const o = obj as Record<string, unknown>;
   const id = idOf(o);
   if (o.id !== undefined && id === null) throw new OpError('BAD_CASE', '"id" must be a string or a number');
   const op = getOp(o.op);
   const args = validateArgs(op, o.args);
-  return { id, op: op.name, args, in: tensorMap(o.in, 'in'), expect: o.expect === undefined ? undefined : tensorMap(o.expect, 'expect') };
+  return { id, op: op.name, args, in: tensorMap(o.in, 'in', src), expect: o.expect === undefined ? undefined : tensorMap(o.expect, 'expect', src) };
 }
 
-/** evaluate one line of a case file: exactly one result line, never a throw */
-export function evalLine(line: string): ResultLine {
-  let id: CaseId = null;
+/** evaluate one parsed case line: exactly one result, never a throw */
+export function evalCase(value: unknown, src: TensorSource = {}): Result {
+  const id = idOf(value);
   try {
-    try {
-      id = idOf(JSON.parse(line));
-    } catch {
-      /* reported by parseCaseLine */
-    }
-    const c = parseCaseLine(line);
-    const out = runOp(c.op, c.args, c.in);
-    return { id: c.id, out: Object.fromEntries(Object.entries(out).map(([k, t]) => [k, encodeTensor(t)])) };
+    const c = caseFromValue(value, src);
+    return { id: c.id, out: runOp(c.op, c.args, c.in) };
   } catch (e) {
     return { id, error: errorOf(e) };
   }
 }
 
+/** evaluate one line of a case file: exactly one result line, never a throw */
+export function evalLine(line: string): ResultLine {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (e) {
+    return { id: null, error: { code: 'BAD_JSON', message: `malformed JSON: ${(e as Error).message}` } };
+  }
+  const r = evalCase(value);
+  return 'out' in r ? { id: r.id, out: wire(r.out) } : r;
+}
+
 export function errorOf(e: unknown): { code: string; message: string } {
   if (e instanceof OpError) return { code: e.code, message: e.message };
+  if (e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer/i.test(e.message))
+    return { code: 'BAD_TENSOR', message: `out of memory computing this case (${e.message}); give it fewer rows or more memory` };
   return { code: 'INTERNAL', message: (e as Error)?.stack?.split('\n').slice(0, 3).join(' | ') ?? String(e) };
 }
 
-/** cases with expected outputs, as JSON-ready lines */
-export function generateLines(opName: string, opts: GenOptions): object[] {
+/** a generated case with its expected outputs, tensors in memory */
+export interface GeneratedCase {
+  id: string;
+  op: string;
+  args: Args;
+  in: Record<string, Tensor>;
+  expect: Record<string, Tensor>;
+}
+
+/** a case's expected outputs, attached (the oracle computes them) */
+export function withExpect(opName: string, c: { id: string; args: Args; in: Record<string, Tensor> }): GeneratedCase {
   const op = getOp(opName);
-  const cases = op.generate(opts);
-  return cases.map((c) => {
-    const args = validateArgs(op, c.args);
-    const expect = runOp(op.name, args, c.in);
-    return {
-      id: c.id,
-      op: op.name,
-      args: c.args,
-      in: Object.fromEntries(Object.entries(c.in).map(([k, t]) => [k, encodeTensor(t)])),
-      expect: Object.fromEntries(Object.entries(expect).map(([k, t]) => [k, encodeTensor(t)])),
-    };
-  });
+  const args = validateArgs(op, c.args);
+  return { id: c.id, op: op.name, args: c.args, in: c.in, expect: runOp(op.name, args, c.in) };
+}
+
+const wire = (m: Record<string, Tensor>) => Object.fromEntries(Object.entries(m).map(([k, t]) => [k, encodeTensor(t)]));
+
+/** cases with expected outputs, as JSON-ready lines (inline tensors) */
+export function generateLines(opName: string, opts: GenOptions): object[] {
+  return getOp(opName)
+    .generate(opts)
+    .map((c) => {
+      const g = withExpect(opName, c);
+      return { ...g, in: wire(g.in), expect: wire(g.expect) };
+    });
 }

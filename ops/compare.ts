@@ -35,35 +35,55 @@ export interface CompareOptions {
   strictNaN?: boolean;
 }
 
-/** indices where `got` breaks the tolerance against `want` (shapes/dtypes checked by the caller) */
-export function offendingIndices(got: Tensor, want: Tensor, tol: Tolerance, ctx: CaseContext, opts: CompareOptions = {}): number[] {
-  if (tol.kind === 'custom') return tol.check(got, want, ctx);
-  const bad: number[] = [];
+/** one element outside its contract: the error and the bound it broke, where the rule has them */
+export interface Offense {
+  i: number;
+  error?: number;
+  bound?: number;
+}
+
+/** a custom check's answer: offending indices, or offenses with their error and bound */
+export type CheckResult = (number | Offense)[];
+
+const asOffense = (o: number | Offense): Offense => (typeof o === 'number' ? { i: o } : o);
+
+/** elements where `got` breaks the tolerance against `want` (shapes/dtypes checked by the caller) */
+export function offenses(got: Tensor, want: Tensor, tol: Tolerance, ctx: CaseContext, opts: CompareOptions = {}): Offense[] {
+  if (tol.kind === 'custom') return tol.check(got, want, ctx).map(asOffense);
+  const bad: Offense[] = [];
   const n = want.data.length;
   for (let i = 0; i < n; i++) {
     const gn = isNaNBits(got, i);
     const wn = isNaNBits(want, i);
     if (gn || wn) {
-      if (gn !== wn || (opts.strictNaN && elementBits(got, i) !== elementBits(want, i))) bad.push(i);
+      if (gn !== wn || (opts.strictNaN && elementBits(got, i) !== elementBits(want, i))) bad.push({ i });
       continue;
     }
     switch (tol.kind) {
       case 'exact':
-        if (elementBits(got, i) !== elementBits(want, i)) bad.push(i);
+        if (elementBits(got, i) !== elementBits(want, i)) bad.push({ i });
         break;
-      case 'ulp':
-        if (ulpDistance(got, i, want, i) > tol.max) bad.push(i);
+      case 'ulp': {
+        const d = ulpDistance(got, i, want, i);
+        if (d > tol.max) bad.push({ i, error: d, bound: tol.max });
         break;
+      }
       case 'abs_rel': {
         const g = elementValue(got, i);
         const w = elementValue(want, i);
         if (g === w) break; // same infinities
-        if (!(Math.abs(g - w) <= tol.atol + tol.rtol * Math.abs(w))) bad.push(i);
+        const bound = tol.atol + tol.rtol * Math.abs(w);
+        if (!(Math.abs(g - w) <= bound)) bad.push({ i, error: Math.abs(g - w), bound });
         break;
       }
     }
   }
   return bad;
+}
+
+/** indices where `got` breaks the tolerance against `want` */
+export function offendingIndices(got: Tensor, want: Tensor, tol: Tolerance, ctx: CaseContext, opts: CompareOptions = {}): number[] {
+  return offenses(got, want, tol, ctx, opts).map((o) => o.i);
 }
 
 export function describeTolerance(t: Tolerance): string {

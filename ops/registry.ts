@@ -5,6 +5,7 @@
 
 import { OpError } from '../io/errors.ts';
 import { type DType, type Tensor } from '../io/tensor.ts';
+import type { CheckResult } from './compare.ts';
 
 // ------------------------------------------------------------------ arguments
 export interface ArgSpec {
@@ -41,7 +42,7 @@ export type Tolerance =
   /** |got − want| ≤ atol + rtol·|want| */
   | { kind: 'abs_rel'; atol: number; rtol: number; why: string }
   /** an op-specific rule (e.g. flash-attn's 2× rule); returns the offending element indices */
-  | { kind: 'custom'; describe: string; check: (got: Tensor, want: Tensor, ctx: CaseContext) => number[] };
+  | { kind: 'custom'; describe: string; check: (got: Tensor, want: Tensor, ctx: CaseContext) => CheckResult };
 
 export interface CaseContext {
   args: Args;
@@ -61,6 +62,23 @@ export interface GenCase {
   in: Record<string, Tensor>;
 }
 
+/**
+ * Ops whose outputs are computed per query row (attention.forward): an optional input names
+ * the rows to compute, and verify --sample-rows checks a full-size result on some rows only.
+ */
+export interface RowSampling {
+  /** the optional input tensor holding row indices ("rows") */
+  input: string;
+  /** the dimension name the rows index ("L") */
+  dim: string;
+  /** per output: the axis the rows index */
+  axes: Record<string, number>;
+  /** the number of rows of a full case */
+  count(inputs: Record<string, Tensor>): number;
+  /** rows every sample includes */
+  required(args: Args, inputs: Record<string, Tensor>): number[];
+}
+
 export interface OpDef {
   name: string;
   summary: string;
@@ -71,6 +89,7 @@ export interface OpDef {
   run(args: Args, inputs: Record<string, Tensor>): Record<string, Tensor>;
   contract(args: Args): Record<string, Tolerance>;
   generate(opts: GenOptions): GenCase[];
+  rowSampling?: RowSampling;
 }
 
 const ops = new Map<string, OpDef>();

@@ -1,27 +1,47 @@
 // verify: compare another implementation's result lines with the cases' expectations
-// under each op's contract (TestFloat's testfloat_ver).
+// under each op's contract (TestFloat's testfloat_ver). Results are matched to cases by id.
+// One case is checked by checkCase (pure: the worker threads of --jobs run it); a Verifier
+// adds the outcomes up in case order, so the report is the same whatever the job count.
 
 import { OpError } from '../io/errors.ts';
-import { decodeTensor, elementValue, hexBits, type Tensor } from '../io/tensor.ts';
-import { parseCaseLine, type CaseLine } from './cases.ts';
-import { describeTolerance, offendingIndices, type CompareOptions } from './compare.ts';
-import { getOp, runOp } from './registry.ts';
-
-export interface VerifyReport {
-  cases: number;
-  passed: number;
-  failed: number;
-  mismatchedElements: number;
-  errors: number;
-  missing: number;
-  badCases: number;
-  messages: string[];
-}
+import { elementValue, hexBits, numel, tensor, type Tensor } from '../io/tensor.ts';
+import { hash32, Rng } from '../reference/rng.ts';
+import { idOf, parseCaseLine, tensorMap, type CaseId, type CaseLine } from './cases.ts';
+import { describeTolerance, offenses, type CompareOptions, type Offense } from './compare.ts';
+import { getOp, runOp, validateInputs, type OpDef } from './registry.ts';
 
 export interface VerifyOptions extends CompareOptions {
-  /** how many mismatch lines to print (the rest are counted) */
+  /** how many mismatch lines to print in all (the rest are counted) */
   maxReports?: number;
+  /** check this many query rows per head of ops with row sampling (0 or undefined: all rows) */
+  sampleRows?: number;
+  /** seed of the row sample */
+  seed?: number;
 }
+
+/** a result line after reading: out tensors decoded one by one (a bad one is kept as its problem) */
+export interface ResultValue {
+  id: CaseId;
+  out?: Record<string, Tensor | { problem: string }>;
+  error?: unknown;
+  skip?: string;
+  /** why the line is not a valid result line */
+  problem?: string;
+}
+
+export type Kind = 'mismatch' | 'error_result' | 'missing' | 'duplicate' | 'bad_case' | 'bad_result';
+export interface CaseOutcome {
+  status: 'passed' | 'failed' | 'skipped';
+  kind?: Kind;
+  mismatchedElements: number;
+  messages: string[];
+  skipReason?: string;
+  /** rows checked when sampled: how many of how many (per head) */
+  rows?: { checked: number; of: number };
+  seconds?: number;
+}
+
+const PER_OUTPUT = 5;
 
 const unravel = (i: number, shape: number[]): number[] => {
   const idx: number[] = [];
@@ -32,113 +52,248 @@ const unravel = (i: number, shape: number[]): number[] => {
   return idx;
 };
 
+/** decode a parsed result line; never throws (problems are kept for the report) */
+export function resultFromValue(value: unknown, decode: (w: unknown, where: string) => Tensor): ResultValue {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { id: null, problem: 'a result line must be a JSON object' };
+  const o = value as Record<string, unknown>;
+  const id = idOf(o);
+  const kinds = ['out', 'error', 'skip'].filter((k) => Object.hasOwn(o, k));
+  if (kinds.length !== 1) return { id, problem: `a result line needs exactly one of "out", "error", "skip" (has ${kinds.length ? kinds.join(', ') : 'none'})` };
+  if (kinds[0] === 'skip') return typeof o.skip === 'string' ? { id, skip: o.skip } : { id, problem: '"skip" must be a string: the reason the case is not supported' };
+  if (kinds[0] === 'error') return { id, error: o.error };
+  if (typeof o.out !== 'object' || o.out === null || Array.isArray(o.out)) return { id, problem: '"out" must be an object of tensors' };
+  const out: Record<string, Tensor | { problem: string }> = {};
+  for (const [k, w] of Object.entries(o.out)) {
+    try {
+      out[k] = decode(w, `out.${k}`);
+    } catch (e) {
+      if (!(e instanceof OpError)) throw e;
+      out[k] = { problem: e.message };
+    }
+  }
+  return { id, out };
+}
+
+/** a tensor's slice along `axis` at the given indices */
+export function gatherAxis(t: Tensor, axis: number, idx: ArrayLike<number>): Tensor {
+  const outer = numel(t.shape.slice(0, axis));
+  const n = t.shape[axis];
+  const inner = numel(t.shape.slice(axis + 1));
+  const shape = [...t.shape];
+  shape[axis] = idx.length;
+  const data = new (t.data.constructor as new (n: number) => Tensor['data'])(outer * idx.length * inner);
+  for (let o = 0; o < outer; o++)
+    for (let r = 0; r < idx.length; r++) {
+      const from = (o * n + idx[r]) * inner;
+      (data as Float64Array).set((t.data as Float64Array).subarray(from, from + inner), (o * idx.length + r) * inner);
+    }
+  return tensor(t.dtype, shape, data);
+}
+
+/** the rows a sampled check looks at: the op's required rows and seeded random ones up to k, sorted */
+export function sampleRows(op: OpDef, c: CaseLine, k: number, seed: number): Int32Array {
+  const s = op.rowSampling!;
+  const count = s.count(c.in);
+  const picked = new Set(s.required(c.args, c.in).filter((r) => r >= 0 && r < count));
+  // the sample depends on the seed and the case id only (not on the file position or shard)
+  const idHash = [...JSON.stringify(c.id)].reduce((h, ch) => hash32(h ^ ch.charCodeAt(0)), 0x811c9dc5);
+  const rng = new Rng(hash32(seed) ^ idHash);
+  const target = Math.min(count, Math.max(k, picked.size));
+  while (picked.size < target) picked.add(rng.int(0, count - 1));
+  return Int32Array.from([...picked].sort((a, b) => a - b));
+}
+
+/** check one case against its result under the op's contract */
+export function checkCase(c: CaseLine, label: string, res: ResultValue, opts: VerifyOptions = {}): CaseOutcome {
+  const o: CaseOutcome = { status: 'failed', mismatchedElements: 0, messages: [] };
+  const fail = (kind: Kind, msg: string): CaseOutcome => ({ ...o, kind, messages: [`${label}: ${msg}`] });
+  if (res.problem) return fail('bad_result', res.problem);
+  if (res.skip !== undefined) return { status: 'skipped', mismatchedElements: 0, messages: [], skipReason: res.skip };
+  if (res.error !== undefined) return fail('error_result', `implementation reported an error: ${JSON.stringify(res.error)}`);
+  const op = getOp(c.op);
+  // rows: a sampled check of a full-size result, for ops that compute per query row
+  const sampling = op.rowSampling && opts.sampleRows && !c.in[op.rowSampling.input] ? op.rowSampling : undefined;
+  let inputs = c.in;
+  let rows: Int32Array | undefined;
+  if (sampling) {
+    rows = sampleRows(op, c, opts.sampleRows!, opts.seed ?? 1);
+    inputs = { ...c.in, [sampling.input]: tensor('i32', [rows.length], rows) };
+  }
+  let expected: Record<string, Tensor>;
+  try {
+    if (c.expect) {
+      validateInputs(op, c.in); // a case's own inputs are checked even when it carries its expectation
+      expected = rows ? Object.fromEntries(Object.entries(c.expect).map(([k, t]) => [k, gatherAxis(t, sampling!.axes[k], rows!)])) : c.expect;
+    } else expected = runOp(c.op, c.args, inputs);
+  } catch (e) {
+    return fail('bad_case', `the oracle cannot evaluate this case: ${(e as Error).message}`);
+  }
+  if (rows) o.rows = { checked: rows.length, of: sampling!.count(c.in) };
+  const contract = op.contract(c.args);
+  const out = res.out ?? {};
+  const ctx = { args: c.args, inputs, expected };
+  let ok = true;
+  for (const [name, want] of Object.entries(expected)) {
+    const tol = contract[name] ?? { kind: 'exact' as const };
+    const say = (msg: string) => o.messages.push(`${label}: ${msg}`);
+    if (!Object.hasOwn(out, name)) {
+      ok = false;
+      say(`output "${name}" missing`);
+      continue;
+    }
+    const g = out[name];
+    if ('problem' in g) {
+      ok = false;
+      say(g.problem);
+      continue;
+    }
+    // a sampled check takes a full-size result and looks at the sampled rows only
+    const axis = rows ? sampling!.axes[name] : undefined;
+    const fullShape = [...want.shape];
+    if (axis !== undefined) fullShape[axis] = o.rows!.of;
+    if (g.dtype !== want.dtype || g.shape.join() !== fullShape.join()) {
+      ok = false;
+      say(`out.${name} is ${g.dtype}[${g.shape}], expected ${want.dtype}[${fullShape}]`);
+      continue;
+    }
+    const got = axis !== undefined ? gatherAxis(g, axis, rows!) : g;
+    const bad = offenses(got, want, tol, ctx, opts);
+    if (!bad.length) continue;
+    ok = false;
+    o.mismatchedElements += bad.length;
+    const where = (i: number) => {
+      const idx = unravel(i, want.shape);
+      if (axis !== undefined) idx[axis] = rows![idx[axis]];
+      return `[${idx}]`;
+    };
+    for (const b of bad.slice(0, PER_OUTPUT)) say(`out.${name}${where(b.i)} got ${hexBits(got, b.i)} (${elementValue(got, b.i)}) want ${hexBits(want, b.i)} (${elementValue(want, b.i)})${errorText(b)} [${describeTolerance(tol)}]`);
+    if (bad.length > PER_OUTPUT) say(`out.${name}: ${bad.length - PER_OUTPUT} more mismatching elements`);
+    if (axis !== undefined) {
+      const badRows = [...new Set(bad.map((b) => rows![unravel(b.i, want.shape)[axis]]))].sort((a, b) => a - b);
+      say(`out.${name}: mismatches in ${badRows.length} of the ${rows!.length} sampled rows: ${badRows.slice(0, 20).join(', ')}${badRows.length > 20 ? ', …' : ''}`);
+    }
+  }
+  if (ok) return { ...o, status: 'passed', messages: [] };
+  return { ...o, kind: 'mismatch' };
+}
+
+function errorText(b: Offense): string {
+  if (b.error === undefined || b.bound === undefined) return '';
+  const ratio = b.bound > 0 ? (b.error / b.bound).toPrecision(3) : '∞';
+  return `: error ${b.error.toPrecision(4)} > bound ${b.bound.toPrecision(4)} (×${ratio})`;
+}
+
+export interface VerifyReport {
+  cases: number;
+  passed: number;
+  failed: number;
+  skipped: number;
+  mismatchedElements: number;
+  errors: number;
+  missing: number;
+  extra: number;
+  duplicates: number;
+  badCases: number;
+  badResults: number;
+  /** sampled checks: cases, rows checked per head in all, rows of those cases per head in all */
+  sampled: { cases: number; rows: number; of: number };
+  skipReasons: Record<string, number>;
+  failures: { id: CaseId; line: number; op?: string; kind: Kind }[];
+  messages: string[];
+  shard?: string;
+}
+
 export class Verifier {
-  readonly report: VerifyReport = { cases: 0, passed: 0, failed: 0, mismatchedElements: 0, errors: 0, missing: 0, badCases: 0, messages: [] };
+  readonly report: VerifyReport = {
+    cases: 0, passed: 0, failed: 0, skipped: 0, mismatchedElements: 0, errors: 0, missing: 0, extra: 0, duplicates: 0, badCases: 0, badResults: 0,
+    sampled: { cases: 0, rows: 0, of: 0 }, skipReasons: {}, failures: [], messages: [],
+  };
   private reported = 0;
   constructor(private readonly opts: VerifyOptions = {}) {}
 
-  private say(msg: string): void {
+  /** a message for the report (the first maxReports are kept, the rest counted) */
+  say(msg: string): void {
     if (this.reported++ < (this.opts.maxReports ?? 20)) this.report.messages.push(msg);
   }
 
-  /** one case line against its result line (undefined when the results ran out) */
-  check(caseText: string, caseLineNo: number, resultText: string | undefined): void {
+  /** add one case's outcome (in case order) */
+  add(o: CaseOutcome, meta: { id: CaseId; line: number; op?: string }): void {
     const r = this.report;
     r.cases++;
+    r[o.status]++;
+    r.mismatchedElements += o.mismatchedElements;
+    if (o.kind === 'error_result') r.errors++;
+    if (o.kind === 'missing') r.missing++;
+    if (o.kind === 'duplicate') r.duplicates++;
+    if (o.kind === 'bad_case') r.badCases++;
+    if (o.kind === 'bad_result') r.badResults++;
+    if (o.skipReason !== undefined) r.skipReasons[o.skipReason] = (r.skipReasons[o.skipReason] ?? 0) + 1;
+    if (o.rows) {
+      r.sampled.cases++;
+      r.sampled.rows += o.rows.checked;
+      r.sampled.of += o.rows.of;
+    }
+    if (o.status === 'failed' && o.kind) r.failures.push({ ...meta, kind: o.kind });
+    for (const m of o.messages) this.say(m);
+  }
+
+  /** result lines that match no case, or that cannot be read (not tied to a case) */
+  extraResult(msg: string): void {
+    this.report.extra++;
+    this.say(msg);
+  }
+  badResultLine(msg: string): void {
+    this.report.badResults++;
+    this.say(msg);
+  }
+
+  /** one case line against its result line, both as text (in process, inline tensors only) */
+  check(caseText: string, caseLineNo: number, resultText: string | undefined): void {
     let c: CaseLine;
     try {
       c = parseCaseLine(caseText);
     } catch (e) {
-      r.badCases++;
-      r.failed++;
-      this.say(`cases line ${caseLineNo}: ${(e as OpError).message}`);
+      this.add({ status: 'failed', kind: 'bad_case', mismatchedElements: 0, messages: [`cases line ${caseLineNo}: ${(e as Error).message}`] }, { id: null, line: caseLineNo });
       return;
     }
-    const label = `case ${JSON.stringify(c.id)} (${c.op}, line ${caseLineNo})`;
+    const label = caseLabel(c.id, c.op, caseLineNo);
     if (resultText === undefined) {
-      r.missing++;
-      r.failed++;
-      this.say(`${label}: no result line`);
+      this.add({ status: 'failed', kind: 'missing', mismatchedElements: 0, messages: [`${label}: no result line`] }, { id: c.id, line: caseLineNo, op: c.op });
       return;
     }
-    let res: Record<string, unknown>;
+    let value: unknown;
     try {
-      res = JSON.parse(resultText);
-      if (typeof res !== 'object' || res === null) throw new Error('not an object');
+      value = JSON.parse(resultText);
     } catch (e) {
-      r.failed++;
-      r.badCases++;
-      this.say(`${label}: result line is not a JSON object (${(e as Error).message})`);
+      value = undefined;
+      this.add({ status: 'failed', kind: 'bad_result', mismatchedElements: 0, messages: [`${label}: result line is not JSON (${(e as Error).message})`] }, { id: c.id, line: caseLineNo, op: c.op });
       return;
     }
-    if (res.id !== c.id) {
-      r.failed++;
-      this.say(`${label}: result line has id ${JSON.stringify(res.id)}; results must be in case order`);
-      return;
-    }
-    if (res.error) {
-      r.errors++;
-      r.failed++;
-      this.say(`${label}: implementation reported an error: ${JSON.stringify(res.error)}`);
-      return;
-    }
-    let expected: Record<string, Tensor>;
-    try {
-      expected = c.expect ?? runOp(c.op, c.args, c.in);
-    } catch (e) {
-      r.badCases++;
-      r.failed++;
-      this.say(`${label}: the oracle cannot evaluate this case: ${(e as Error).message}`);
-      return;
-    }
-    const contract = getOp(c.op).contract(c.args);
-    const out = (res.out ?? {}) as Record<string, unknown>;
-    let ok = true;
-    for (const [name, want] of Object.entries(expected)) {
-      const tol = contract[name] ?? { kind: 'exact' as const };
-      if (!(name in out)) {
-        ok = false;
-        this.say(`${label}: output "${name}" missing`);
-        continue;
-      }
-      let got: Tensor;
-      try {
-        got = decodeTensor(out[name], `out.${name}`);
-      } catch (e) {
-        ok = false;
-        this.say(`${label}: ${(e as Error).message}`);
-        continue;
-      }
-      if (got.dtype !== want.dtype || got.shape.join() !== want.shape.join()) {
-        ok = false;
-        this.say(`${label}: out.${name} is ${got.dtype}[${got.shape}], expected ${want.dtype}[${want.shape}]`);
-        continue;
-      }
-      const bad = offendingIndices(got, want, tol, { args: c.args, inputs: c.in, expected }, this.opts);
-      if (bad.length) {
-        ok = false;
-        r.mismatchedElements += bad.length;
-        for (const i of bad.slice(0, 5))
-          this.say(
-            `${label}: out.${name}[${unravel(i, want.shape)}] got ${hexBits(got, i)} (${elementValue(got, i)}) want ${hexBits(want, i)} (${elementValue(want, i)}) [${describeTolerance(tol)}]`,
-          );
-        if (bad.length > 5) this.say(`${label}: out.${name}: ${bad.length - 5} more mismatching elements`);
-      }
-    }
-    if (ok) r.passed++;
-    else r.failed++;
-  }
-
-  /** results left over after the last case */
-  extraResults(count: number): void {
-    if (count > 0) {
-      this.report.failed++;
-      this.say(`${count} result line(s) beyond the last case`);
-    }
+    const res = resultFromValue(value, (w, where) => tensorMap({ x: w }, where).x);
+    if (!res.problem && JSON.stringify(res.id) !== JSON.stringify(c.id)) res.problem = `result has id ${JSON.stringify(res.id)}, case has ${JSON.stringify(c.id)}`;
+    this.add(checkCase(c, label, res, this.opts), { id: c.id, line: caseLineNo, op: c.op });
   }
 
   summary(): string {
     const r = this.report;
-    return `verify: ${r.cases} cases, ${r.passed} passed, ${r.failed} failed (${r.mismatchedElements} mismatching elements, ${r.errors} error results, ${r.missing} missing results, ${r.badCases} unreadable)`;
+    const parts = [`${r.mismatchedElements} mismatching elements`, `${r.errors} error results`, `${r.missing} missing results`];
+    if (r.extra) parts.push(`${r.extra} extra results`);
+    if (r.duplicates) parts.push(`${r.duplicates} duplicate ids`);
+    parts.push(`${r.badCases + r.badResults} unreadable`);
+    let s = `verify: ${r.shard ? `shard ${r.shard}: ` : ''}${r.cases} cases, ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped (${parts.join(', ')})`;
+    if (r.sampled.cases)
+      s += `\nverify: sampled rows: ${r.sampled.rows} of ${r.sampled.of} query rows per head checked in ${r.sampled.cases} case(s) (--sample-rows ${this.opts.sampleRows}, seed ${this.opts.seed ?? 1})`;
+    const reasons = Object.entries(r.skipReasons);
+    if (reasons.length) s += `\nverify: skipped: ${reasons.map(([why, n]) => `${n}× ${JSON.stringify(why)}`).join(', ')}`;
+    return s;
+  }
+
+  /** exit status: 1 when anything failed or did not match up */
+  get ok(): boolean {
+    const r = this.report;
+    return r.failed === 0 && r.extra === 0 && r.badResults === 0;
   }
 }
+
+export const caseLabel = (id: CaseId, op: string | undefined, line: number) => `case ${JSON.stringify(id)} (${op ? `${op}, ` : ''}line ${line})`;
+

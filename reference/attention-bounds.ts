@@ -12,7 +12,7 @@
 // The factor 2 is because both sides carry an error of that size against the exact value.
 // bf16 outputs use flash-attn's rule instead (flashRule below).
 
-import { attentionForward, inputRounding, type AttnOptions, type AttnShape } from './attention.ts';
+import { attentionForwardRows, inputRounding, roundedInputs, type AttnOptions, type AttnShape } from './attention.ts';
 import { isAllowed } from './masks.ts';
 
 export const UNIT_ROUNDOFF = { f64: 2 ** -53, f32: 2 ** -24, bf16: 2 ** -8 } as const;
@@ -26,42 +26,63 @@ export function forwardBounds(
   docIds: ArrayLike<number>,
   opts: AttnOptions,
 ): { out: Float64Array; lse: Float64Array } {
+  return forwardBoundsRows(q, k, v, lse, shape, Int32Array.from({ length: shape.L }, (_, i) => i), docIds, opts);
+}
+
+/**
+ * The bounds of some query rows only: q [Hq, R, D] holds the queries of window rows `rows`,
+ * lse [Hq, R] the oracle's LSE of those rows; the bounds are [Hq, R], each equal to the full
+ * forwardBounds entry of that row.
+ */
+export function forwardBoundsRows(
+  q: Float64Array,
+  k: Float64Array,
+  v: Float64Array,
+  lse: ArrayLike<number>,
+  shape: AttnShape,
+  rows: ArrayLike<number>,
+  docIds: ArrayLike<number>,
+  opts: AttnOptions,
+): { out: Float64Array; lse: Float64Array } {
   const { Hq, Hkv, L, D } = shape;
+  const R = rows.length;
   const rin = inputRounding(opts.precision);
   const u = opts.precision === 'f64' ? UNIT_ROUNDOFF.f64 : UNIT_ROUNDOFF.f32;
   const scale = Math.abs(opts.scale ?? 1 / Math.sqrt(D));
   const group = Hq / Hkv;
   const vMax = new Float64Array(Hkv);
   for (let g = 0; g < Hkv; g++) for (let x = g * L * D; x < (g + 1) * L * D; x++) vMax[g] = Math.max(vMax[g], Math.abs(rin(v[x])));
-  const out = new Float64Array(Hq * L);
-  const lseTol = new Float64Array(Hq * L);
+  const out = new Float64Array(Hq * R);
+  const lseTol = new Float64Array(Hq * R);
   for (let h = 0; h < Hq; h++) {
     const g = Math.floor(h / group);
-    for (let i = 0; i < L; i++) {
+    for (let r = 0; r < R; r++) {
+      const i = rows[r];
       let S = 0;
       for (let j = 0; j <= i; j++) {
         if (!isAllowed(opts.variant, docIds, i, j)) continue;
         let a = 0;
-        for (let d = 0; d < D; d++) a += Math.abs(rin(q[(h * L + i) * D + d]) * rin(k[(g * L + j) * D + d]));
+        for (let d = 0; d < D; d++) a += Math.abs(rin(q[(h * R + r) * D + d]) * rin(k[(g * L + j) * D + d]));
         S = Math.max(S, scale * a * (1 + 2 ** -40)); // the f64 sum's own error, generously
       }
       const eps = (D + 2) * u * S + (opts.precision === 'bf16_eager' ? 2 * 2 ** -9 * S : 0);
       const eta = 2 * eps + 4 * u * S + (L + 4) * u;
-      out[h * L + i] = 2 * vMax[g] * (2 * eta + (L + 1) * u);
-      lseTol[h * L + i] = 2 * (eps + 2 * u * S + (L + 3) * u + u * Math.abs(lse[h * L + i]));
+      out[h * R + r] = 2 * vMax[g] * (2 * eta + (L + 1) * u);
+      lseTol[h * R + r] = 2 * (eps + 2 * u * S + (L + 3) * u + u * Math.abs(lse[h * R + r]));
     }
   }
   return { out, lse: lseTol };
 }
 
-/** indices of `got` outside the per-row bound `tol` ([rows], each row D elements wide) around `want` */
-export function outsideRowBound(got: ArrayLike<number>, want: ArrayLike<number>, tol: ArrayLike<number>, width: number): number[] {
-  const bad: number[] = [];
+/** elements of `got` outside the per-row bound `tol` ([rows], each row `width` elements wide) around `want` */
+export function outsideRowBound(got: ArrayLike<number>, want: ArrayLike<number>, tol: ArrayLike<number>, width: number): { i: number; error: number; bound: number }[] {
+  const bad: { i: number; error: number; bound: number }[] = [];
   for (let i = 0; i < want.length; i++) {
     const g = got[i];
     const w = want[i];
     if (g === w) continue; // equal infinities (an empty row's lse)
-    if (!(Math.abs(g - w) <= tol[Math.floor(i / width)])) bad.push(i);
+    const bound = tol[Math.floor(i / width)];
+    if (!(Math.abs(g - w) <= bound)) bad.push({ i, error: Math.abs(g - w), bound });
   }
   return bad;
 }
@@ -71,7 +92,7 @@ export function outsideRowBound(got: ArrayLike<number>, want: ArrayLike<number>,
  * reference may be at most `factor` times the max error of the oracle's own output on the same
  * path. Returns the offending elements (those whose error exceeds the allowance) and the numbers.
  */
-export function flashRule(got: ArrayLike<number>, oracle: ArrayLike<number>, ref: ArrayLike<number>, factor = 2): { bad: number[]; oracleErr: number; gotErr: number } {
+export function flashRule(got: ArrayLike<number>, oracle: ArrayLike<number>, ref: ArrayLike<number>, factor = 2): { bad: { i: number; error: number; bound: number }[]; oracleErr: number; gotErr: number } {
   let oracleErr = 0;
   let gotErr = 0;
   for (let i = 0; i < ref.length; i++) {
@@ -79,14 +100,22 @@ export function flashRule(got: ArrayLike<number>, oracle: ArrayLike<number>, ref
     const e = Math.abs(got[i] - ref[i]);
     gotErr = e > gotErr || e !== e ? e : gotErr;
   }
-  const bad: number[] = [];
-  for (let i = 0; i < ref.length; i++) if (!(Math.abs(got[i] - ref[i]) <= factor * oracleErr)) bad.push(i);
+  const bad: { i: number; error: number; bound: number }[] = [];
+  const bound = factor * oracleErr;
+  for (let i = 0; i < ref.length; i++) {
+    const error = Math.abs(got[i] - ref[i]);
+    if (!(error <= bound)) bad.push({ i, error, bound });
+  }
   return { bad, oracleErr, gotErr };
 }
 
 /** the f64 reference a bf16 / f32 path is judged against: f64 arithmetic on the path's rounded inputs */
 export function f64Reference(q: Float64Array, k: Float64Array, v: Float64Array, shape: AttnShape, docIds: ArrayLike<number>, opts: AttnOptions): Float64Array {
-  const r = inputRounding(opts.precision);
-  const round = (x: Float64Array) => Float64Array.from(x, r);
-  return attentionForward(round(q), round(k), round(v), shape, docIds, { ...opts, precision: 'f64', exactQK: false }).out;
+  return f64ReferenceRows(q, k, v, shape, Int32Array.from({ length: shape.L }, (_, i) => i), docIds, opts);
+}
+
+/** f64Reference of some query rows: q [Hq, R, D] the queries of window rows `rows`; out [Hq, R, D] */
+export function f64ReferenceRows(q: Float64Array, k: Float64Array, v: Float64Array, shape: AttnShape, rows: ArrayLike<number>, docIds: ArrayLike<number>, opts: AttnOptions): Float64Array {
+  const p = opts.precision;
+  return attentionForwardRows(roundedInputs(q, p), roundedInputs(k, p), roundedInputs(v, p), shape, rows, docIds, { ...opts, precision: 'f64', exactQK: false }).out;
 }

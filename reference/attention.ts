@@ -86,12 +86,26 @@ export function checkShape(shape: AttnShape | PartialShape, q: ArrayLike<number>
   if (v.length !== Hkv * Lk * D) throw new RangeError(`${where}: v has ${v.length} values, expected Hkv*L*D = ${Hkv * Lk * D}`);
 }
 
+/** x rounded elementwise; x itself when no element changes (inputs already in the path's dtype: no copy) */
 function roundAll(x: Float64Array, r: (x: number) => number): Float64Array {
   if (r === id) return x;
+  let i = 0;
+  while (i < x.length && (r(x[i]) === x[i] || x[i] !== x[i])) i++;
+  if (i === x.length) return x;
   const y = new Float64Array(x.length);
-  for (let i = 0; i < x.length; i++) y[i] = r(x[i]);
+  for (let j = 0; j < x.length; j++) y[j] = r(x[j]);
   return y;
 }
+
+/** values rounded to a path's input precision; the same array when they already are */
+export function roundedInputs(x: Float64Array, p: AttnPrecision): Float64Array {
+  return roundAll(x, inputRounding(p));
+}
+
+const increasing = (a: ArrayLike<number>): boolean => {
+  for (let i = 1; i < a.length; i++) if (a[i] <= a[i - 1]) return false;
+  return true;
+};
 
 const iota = (n: number): Int32Array => Int32Array.from({ length: n }, (_, i) => i);
 
@@ -162,6 +176,8 @@ export function attentionForwardPartial(
   const e = new Float64Array(Lk);
   const acc = new Float64Array(D);
   const allowed = new Int32Array(Lk);
+  // every variant is causal: with keys in increasing order, the scan of a row stops at its own index
+  const keysIncrease = increasing(kIndex);
   for (let h = 0; h < Hq; h++) {
     const g = Math.floor(h / P.group);
     for (let i = 0; i < Lq; i++) {
@@ -169,6 +185,7 @@ export function attentionForwardPartial(
       let n = 0;
       let m = -Infinity;
       for (let j = 0; j < Lk; j++) {
+        if (keysIncrease && kIndex[j] > qIndex[i]) break;
         if (!isAllowed(opts.variant, docIds, qIndex[i], kIndex[j])) continue;
         allowed[n++] = j;
         const x = logit(P.q, qo, P.k, (g * Lk + j) * D, D, P.scale, p, exactQK);
@@ -208,6 +225,18 @@ export function attentionForward(q: Float64Array, k: Float64Array, v: Float64Arr
   if (docIds.length !== shape.L) throw new RangeError(`attention: doc ids have length ${docIds.length}, expected L = ${shape.L}`);
   const idx = iota(shape.L);
   return attentionForwardPartial(q, k, v, { Hq: shape.Hq, Hkv: shape.Hkv, Lq: shape.L, Lk: shape.L, D: shape.D }, idx, idx, docIds, opts);
+}
+
+/**
+ * The forward of some query rows only: qRows [Hq, R, D] holds the queries of window rows
+ * `rows` (any order, repeats allowed); out [Hq, R, D], lse [Hq, R]. Each row is computed by
+ * the one forward loop exactly as attentionForward computes it, so the results equal the
+ * matching rows of the full forward bit for bit; the cost is R · (keys each row sees) · D.
+ */
+export function attentionForwardRows(qRows: Float64Array, k: Float64Array, v: Float64Array, shape: AttnShape, rows: ArrayLike<number>, docIds: ArrayLike<number>, opts: AttnOptions): AttnResult {
+  if (docIds.length !== shape.L) throw new RangeError(`attention: doc ids have length ${docIds.length}, expected L = ${shape.L}`);
+  for (let i = 0; i < rows.length; i++) if (!Number.isInteger(rows[i]) || rows[i] < 0 || rows[i] >= shape.L) throw new RangeError(`attention: row ${rows[i]} is outside the window [0, ${shape.L})`);
+  return attentionForwardPartial(qRows, k, v, { Hq: shape.Hq, Hkv: shape.Hkv, Lq: rows.length, Lk: shape.L, D: shape.D }, rows, iota(shape.L), docIds, opts);
 }
 
 /**

@@ -1,0 +1,515 @@
+// Streaming JSON Lines. A case line can hold tensors of any size, so nothing here builds a
+// string (or runs a regex) over a whole tensor: a JSON parser reads the bytes in chunks, and
+// the string under a tensor's "b64" key is decoded as it is read, straight into the tensor's
+// buffer when its dtype and shape came first (as every writer of this project puts them).
+//
+// One line is one JSON value. A line that cannot be parsed, or whose tensors would exceed
+// the memory budget, becomes an error naming the problem, and reading goes on with the next
+// line (a newline can never occur inside a JSON value, so it always ends a line).
+
+import { closeSync, openSync, readSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { OpError } from './errors.ts';
+
+/** a decoded "b64" string: its bytes (exactly `length` of them), or the problem it has */
+export class Base64Bytes {
+  constructor(
+    /** the decoded bytes, in an aligned buffer of their own (undefined when skimmed) */
+    readonly bytes: Uint8Array | undefined,
+    /** number of decoded bytes */
+    readonly length: number,
+    /** why the string is not valid base64 (then bytes is undefined) */
+    readonly invalid?: string,
+  ) {}
+}
+
+export interface ReadOptions {
+  /** bytes of tensor data one line may hold (checked before anything is allocated) */
+  budget?: number;
+  /** allocate tensor bytes in SharedArrayBuffers (for worker threads) */
+  shared?: boolean;
+  /** skim: parse the structure but neither decode nor keep b64 payloads (for indexing) */
+  skim?: boolean;
+}
+
+export interface JsonLine {
+  /** 1-based line number */
+  lineNo: number;
+  /** byte offset of the line's first byte in the file */
+  offset: number;
+  /** the parsed value, or the error that stopped it */
+  value?: unknown;
+  error?: OpError;
+  /** the line's top-level "id" when it was read before an error */
+  id?: unknown;
+}
+
+/** the default budget: a third of the machine's memory, so the case, its outputs and the work fit */
+export function defaultBudget(): number {
+  return Math.floor(totalmem() / 3);
+}
+
+export const MAX_DEPTH = 512;
+/** strings outside a tensor's b64 longer than this are refused (ids, names, args are short) */
+export const MAX_STRING_BYTES = 64 << 20;
+const CHUNK = 1 << 20;
+
+// base64 alphabet → sextet; 64 marks '=', 255 anything else
+const SEXTET = new Uint8Array(256).fill(255);
+'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.split('').forEach((c, i) => (SEXTET[c.charCodeAt(0)] = i));
+SEXTET[0x3d] = 64;
+
+const enum C {
+  NL = 0x0a,
+  CR = 0x0d,
+  SP = 0x20,
+  TAB = 0x09,
+  QUOTE = 0x22,
+  BSLASH = 0x5c,
+}
+
+class SkipLine extends Error {
+  constructor(readonly opError: OpError) {
+    super(opError.message);
+  }
+}
+
+/** chunked reads of a file descriptor with a cursor; `offset` is the absolute position of buf[pos] */
+class ByteSource {
+  buf = new Uint8Array(CHUNK);
+  pos = 0;
+  end = 0;
+  private fileOffset: number;
+  eof = false;
+  constructor(
+    private readonly fd: number,
+    start = 0,
+    private readonly positional = true,
+  ) {
+    this.fileOffset = start;
+  }
+  get offset(): number {
+    return this.fileOffset - (this.end - this.pos);
+  }
+  /** refill when empty; false at end of input */
+  fill(): boolean {
+    if (this.pos < this.end) return true;
+    if (this.eof) return false;
+    let n: number;
+    for (;;) {
+      try {
+        n = readSync(this.fd, this.buf, 0, this.buf.length, this.positional ? this.fileOffset : null);
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // non-blocking stdin: wait
+        else if (code === 'EOF') {
+          n = 0;
+          break;
+        } else throw e;
+      }
+    }
+    this.pos = 0;
+    this.end = n;
+    this.fileOffset += n;
+    if (n === 0) this.eof = true;
+    return n > 0;
+  }
+  peek(): number {
+    return this.pos < this.end || this.fill() ? this.buf[this.pos] : -1;
+  }
+  next(): number {
+    return this.pos < this.end || this.fill() ? this.buf[this.pos++] : -1;
+  }
+}
+
+const isWs = (c: number) => c === C.SP || c === C.TAB || c === C.CR;
+const show = (c: number) => (c < 0 ? 'end of line' : c >= 0x20 && c < 0x7f ? `'${String.fromCharCode(c)}'` : `byte 0x${c.toString(16).padStart(2, '0')}`);
+
+/** the parser of one line; state that spans values (budget used, the line's id) lives here */
+class LineParser {
+  used = 0;
+  id: unknown;
+  private readonly budget: number;
+  constructor(
+    private readonly src: ByteSource,
+    private readonly opts: ReadOptions,
+  ) {
+    this.budget = opts.budget ?? defaultBudget();
+  }
+
+  private fail(msg: string): never {
+    throw new SkipLine(new OpError('BAD_JSON', `malformed JSON: ${msg} at byte ${this.src.offset - this.lineStart}`));
+  }
+  lineStart = 0;
+
+  private ws(): number {
+    for (;;) {
+      const c = this.src.peek();
+      if (!isWs(c)) return c;
+      this.src.pos++;
+    }
+  }
+  private expect(ch: number): void {
+    const c = this.src.next();
+    if (c !== ch) this.fail(`expected '${String.fromCharCode(ch)}', found ${show(c === C.NL ? -1 : c)}`);
+  }
+
+  value(depth: number, key?: string, parent?: Record<string, unknown>): unknown {
+    if (depth > MAX_DEPTH) throw new SkipLine(new OpError('BAD_JSON', `nesting deeper than ${MAX_DEPTH} levels`));
+    const c = this.ws();
+    switch (c) {
+      case 0x7b:
+        return this.object(depth);
+      case 0x5b:
+        return this.array(depth);
+      case C.QUOTE:
+        return key === 'b64' && parent ? this.base64(parent) : this.string();
+      case 0x74:
+        return this.literal('true', true);
+      case 0x66:
+        return this.literal('false', false);
+      case 0x6e:
+        return this.literal('null', null);
+      default:
+        if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
+        this.fail(`unexpected ${show(c === C.NL ? -1 : c)}`);
+    }
+  }
+
+  private literal(word: string, v: unknown): unknown {
+    for (let i = 0; i < word.length; i++) if (this.src.next() !== word.charCodeAt(i)) this.fail(`invalid literal (expected ${word})`);
+    return v;
+  }
+
+  private number(): number {
+    let s = '';
+    for (;;) {
+      const c = this.src.peek();
+      if (!((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45)) break;
+      s += String.fromCharCode(c);
+      this.src.pos++;
+      if (s.length > 400) this.fail('number too long');
+    }
+    if (!/^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(s)) this.fail(`invalid number ${s}`);
+    return Number(s);
+  }
+
+  private string(): string {
+    this.src.pos++; // the opening quote
+    const parts: Uint8Array[] = [];
+    let total = 0;
+    let escapes = false;
+    const push = (part: Uint8Array) => {
+      parts.push(part);
+      total += part.length;
+      if (total > MAX_STRING_BYTES) this.fail(`a string longer than ${MAX_STRING_BYTES} bytes outside a tensor's b64`);
+    };
+    for (;;) {
+      if (!this.src.fill()) this.fail('unterminated string');
+      const buf = this.src.buf;
+      let i = this.src.pos;
+      const end = this.src.end;
+      while (i < end && buf[i] !== C.QUOTE && buf[i] !== C.BSLASH && buf[i] >= 0x20) i++;
+      if (i > this.src.pos) push(buf.slice(this.src.pos, i));
+      this.src.pos = i;
+      if (i === end) continue;
+      const c = buf[i];
+      this.src.pos++;
+      if (c === C.QUOTE) break;
+      if (c < 0x20) this.fail(c === C.NL ? 'unterminated string' : `control character ${show(c)} in a string`);
+      // an escape: keep it raw (so an escaped quote does not end the string); decoded below
+      const e = this.src.next();
+      if (e < 0x20) this.fail('unterminated string');
+      push(Uint8Array.of(C.BSLASH, e));
+      escapes = true;
+    }
+    let s: string;
+    try {
+      s = utf8.decode(parts.length === 1 ? parts[0] : Buffer.concat(parts));
+    } catch {
+      this.fail('a string is not valid UTF-8');
+    }
+    if (!escapes) return s;
+    try {
+      return JSON.parse(`"${s}"`); // JSON's own escape rules, lone surrogates included
+    } catch {
+      this.fail('invalid escape in a string');
+    }
+  }
+
+  /** a tensor's b64 string, decoded as it is read */
+  private base64(parent: Record<string, unknown>): Base64Bytes {
+    this.src.pos++; // the opening quote
+    const expected = expectedBytes(parent);
+    let target: Uint8Array | undefined;
+    const chunks: Uint8Array[] = [];
+    let cur: Uint8Array | undefined;
+    let curLen = 0;
+    if (!this.opts.skim && expected !== undefined) {
+      this.reserve(expected, parent);
+      target = new Uint8Array(this.opts.shared ? new SharedArrayBuffer(expected) : new ArrayBuffer(expected));
+    }
+    let out = 0; // decoded bytes so far
+    let acc = 0;
+    let nq = 0; // sextets in acc
+    let pads = 0;
+    let chars = 0;
+    let invalid: string | undefined;
+    const put = (byte: number) => {
+      if (this.opts.skim) return;
+      if (target) {
+        if (out < target.length) target[out] = byte;
+      } else {
+        if (!cur || curLen === cur.length) {
+          this.reserve(CHUNK, parent);
+          cur = new Uint8Array(CHUNK);
+          chunks.push(cur);
+          curLen = 0;
+        }
+        cur[curLen++] = byte;
+      }
+      out++;
+    };
+    const take = (sextet: number) => {
+      acc = (acc << 6) | sextet;
+      if (++nq === 4) {
+        put(acc >>> 16);
+        put((acc >>> 8) & 255);
+        put(acc & 255);
+        acc = 0;
+        nq = 0;
+      }
+    };
+    outer: for (;;) {
+      if (!this.src.fill()) this.fail('unterminated string');
+      const buf = this.src.buf;
+      const end = this.src.end;
+      let i = this.src.pos;
+      for (; i < end; i++) {
+        const c = buf[i];
+        const s = SEXTET[c];
+        if (s < 64 && pads === 0) {
+          chars++;
+          acc = (acc << 6) | s;
+          if (++nq === 4) {
+            // the hot path: three bytes straight into the tensor's buffer
+            if (target && out + 3 <= target.length) {
+              target[out] = acc >>> 16;
+              target[out + 1] = (acc >>> 8) & 255;
+              target[out + 2] = acc & 255;
+              out += 3;
+            } else {
+              put(acc >>> 16);
+              put((acc >>> 8) & 255);
+              put(acc & 255);
+            }
+            acc = 0;
+            nq = 0;
+          }
+          continue;
+        }
+        if (c === C.QUOTE) {
+          this.src.pos = i + 1;
+          break outer;
+        }
+        if (c === C.BSLASH) {
+          // "\/" is a legal JSON spelling of '/'
+          this.src.pos = i + 1;
+          if (this.src.next() !== 0x2f) this.fail('invalid escape in a b64 string');
+          if (pads) invalid ??= `'/' after the '=' padding at character ${chars}`;
+          else take(63);
+          chars++;
+          continue outer;
+        }
+        if (c === 0x3d && nq >= 2 && pads < 2) {
+          pads++;
+          chars++;
+          continue;
+        }
+        if (c < 0x20) this.fail(c === C.NL ? 'unterminated string' : `control character ${show(c)} in a string`);
+        invalid ??= c === 0x3d ? `misplaced '=' at character ${chars}` : `${show(c)} at character ${chars}`;
+        chars++;
+      }
+      this.src.pos = i;
+    }
+    // padding: "xx==" carries one byte, "xxx=" two
+    if (pads) {
+      if (nq + pads !== 4) invalid ??= 'wrong padding';
+      else if (nq === 2) put((acc >>> 4) & 255);
+      else if (nq === 3) {
+        put((acc >>> 10) & 255);
+        put((acc >>> 2) & 255);
+      }
+    } else if (nq !== 0) invalid ??= `length ${chars} is not a multiple of 4`;
+    if (invalid) return new Base64Bytes(undefined, out, `not valid base64 (${invalid})`);
+    if (this.opts.skim) return new Base64Bytes(undefined, out);
+    if (target) return new Base64Bytes(out === target.length ? target : undefined, out);
+    // the shape was not known in advance: join the chunks into an aligned buffer
+    const joined = new Uint8Array(this.opts.shared ? new SharedArrayBuffer(out) : new ArrayBuffer(out));
+    let at = 0;
+    for (const ch of chunks) {
+      const n = Math.min(ch.length, out - at);
+      joined.set(ch.subarray(0, n), at);
+      at += n;
+    }
+    return new Base64Bytes(joined, out);
+  }
+
+  /** count `bytes` against the line's budget before allocating them */
+  reserve(bytes: number, parent: Record<string, unknown>): void {
+    if (this.used + bytes > this.budget) {
+      const what = Array.isArray(parent.shape) && typeof parent.dtype === 'string' ? `a ${parent.dtype} [${parent.shape}] tensor (${fmtBytes(bytes)})` : `${fmtBytes(bytes)} of tensor data`;
+      throw new SkipLine(
+        new OpError('BAD_TENSOR', `the line's tensors need more than the memory budget of ${fmtBytes(this.budget)} (at ${what}, ${fmtBytes(this.used)} already read); raise --max-memory or store fewer rows per case`),
+      );
+    }
+    this.used += bytes;
+  }
+
+  private object(depth: number): Record<string, unknown> {
+    this.src.pos++;
+    const obj: Record<string, unknown> = {};
+    if (this.ws() === 0x7d) {
+      this.src.pos++;
+      return obj;
+    }
+    for (;;) {
+      if (this.ws() !== C.QUOTE) this.fail(`expected a key string, found ${show(this.src.peek() === C.NL ? -1 : this.src.peek())}`);
+      const key = this.string();
+      if (this.ws() !== 0x3a) this.fail("expected ':' after a key");
+      this.src.pos++;
+      const v = this.value(depth + 1, key, obj);
+      // as JSON.parse: an own data property even for "__proto__"
+      Object.defineProperty(obj, key, { value: v, writable: true, enumerable: true, configurable: true });
+      if (depth === 0 && key === 'id') this.id = v;
+      const c = this.ws();
+      this.src.pos++;
+      if (c === 0x7d) return obj;
+      if (c !== 0x2c) this.fail(`expected ',' or '}' in an object, found ${show(c === C.NL ? -1 : c)}`);
+    }
+  }
+
+  private array(depth: number): unknown[] {
+    this.src.pos++;
+    const arr: unknown[] = [];
+    if (this.ws() === 0x5d) {
+      this.src.pos++;
+      return arr;
+    }
+    for (;;) {
+      arr.push(this.value(depth + 1));
+      const c = this.ws();
+      this.src.pos++;
+      if (c === 0x5d) return arr;
+      if (c !== 0x2c) this.fail(`expected ',' or ']' in an array, found ${show(c === C.NL ? -1 : c)}`);
+    }
+  }
+
+  /** after the value: only whitespace up to the newline */
+  endOfLine(): void {
+    const c = this.ws();
+    if (c === C.NL) this.src.pos++;
+    else if (c >= 0) this.fail(`unexpected ${show(c)} after the JSON value`);
+  }
+
+  /** discard the rest of the line (after an error) */
+  skipRest(): void {
+    for (;;) {
+      if (!this.src.fill()) return;
+      const nl = this.src.buf.subarray(this.src.pos, this.src.end).indexOf(C.NL);
+      if (nl >= 0) {
+        this.src.pos += nl + 1;
+        return;
+      }
+      this.src.pos = this.src.end;
+    }
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const DTYPE_BYTES: Record<string, number> = { bf16: 2, f32: 4, f64: 8, i32: 4, i64: 8, u8: 1 };
+
+/** the byte count a tensor object's dtype and shape call for, when both came before b64 and are sane */
+function expectedBytes(parent: Record<string, unknown>): number | undefined {
+  const size = typeof parent.dtype === 'string' ? DTYPE_BYTES[parent.dtype] : undefined;
+  const shape = parent.shape;
+  if (!size || !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return undefined;
+  let n = size;
+  for (const d of shape as number[]) n *= d;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+export function fmtBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
+}
+
+/** open a path for reading ("-" or undefined: stdin); OpError when it cannot be read */
+export function openInput(path?: string): { fd: number; close(): void; seekable: boolean } {
+  if (!path || path === '-') return { fd: 0, close() {}, seekable: false };
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    throw new OpError('BAD_ARGS', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  return { fd, close: () => closeSync(fd), seekable: true };
+}
+
+/**
+ * The lines of a JSON Lines input, each parsed (blank lines skipped). `start` reads from a
+ * byte offset; `maxLines` stops after that many lines (1: parse one line at an offset).
+ */
+export function* jsonLines(fd: number, opts: ReadOptions & { start?: number; seekable?: boolean; maxLines?: number; firstLineNo?: number } = {}): Generator<JsonLine> {
+  const src = new ByteSource(fd, opts.start ?? 0, opts.seekable ?? true);
+  let lineNo = (opts.firstLineNo ?? 1) - 1;
+  let count = 0;
+  // a UTF-8 byte order mark at the start of the input is not part of the first line
+  if ((opts.start ?? 0) === 0 && src.peek() === 0xef) {
+    const b = src.buf;
+    if (src.end - src.pos >= 3 && b[src.pos + 1] === 0xbb && b[src.pos + 2] === 0xbf) src.pos += 3;
+  }
+  for (;;) {
+    // blank lines: whitespace only
+    let c: number;
+    for (;;) {
+      c = src.peek();
+      if (c === C.NL) {
+        lineNo++;
+        src.pos++;
+        continue;
+      }
+      if (isWs(c)) {
+        src.pos++;
+        continue;
+      }
+      break;
+    }
+    if (c < 0) return;
+    lineNo++;
+    const p = new LineParser(src, opts);
+    const offset = src.offset;
+    p.lineStart = offset;
+    let line: JsonLine;
+    try {
+      const value = p.value(0);
+      p.endOfLine();
+      line = { lineNo, offset, value };
+    } catch (e) {
+      if (!(e instanceof SkipLine)) throw e;
+      p.skipRest();
+      line = { lineNo, offset, error: e.opError, id: p.id };
+    }
+    yield line;
+    if (opts.maxLines && ++count >= opts.maxLines) return;
+  }
+}
