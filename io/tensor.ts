@@ -58,6 +58,12 @@ export function tensor<D extends DType>(dtype: D, shape: number[], data: DataOf[
   return { dtype, shape: [...shape], data };
 }
 
+/** t[i] along the first axis, as a view (no copy) */
+export function slice0(t: Tensor, i: number): Tensor {
+  const inner = numel(t.shape.slice(1));
+  return { dtype: t.dtype, shape: t.shape.slice(1), data: t.data.subarray(i * inner, (i + 1) * inner) } as Tensor;
+}
+
 /** a view of a tensor's bytes */
 export function bytesOf(t: Tensor): Uint8Array {
   return new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);

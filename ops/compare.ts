@@ -17,6 +17,21 @@ function isNaNBits(t: Tensor, i: number): boolean {
   return FLOAT.has(t.dtype) && Number.isNaN(elementValue(t, i));
 }
 
+/** the elements' bit patterns as integers (same buffer): a fast equality test */
+function bitsView(t: Tensor): Uint8Array | Uint16Array | Uint32Array | BigUint64Array {
+  const { buffer, byteOffset, length } = t.data;
+  switch (BYTES[t.dtype]) {
+    case 1:
+      return new Uint8Array(buffer, byteOffset, length);
+    case 2:
+      return new Uint16Array(buffer, byteOffset, length);
+    case 4:
+      return new Uint32Array(buffer, byteOffset, length);
+    default:
+      return new BigUint64Array(buffer, byteOffset, length);
+  }
+}
+
 /** position of a float's bit pattern on the number line (ordered integer), for ulp distances */
 function orderedBits(t: Tensor, i: number): bigint {
   const bits = elementBits(t, i);
@@ -52,6 +67,14 @@ export function offenses(got: Tensor, want: Tensor, tol: Tolerance, ctx: CaseCon
   if (tol.kind === 'custom') return tol.check(got, want, ctx).map(asOffense);
   const bad: Offense[] = [];
   const n = want.data.length;
+  if (tol.kind === 'exact') {
+    // bit for bit; differing bits still match when both are NaN (unless strict)
+    const gb = bitsView(got);
+    const wb = bitsView(want);
+    for (let i = 0; i < n; i++)
+      if (gb[i] !== wb[i] && (opts.strictNaN || !(isNaNBits(got, i) && isNaNBits(want, i)))) bad.push({ i });
+    return bad;
+  }
   for (let i = 0; i < n; i++) {
     const gn = isNaNBits(got, i);
     const wn = isNaNBits(want, i);
@@ -60,9 +83,6 @@ export function offenses(got: Tensor, want: Tensor, tol: Tolerance, ctx: CaseCon
       continue;
     }
     switch (tol.kind) {
-      case 'exact':
-        if (elementBits(got, i) !== elementBits(want, i)) bad.push({ i });
-        break;
       case 'ulp': {
         const d = ulpDistance(got, i, want, i);
         if (d > tol.max) bad.push({ i, error: d, bound: tol.max });

@@ -1,7 +1,7 @@
 // Registration of the rope.* ops (SPEC.md, "rope"): inv_freq, cos_sin, apply, rotate.
 
 import { OpError } from '../io/errors.ts';
-import { alloc, floatValues, intValues, tensor, type DType, type Tensor } from '../io/tensor.ts';
+import { alloc, floatValues, intValues, slice0, tensor, type DType, type Tensor } from '../io/tensor.ts';
 import { bf16Value, bulkFromF32 } from '../reference/bf16.ts';
 import {
   ROPE_LAYOUTS, ROPE_PATHS, ropeApply, ropeCosSin, ropeInvFreq, ropeRotate, seqLenOf,
@@ -34,15 +34,29 @@ const cfgOf = (a: Args): RopeConfig => ({
 });
 
 /** the dtype cos/sin and y carry on each path */
-const OUT_DTYPE: Record<RopePath, 'bf16' | 'f32' | 'f64'> = { hf: 'bf16', paper: 'f32', f32: 'f32', f64: 'f64' };
-const Y_DTYPE: Record<RopePath, 'bf16' | 'f32' | 'f64'> = { hf: 'bf16', paper: 'bf16', f32: 'f32', f64: 'f64' };
+export const OUT_DTYPE: Record<RopePath, 'bf16' | 'f32' | 'f64'> = { hf: 'bf16', paper: 'f32', f32: 'f32', f64: 'f64' };
+export const Y_DTYPE: Record<RopePath, 'bf16' | 'f32' | 'f64'> = { hf: 'bf16', paper: 'bf16', f32: 'f32', f64: 'f64' };
 /** the x dtypes a path accepts */
-const X_DTYPES: Record<RopePath, readonly DType[]> = { hf: ['bf16'], paper: ['bf16', 'f32'], f32: ['f32'], f64: ['f64'] };
+export const X_DTYPES: Record<RopePath, readonly DType[]> = { hf: ['bf16'], paper: ['bf16', 'f32'], f32: ['f32'], f64: ['f64'] };
 
 function fromValues(dtype: 'bf16' | 'f32' | 'f64', shape: number[], v: ArrayLike<number>): Tensor {
   if (dtype === 'f64') return tensor('f64', shape, Float64Array.from(v));
   const f = Float32Array.from(v);
   return dtype === 'f32' ? tensor('f32', shape, f) : tensor('bf16', shape, bulkFromF32(f));
+}
+
+/**
+ * y [H, T, D] of dtype from x [H, T, D], one head at a time: f gets the f64 values of a head
+ * and returns its outputs. At long T this keeps the f64 copies to one head (tensor memory
+ * stays within a small multiple of the case's tensors).
+ */
+function perHead(x: Tensor, dtype: 'bf16' | 'f32' | 'f64', f: (xh: Float64Array) => Float64Array): Tensor {
+  const y = alloc(dtype, x.shape);
+  for (let h = 0; h < x.shape[0]; h++) {
+    const yh = f(floatValues(slice0(x, h)));
+    y.data.set(fromValues(dtype, [yh.length], yh).data as Float64Array, h * yh.length);
+  }
+  return y;
 }
 
 function positionsOf(t: Tensor, where: string): number[] {
@@ -71,12 +85,9 @@ function f64CosSinCheck(got: Tensor, want: Tensor, args: Args, positions: number
 
 /** rope.rotate through another libm's cos/sin: each product may move by |x|·δ (δ = one
  * cos/sin step), plus a step of the output for each rounding that flips */
-function rotateCheck(got: Tensor, want: Tensor, args: Args, x: Tensor, positions: number[]): number[] {
+function rotateCheck(got: Tensor, want: Tensor, args: Args, x: Tensor, positions: number[]) {
   const path = args.path as RopePath;
   const D = args.dim as number;
-  const g = floatValues(got);
-  const w = floatValues(want);
-  const xv = floatValues(x);
   const { invFreq, attentionScaling } = ropeInvFreq({ ...cfgOf(args), path: 'f64' }, seqLenOf(positions));
   const maxInv = Math.max(...invFreq);
   const scale = Math.max(1, Math.abs(attentionScaling));
@@ -86,15 +97,21 @@ function rotateCheck(got: Tensor, want: Tensor, args: Args, x: Tensor, positions
     return Y_DTYPE[path] === 'bf16' ? 2 ** (e - 7) : Y_DTYPE[path] === 'f32' ? 2 ** (e - 23) : 2 ** (e - 52);
   };
   const T = positions.length;
-  const bad: number[] = [];
-  for (let i = 0; i < w.length; i++) {
-    const t = Math.floor(i / D) % T;
-    const j = i % D;
-    const row = i - j;
-    const partner = args.layout === 'interleaved' ? row + (j ^ 1) : row + ((j + D / 2) % D);
-    const step = path === 'hf' ? 2 ** -7 * scale * 2 : path === 'f64' ? F64_COS_SIN_ABS(maxInv * positions[t]) * scale : 2 ** -23 * scale * 2;
-    const tol = (Math.abs(xv[i]) + Math.abs(xv[partner])) * step * 2 + 3 * outUlp(Math.abs(w[i]) + (Math.abs(xv[i]) + Math.abs(xv[partner])) * step);
-    if (!(Math.abs(g[i] - w[i]) <= tol)) bad.push(i);
+  const bad: { i: number; error: number; bound: number }[] = [];
+  // one head at a time: f64 copies of a head, not of the whole [H, T, D] tensors
+  for (let h = 0; h < x.shape[0]; h++) {
+    const g = floatValues(slice0(got, h));
+    const w = floatValues(slice0(want, h));
+    const xv = floatValues(slice0(x, h));
+    for (let i = 0; i < w.length; i++) {
+      const t = Math.floor(i / D) % T;
+      const j = i % D;
+      const row = i - j;
+      const partner = args.layout === 'interleaved' ? row + (j ^ 1) : row + ((j + D / 2) % D);
+      const step = path === 'hf' ? 2 ** -7 * scale * 2 : path === 'f64' ? F64_COS_SIN_ABS(maxInv * positions[t]) * scale : 2 ** -23 * scale * 2;
+      const tol = (Math.abs(xv[i]) + Math.abs(xv[partner])) * step * 2 + 3 * outUlp(Math.abs(w[i]) + (Math.abs(xv[i]) + Math.abs(xv[partner])) * step);
+      if (!(Math.abs(g[i] - w[i]) <= tol)) bad.push({ i: h * w.length + i, error: Math.abs(g[i] - w[i]), bound: tol });
+    }
   }
   return bad;
 }
@@ -265,8 +282,8 @@ registerOp({
       if (t.dtype !== OUT_DTYPE[path]) throw new OpError('BAD_TENSOR', `rope.apply: ${n} is ${t.dtype}; path ${path} takes ${OUT_DTYPE[path]}`);
     const [H, T, D] = x.shape;
     if (D % 2) throw new OpError('BAD_TENSOR', `rope.apply: head dim D must be even, got ${D}`);
-    const y = ropeApply(floatValues(x), H, T, D, floatValues(cos), floatValues(sin), { path, layout: args.layout });
-    return { y: fromValues(Y_DTYPE[path], x.shape, y) };
+    const [c, sn] = [floatValues(cos), floatValues(sin)];
+    return { y: perHead(x, Y_DTYPE[path], (xh) => ropeApply(xh, 1, T, D, c, sn, { path, layout: args.layout })) };
   },
   contract: () => ({ y: { kind: 'exact' } }),
   generate(opts) {
@@ -304,8 +321,10 @@ registerOp({
     const cfg = cfgOf(args);
     if (!X_DTYPES[cfg.path].includes(x.dtype)) throw new OpError('BAD_TENSOR', `rope.rotate: x is ${x.dtype}; path ${cfg.path} takes ${X_DTYPES[cfg.path].join(' or ')}`);
     const [H, T, D] = x.shape;
-    const y = ropeRotate(floatValues(x), H, T, D, positionsOf(pt, 'rope.rotate: positions'), cfg);
-    return { y: fromValues(Y_DTYPE[cfg.path], x.shape, y) };
+    const pos = positionsOf(pt, 'rope.rotate: positions');
+    if (D !== cfg.dim) throw new OpError('BAD_ARGS', `rope.rotate: x has head dim ${D} but dim is ${cfg.dim} (partial rotary is not supported)`);
+    const { cos, sin } = ropeCosSin(pos, cfg); // once for every head
+    return { y: perHead(x, Y_DTYPE[cfg.path], (xh) => ropeApply(xh, 1, T, D, cos, sin, cfg)) };
   },
   contract: (args) => ({
     y: {

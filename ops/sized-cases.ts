@@ -17,6 +17,7 @@ import { docIdsFromLengths, VARIANTS, type Variant } from '../reference/masks.ts
 import { counterUint32, Rng } from '../reference/rng.ts';
 import { ROPE_LAYOUTS, ROPE_PATHS, ropeCosSinFromInvFreq, ropeInvFreq, seqLenOf, type RopeConfig, type RopeLayout, type RopePath } from '../reference/rope.ts';
 import { randomDocIds } from './attention.ops.ts';
+import { OUT_DTYPE, X_DTYPES, Y_DTYPE } from './rope.ops.ts';
 import { type GenCase } from './registry.ts';
 
 // ------------------------------------------------------------------ document layouts
@@ -270,15 +271,6 @@ export function sizedAttentionLayoutCases(op: SizedLayoutOp, o: SizedLayoutOptio
 }
 
 // ------------------------------------------------------------------ rope
-// The dtypes of each path: x (the first of rope.ops.ts X_DTYPES), cos/sin (OUT_DTYPE) and y
-// (Y_DTYPE, rope.apply's `dtype`). rope.ops.ts does not export its tables: import them here
-// once it does. Until then runOp, which the tests run every case through, rejects a drift.
-const ROPE_DTYPES: Record<RopePath, { x: FloatDType; cosSin: FloatDType; y: FloatDType }> = {
-  hf: { x: 'bf16', cosSin: 'bf16', y: 'bf16' },
-  paper: { x: 'bf16', cosSin: 'f32', y: 'bf16' },
-  f32: { x: 'f32', cosSin: 'f32', y: 'f32' },
-  f64: { x: 'f64', cosSin: 'f64', y: 'f64' },
-};
 
 export type SizedRopeOp = 'rope.apply' | 'rope.rotate' | 'rope.cos_sin';
 export interface SizedRopeOptions {
@@ -346,7 +338,7 @@ export function sizedRopeCases(op: SizedRopeOp, o: SizedRopeOptions): Generator<
   return runCases(combos, n, o.shard, ({ path, layout }, c) => {
     const positions = positionsOf(caseRng(seed, c, POSITIONS), T, maxPosition);
     const id = `T${T}/${path}/${layout}/s${seed}#${c}`;
-    const dt = ROPE_DTYPES[path];
+    const dt = { x: X_DTYPES[path][0] as FloatDType, cosSin: OUT_DTYPE[path], y: Y_DTYPE[path] };
     const x = () => randomTensor(dt.x, [H, T, dim], caseRng(seed, c, VALUES), 4);
     if (op === 'rope.apply') return { id, args: { layout, dtype: dt.y, path }, in: { x: x(), ...cosSinTensors(positions, { dim, base, path, layout }, dt.cosSin) } };
     const inputs: Record<string, Tensor> = { positions: tensor('i32', [T], positions) };

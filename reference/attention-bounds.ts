@@ -47,6 +47,9 @@ export function forwardBoundsRows(
   const { Hq, Hkv, L, D } = shape;
   const R = rows.length;
   const rin = inputRounding(opts.precision);
+  // the path's inputs, rounded once (no copy when they already are)
+  q = roundedInputs(q, opts.precision);
+  k = roundedInputs(k, opts.precision);
   const u = opts.precision === 'f64' ? UNIT_ROUNDOFF.f64 : UNIT_ROUNDOFF.f32;
   const scale = Math.abs(opts.scale ?? 1 / Math.sqrt(D));
   const group = Hq / Hkv;
@@ -62,7 +65,9 @@ export function forwardBoundsRows(
       for (let j = 0; j <= i; j++) {
         if (!isAllowed(opts.variant, docIds, i, j)) continue;
         let a = 0;
-        for (let d = 0; d < D; d++) a += Math.abs(rin(q[(h * R + r) * D + d]) * rin(k[(g * L + j) * D + d]));
+        const qo = (h * R + r) * D;
+        const ko = (g * L + j) * D;
+        for (let d = 0; d < D; d++) a += Math.abs(q[qo + d] * k[ko + d]);
         S = Math.max(S, scale * a * (1 + 2 ** -40)); // the f64 sum's own error, generously
       }
       const eps = (D + 2) * u * S + (opts.precision === 'bf16_eager' ? 2 * 2 ** -9 * S : 0);

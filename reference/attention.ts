@@ -209,7 +209,9 @@ export function attentionForwardPartial(
         // unnormalised e in bf16, eager the normalised softmax cast to bf16
         const w = p === 'bf16_flash' ? bf16Value(e[j]) : p === 'bf16_eager' ? bf16Value(e[j] / l) : e[j];
         const vo = (g * Lk + j) * D;
-        for (let d = 0; d < D; d++) acc[d] = r(acc[d] + r(w * P.v[vo + d]));
+        // the rounding spelled out per path (not through r): this is the hot loop
+        if (p === 'f64') for (let d = 0; d < D; d++) acc[d] += w * P.v[vo + d];
+        else for (let d = 0; d < D; d++) acc[d] = f32(acc[d] + f32(w * P.v[vo + d]));
       }
       for (let d = 0; d < D; d++) {
         const o = p === 'bf16_eager' ? acc[d] : acc[d] / l;
