@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import '../ops/index.ts';
 import { caseFromValue } from '../ops/cases.ts';
 import { getOp, runOp } from '../ops/registry.ts';
-import { sampleRows } from '../ops/verify.ts';
+import { sampleRows } from '../ops/rows.ts';
 import { jsonLines, fmtBytes } from '../io/json-stream.ts';
 import { JsonlWriter } from '../io/line-writer.ts';
 import { SidecarCache } from '../io/sidecar.ts';

@@ -1,8 +1,9 @@
 import '../ops/index.ts';
 import { dirname } from 'node:path';
 import { caseFromValue, errorOf, idOf, type Result } from '../ops/cases.ts';
-import { defaultJobs, Ordered, Pool } from '../ops/pool.ts';
-import { runOp } from '../ops/registry.ts';
+import { defaultJobs, Ordered, Pool, rowsOnPool, worthSplitting } from '../ops/pool.ts';
+import { getOp, runOp } from '../ops/registry.ts';
+import { rowPlan } from '../ops/rows.ts';
 import { jsonLines, openInput } from '../io/json-stream.ts';
 import { JsonlWriter, WriteError } from '../io/line-writer.ts';
 import { SidecarCache } from '../io/sidecar.ts';
@@ -64,7 +65,13 @@ export const command: Command = {
         let r: Result | Promise<Result>;
         try {
           const c = caseFromValue(line.value, { sidecars, shared: Boolean(pool) });
-          if (pool) {
+          const op = getOp(c.op);
+          const plan = pool && rowPlan(op, c, undefined, 1, true);
+          if (pool && plan && worthSplitting(plan.rows.length, plan.sampling.count(c.in), jobs)) {
+            // one long case: its rows in parts on every worker
+            const id = c.id;
+            r = rowsOnPool(pool, jobs, c, plan, false).then((part): Result => ('error' in part ? { id, error: part.error } : { id, out: part.expected }));
+          } else if (pool) {
             await pool.ready();
             r = pool.run({ kind: 'eval', c }) as Promise<Result>;
           } else {

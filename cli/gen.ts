@@ -1,7 +1,7 @@
 import '../ops/index.ts';
 import { withExpect } from '../ops/cases.ts';
 import { getOp, validateArgs, type GenCase } from '../ops/registry.ts';
-import { sampleRows } from '../ops/verify.ts';
+import { sampleRows } from '../ops/rows.ts';
 import { DOCS_FORMS, parseDocsSpec, sizedAttentionCases, sizedAttentionLayoutCases, sizedRopeCases, type SizedLayoutOp, type SizedRopeOp } from '../ops/sized-cases.ts';
 import { PRECISIONS, type AttnPrecision } from '../reference/attention.ts';
 import { VARIANTS, type Variant } from '../reference/masks.ts';
@@ -134,7 +134,7 @@ export const command: Command = {
         const started = Date.now();
         let line: GenCase & { op?: string; expect?: unknown } = c;
         if (sample !== undefined) {
-          const rows = sampleRows(op, { id: c.id, op: op.name, args: validateArgs(op, c.args), in: c.in }, sample, seed);
+          const rows = sampleRows(op, { id: c.id, args: validateArgs(op, c.args), in: c.in }, sample, seed);
           line = { ...c, in: { ...c.in, [op.rowSampling!.input]: tensor('i32', [rows.length], rows) } };
         }
         const g = v['no-expect'] ? { id: line.id, op: op.name, args: line.args, in: line.in } : withExpect(op.name, line);

@@ -3,7 +3,9 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statS
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { caseFromValue, idOf, type CaseId, type CaseLine } from '../ops/cases.ts';
-import { defaultJobs, Ordered, Pool } from '../ops/pool.ts';
+import { defaultJobs, Ordered, Pool, rowsOnPool, worthSplitting } from '../ops/pool.ts';
+import { getOp } from '../ops/registry.ts';
+import { rowPlan } from '../ops/rows.ts';
 import { caseLabel, checkCase, resultFromValue, Verifier, type CaseOutcome, type ResultValue, type VerifyOptions, type VerifyReport } from '../ops/verify.ts';
 import { jsonLines, openInput } from '../io/json-stream.ts';
 import { SidecarCache } from '../io/sidecar.ts';
@@ -192,7 +194,17 @@ export const command: Command = {
         }
         const res = readResult(found[0]);
         const started = Date.now();
-        if (pool) {
+        const op = getOp(c.op);
+        const plan = pool && op.rowSampling && !res.problem && res.skip === undefined && res.error === undefined ? rowPlan(op, c, opts.sampleRows, opts.seed ?? 1, true) : undefined;
+        if (pool && plan && worthSplitting(plan.rows.length, plan.sampling.count(c.in), jobs)) {
+          // one long case: its rows in parts on every worker, the (cheap) comparison here
+          const checked = rowsOnPool(pool, jobs, c, plan, true).then((part): CaseOutcome =>
+            'error' in part
+              ? { status: 'failed', kind: 'bad_case', mismatchedElements: 0, messages: [`${label}: the oracle cannot evaluate this case: ${part.error.message}`] }
+              : checkCase(c, label, res, opts, { plan, part }),
+          );
+          await ordered.submit(checked.then((o) => ({ o: { ...o, seconds: (Date.now() - started) / 1000 }, meta: cmeta })));
+        } else if (pool) {
           await pool.ready();
           await ordered.submit(
             pool.run({ kind: 'verify', c, label, res, opts }).then((o) => ({ o: { ...(o as CaseOutcome), seconds: (Date.now() - started) / 1000 }, meta: cmeta })),

@@ -161,10 +161,12 @@ function decode(args: Record<string, unknown>, inputs: Record<string, Tensor>): 
   if (Hq % Hkv !== 0) throw new OpError('BAD_TENSOR', `attention.forward: q has ${Hq} heads, not a multiple of k's ${Hkv} (grouped-query needs Hq % Hkv = 0)`);
   if (L < 1 || D < 1 || Hkv < 1) throw new OpError('BAD_TENSOR', `attention.forward: empty tensors (Hq ${Hq}, Hkv ${Hkv}, L ${L}, D ${D})`);
   const rows = rowsOf(inputs, L);
+  // f64 tensors are read in place (sharedKV hands worker threads k and v so)
+  const values = (t: Tensor) => (t.dtype === 'f64' ? (t.data as Float64Array) : floatValues(t));
   const vals: Record<string, Float64Array> = {
-    q: rows ? rowValues(inputs.q, rows) : floatValues(inputs.q),
-    k: floatValues(inputs.k),
-    v: floatValues(inputs.v),
+    q: rows ? rowValues(inputs.q, rows) : values(inputs.q),
+    k: values(inputs.k),
+    v: values(inputs.v),
   };
   for (const [n, xs] of Object.entries(vals))
     for (let i = 0; i < xs.length; i++) if (!Number.isFinite(xs[i])) throw new OpError('BAD_TENSOR', `attention.forward: ${n} holds a non-finite value (${xs[i]})`);
@@ -183,20 +185,46 @@ function decode(args: Record<string, unknown>, inputs: Record<string, Tensor>): 
 
 const allRows = (L: number) => Int32Array.from({ length: L }, (_, i) => i);
 
+/**
+ * What the checks of attention.forward need besides the expected outputs, per computed row:
+ * the bounds of attention-bounds.ts ([Hq, R]: lse, and out on the f64 / f32 paths) and, on the
+ * bf16 paths, the f64 reference out [Hq, R, D] of flash-attn's rule.
+ */
+function evidence(args: Record<string, unknown>, inputs: Record<string, Tensor>, expected: Record<string, Tensor>): Record<string, Tensor> {
+  const c = decode(args, inputs);
+  const rows = c.rows ?? allRows(c.shape.L);
+  const { Hq, D } = c.shape;
+  const R = rows.length;
+  const b = forwardBoundsRows(c.q, c.k, c.v, floatValues(expected.lse), c.shape, rows, c.ids, c.opts);
+  const ev: Record<string, Tensor> = { bound_lse: tensor('f64', [Hq, R], b.lse) };
+  if (c.opts.precision === 'f64' || c.opts.precision === 'f32') ev.bound_out = tensor('f64', [Hq, R], b.out);
+  else ev.ref = tensor('f64', [Hq, R, D], f64ReferenceRows(c.q, c.k, c.v, c.shape, rows, c.ids, c.opts));
+  return ev;
+}
+const evidenceOf = (ctx: CaseContext) => ctx.evidence ?? evidence(ctx.args, ctx.inputs, ctx.expected);
+
 /** the f64 / f32 contract: the derived per-row bound of attention-bounds.ts */
 function boundCheck(which: 'out' | 'lse') {
   return (got: Tensor, want: Tensor, ctx: CaseContext) => {
-    const c = decode(ctx.args, ctx.inputs);
-    const wantVals = floatValues(want);
-    const lse = which === 'lse' ? wantVals : floatValues(ctx.expected.lse ?? want);
-    const b = forwardBoundsRows(c.q, c.k, c.v, lse, c.shape, c.rows ?? allRows(c.shape.L), c.ids, c.opts);
-    return outsideRowBound(floatValues(got), wantVals, which === 'out' ? b.out : b.lse, which === 'out' ? c.shape.D : 1);
+    const bound = evidenceOf(ctx)[`bound_${which}`].data as Float64Array;
+    return outsideRowBound(floatValues(got), floatValues(want), bound, which === 'out' ? want.shape[2] : 1);
   };
 }
 
 function flashRuleCheck(got: Tensor, want: Tensor, ctx: CaseContext) {
-  const c = decode(ctx.args, ctx.inputs);
-  return flashRule(floatValues(got), floatValues(want), f64ReferenceRows(c.q, c.k, c.v, c.shape, c.rows ?? allRows(c.shape.L), c.ids, c.opts)).bad;
+  return flashRule(floatValues(got), floatValues(want), evidenceOf(ctx).ref.data as Float64Array).bad;
+}
+
+/** k and v as f64 values in shared memory: the form every row part reads (no copy per thread) */
+function sharedKV(inputs: Record<string, Tensor>): Record<string, Tensor> {
+  const out = { ...inputs };
+  for (const n of ['k', 'v']) {
+    const t = inputs[n];
+    const data = new Float64Array(new SharedArrayBuffer(8 * t.data.length));
+    data.set(floatValues(t));
+    out[n] = tensor('f64', t.shape, data);
+  }
+  return out;
 }
 
 /** the rows verify --sample-rows always checks: the first and last, each document's first (the anchor's among them) */
@@ -232,7 +260,15 @@ registerOp({
     { name: 'out', dtypes: ['f64', 'f32', 'bf16'], shape: ['Hq', 'L|R', 'D'], doc: 'f64 / f32 / bf16 by path; [Hq, R, D] with rows' },
     { name: 'lse', dtypes: ['f64', 'f32'], shape: ['Hq', 'L|R'], doc: 'natural-log softmax denominator of the scaled logits; f64 on the f64 path, else f32; [Hq, R] with rows' },
   ],
-  rowSampling: { input: 'rows', dim: 'L', axes: { out: 1, lse: 1 }, count: (inputs) => inputs.q.shape[1], required: (_args, inputs) => requiredRows(inputs) },
+  rowSampling: {
+    input: 'rows',
+    dim: 'L',
+    axes: { out: 1, lse: 1 },
+    count: (inputs) => inputs.q.shape[1],
+    required: (_args, inputs) => requiredRows(inputs),
+    evidence,
+    shared: sharedKV,
+  },
   run(args, inputs) {
     const c = decode(args, inputs);
     const r = c.rows ? attentionForwardRows(c.q, c.k, c.v, c.shape, c.rows, c.ids, c.opts) : attentionForward(c.q, c.k, c.v, c.shape, c.ids, c.opts);

@@ -6,10 +6,15 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { CaseLine, Result } from './cases.ts';
+import { joinParts, splitPlan, type RowPlan, type RowsPart } from './rows.ts';
 import type { CaseOutcome, ResultValue, VerifyOptions } from './verify.ts';
 
-export type Task = { kind: 'eval'; c: CaseLine } | { kind: 'verify'; c: CaseLine; label: string; res: ResultValue; opts: VerifyOptions };
-export type Answer = Result | CaseOutcome;
+export type Task =
+  | { kind: 'eval'; c: CaseLine }
+  | { kind: 'verify'; c: CaseLine; label: string; res: ResultValue; opts: VerifyOptions }
+  /** some rows of a row op: expected outputs (and, to check, the contract's evidence) */
+  | { kind: 'rows'; c: CaseLine; positions: Int32Array; rows: Int32Array; evidence: boolean };
+export type Answer = Result | CaseOutcome | RowsPart | { error: { code: string; message: string } };
 
 export const defaultJobs = (): number => Math.max(1, availableParallelism());
 
@@ -78,6 +83,23 @@ export class Pool {
   close(): Promise<number[]> {
     return Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
+}
+
+/** a row op's case big enough to cut into parts: rows × keys ≥ 2^22 and two rows per job */
+export function worthSplitting(rows: number, keys: number, jobs: number): boolean {
+  return jobs > 1 && rows >= 2 * jobs && rows * keys >= 2 ** 22;
+}
+
+/**
+ * A row op's case computed in parts on the pool (splitPlan's interleaved cut, joined back in
+ * plan order): the expected outputs and, with `evidence`, what the contract checks need.
+ */
+export async function rowsOnPool(pool: Pool, jobs: number, c: CaseLine, plan: RowPlan, evidence: boolean): Promise<RowsPart | { error: { code: string; message: string } }> {
+  const shared = { ...c, in: plan.sampling.shared?.(c.in) ?? c.in };
+  const answers = await Promise.all(splitPlan(plan, jobs).map((p) => pool.run({ kind: 'rows', c: shared, positions: p.positions, rows: p.rows, evidence })));
+  const failed = answers.find((a) => 'error' in a && !('id' in a));
+  if (failed) return failed as { error: { code: string; message: string } };
+  return joinParts(answers as RowsPart[], plan.sampling);
 }
 
 /**

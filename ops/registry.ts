@@ -48,6 +48,8 @@ export interface CaseContext {
   args: Args;
   inputs: Record<string, Tensor>;
   expected: Record<string, Tensor>;
+  /** RowSampling.evidence of these inputs, when it was computed already */
+  evidence?: Record<string, Tensor>;
 }
 
 // ------------------------------------------------------------------ cases
@@ -77,6 +79,15 @@ export interface RowSampling {
   count(inputs: Record<string, Tensor>): number;
   /** rows every sample includes */
   required(args: Args, inputs: Record<string, Tensor>): number[];
+  /**
+   * what the contract checks need beyond the expected outputs (the f64 reference, per-row
+   * bounds), for the rows of `inputs`: computed with them, possibly in another thread, and
+   * handed to the checks as CaseContext.evidence. Row axis of each tensor: evidenceAxes, else 1.
+   */
+  evidence?(args: Args, inputs: Record<string, Tensor>, expected: Record<string, Tensor>): Record<string, Tensor>;
+  evidenceAxes?: Record<string, number>;
+  /** the inputs in the form every row part reads, in shared memory (for worker threads) */
+  shared?(inputs: Record<string, Tensor>): Record<string, Tensor>;
 }
 
 export interface OpDef {

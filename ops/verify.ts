@@ -4,11 +4,11 @@
 // adds the outcomes up in case order, so the report is the same whatever the job count.
 
 import { OpError } from '../io/errors.ts';
-import { elementValue, hexBits, numel, tensor, type Tensor } from '../io/tensor.ts';
-import { hash32, Rng } from '../reference/rng.ts';
+import { elementValue, hexBits, tensor, type Tensor } from '../io/tensor.ts';
+import { computeRows, gatherAxis, rowPlan, type RowPlan, type RowsPart } from './rows.ts';
 import { idOf, parseCaseLine, tensorMap, type CaseId, type CaseLine } from './cases.ts';
 import { describeTolerance, offenses, type CompareOptions, type Offense } from './compare.ts';
-import { getOp, runOp, validateInputs, type OpDef } from './registry.ts';
+import { getOp, runOp, validateInputs } from './registry.ts';
 
 export interface VerifyOptions extends CompareOptions {
   /** how many mismatch lines to print in all (the rest are counted) */
@@ -74,64 +74,36 @@ export function resultFromValue(value: unknown, decode: (w: unknown, where: stri
   return { id, out };
 }
 
-/** a tensor's slice along `axis` at the given indices */
-export function gatherAxis(t: Tensor, axis: number, idx: ArrayLike<number>): Tensor {
-  const outer = numel(t.shape.slice(0, axis));
-  const n = t.shape[axis];
-  const inner = numel(t.shape.slice(axis + 1));
-  const shape = [...t.shape];
-  shape[axis] = idx.length;
-  const data = new (t.data.constructor as new (n: number) => Tensor['data'])(outer * idx.length * inner);
-  for (let o = 0; o < outer; o++)
-    for (let r = 0; r < idx.length; r++) {
-      const from = (o * n + idx[r]) * inner;
-      (data as Float64Array).set((t.data as Float64Array).subarray(from, from + inner), (o * idx.length + r) * inner);
-    }
-  return tensor(t.dtype, shape, data);
-}
-
-/** the rows a sampled check looks at: the op's required rows and seeded random ones up to k, sorted */
-export function sampleRows(op: OpDef, c: CaseLine, k: number, seed: number): Int32Array {
-  const s = op.rowSampling!;
-  const count = s.count(c.in);
-  const picked = new Set(s.required(c.args, c.in).filter((r) => r >= 0 && r < count));
-  // the sample depends on the seed and the case id only (not on the file position or shard)
-  const idHash = [...JSON.stringify(c.id)].reduce((h, ch) => hash32(h ^ ch.charCodeAt(0)), 0x811c9dc5);
-  const rng = new Rng(hash32(seed) ^ idHash);
-  const target = Math.min(count, Math.max(k, picked.size));
-  while (picked.size < target) picked.add(rng.int(0, count - 1));
-  return Int32Array.from([...picked].sort((a, b) => a - b));
-}
-
-/** check one case against its result under the op's contract */
-export function checkCase(c: CaseLine, label: string, res: ResultValue, opts: VerifyOptions = {}): CaseOutcome {
+/**
+ * Check one case against its result under the op's contract. Row ops (attention.forward) are
+ * checked on their row plan: the case's rows, the --sample-rows sample, or (cut into parts
+ * for worker threads by the caller, who then passes the joined `part`) every row.
+ */
+export function checkCase(c: CaseLine, label: string, res: ResultValue, opts: VerifyOptions = {}, pre?: { plan: RowPlan; part: RowsPart }): CaseOutcome {
   const o: CaseOutcome = { status: 'failed', mismatchedElements: 0, messages: [] };
   const fail = (kind: Kind, msg: string): CaseOutcome => ({ ...o, kind, messages: [`${label}: ${msg}`] });
   if (res.problem) return fail('bad_result', res.problem);
   if (res.skip !== undefined) return { status: 'skipped', mismatchedElements: 0, messages: [], skipReason: res.skip };
   if (res.error !== undefined) return fail('error_result', `implementation reported an error: ${JSON.stringify(res.error)}`);
   const op = getOp(c.op);
-  // rows: a sampled check of a full-size result, for ops that compute per query row
-  const sampling = op.rowSampling && opts.sampleRows && !c.in[op.rowSampling.input] ? op.rowSampling : undefined;
-  let inputs = c.in;
-  let rows: Int32Array | undefined;
-  if (sampling) {
-    rows = sampleRows(op, c, opts.sampleRows!, opts.seed ?? 1);
-    inputs = { ...c.in, [sampling.input]: tensor('i32', [rows.length], rows) };
-  }
+  let plan: RowPlan | undefined;
   let expected: Record<string, Tensor>;
+  let evidence: Record<string, Tensor> | undefined;
   try {
-    if (c.expect) {
-      validateInputs(op, c.in); // a case's own inputs are checked even when it carries its expectation
-      expected = rows ? Object.fromEntries(Object.entries(c.expect).map(([k, t]) => [k, gatherAxis(t, sampling!.axes[k], rows!)])) : c.expect;
-    } else expected = runOp(c.op, c.args, inputs);
+    plan = pre?.plan ?? rowPlan(op, c, opts.sampleRows, opts.seed ?? 1, false);
+    if (plan) ({ expected, evidence } = pre?.part ?? computeRows(c, plan.positions, plan.rows));
+    else {
+      if (c.expect) validateInputs(op, c.in); // a case's own inputs are checked even when it carries its expectation
+      expected = c.expect ?? runOp(c.op, c.args, c.in);
+    }
   } catch (e) {
     return fail('bad_case', `the oracle cannot evaluate this case: ${(e as Error).message}`);
   }
-  if (rows) o.rows = { checked: rows.length, of: sampling!.count(c.in) };
+  if (plan?.sampled) o.rows = { checked: plan.rows.length, of: plan.axisLength };
   const contract = op.contract(c.args);
   const out = res.out ?? {};
-  const ctx = { args: c.args, inputs, expected };
+  const inputs = plan ? { ...c.in, [plan.sampling.input]: tensor('i32', [plan.rows.length], plan.rows) } : c.in;
+  const ctx = { args: c.args, inputs, expected, evidence };
   let ok = true;
   for (const [name, want] of Object.entries(expected)) {
     const tol = contract[name] ?? { kind: 'exact' as const };
@@ -147,30 +119,31 @@ export function checkCase(c: CaseLine, label: string, res: ResultValue, opts: Ve
       say(g.problem);
       continue;
     }
-    // a sampled check takes a full-size result and looks at the sampled rows only
-    const axis = rows ? sampling!.axes[name] : undefined;
+    // the result's shape: the plan's row axis at full length (a sampled check reads some rows)
+    const axis = plan?.sampling.axes[name];
     const fullShape = [...want.shape];
-    if (axis !== undefined) fullShape[axis] = o.rows!.of;
+    if (axis !== undefined) fullShape[axis] = plan!.axisLength;
     if (g.dtype !== want.dtype || g.shape.join() !== fullShape.join()) {
       ok = false;
       say(`out.${name} is ${g.dtype}[${g.shape}], expected ${want.dtype}[${fullShape}]`);
       continue;
     }
-    const got = axis !== undefined ? gatherAxis(g, axis, rows!) : g;
+    const got = axis !== undefined && plan!.sampled ? gatherAxis(g, axis, plan!.positions) : g;
     const bad = offenses(got, want, tol, ctx, opts);
     if (!bad.length) continue;
     ok = false;
     o.mismatchedElements += bad.length;
+    // indices named in the result's own coordinates (a sampled row by its window row)
     const where = (i: number) => {
       const idx = unravel(i, want.shape);
-      if (axis !== undefined) idx[axis] = rows![idx[axis]];
+      if (axis !== undefined && plan!.sampled) idx[axis] = plan!.positions[idx[axis]];
       return `[${idx}]`;
     };
     for (const b of bad.slice(0, PER_OUTPUT)) say(`out.${name}${where(b.i)} got ${hexBits(got, b.i)} (${elementValue(got, b.i)}) want ${hexBits(want, b.i)} (${elementValue(want, b.i)})${errorText(b)} [${describeTolerance(tol)}]`);
     if (bad.length > PER_OUTPUT) say(`out.${name}: ${bad.length - PER_OUTPUT} more mismatching elements`);
-    if (axis !== undefined) {
-      const badRows = [...new Set(bad.map((b) => rows![unravel(b.i, want.shape)[axis]]))].sort((a, b) => a - b);
-      say(`out.${name}: mismatches in ${badRows.length} of the ${rows!.length} sampled rows: ${badRows.slice(0, 20).join(', ')}${badRows.length > 20 ? ', …' : ''}`);
+    if (axis !== undefined && plan!.sampled) {
+      const badRows = [...new Set(bad.map((b) => plan!.rows[unravel(b.i, want.shape)[axis]]))].sort((a, b) => a - b);
+      say(`out.${name}: mismatches in ${badRows.length} of the ${plan!.rows.length} sampled rows: ${badRows.slice(0, 20).join(', ')}${badRows.length > 20 ? ', …' : ''}`);
     }
   }
   if (ok) return { ...o, status: 'passed', messages: [] };

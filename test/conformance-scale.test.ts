@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import '../ops/index.ts';
 import { runOp } from '../ops/registry.ts';
-import { gatherAxis } from '../ops/verify.ts';
+import { gatherAxis } from '../ops/rows.ts';
 import { JsonlWriter } from '../io/line-writer.ts';
 import { openSafetensors } from '../io/safetensors.ts';
 import { alloc, tensor, type Tensor } from '../io/tensor.ts';
@@ -238,6 +238,33 @@ test('--jobs 2 gives the same output as --jobs 1 (eval bytes, verify report)', (
   const vb = cli(['verify', '--cases', 'j2.jsonl', '--results', 'jbad.jsonl', '--jobs', '2', '--sample-rows', '3']);
   assert.is(va.code, 1);
   assert.is(va.out, vb.out);
+});
+
+test('--jobs 2 cuts a long attention case into row parts: eval bytes and verify reports equal to --jobs 1', () => {
+  // L = 2100: rows × keys over the split threshold, so each case is computed by both workers
+  const g = cli(['gen', '--op', 'attention.forward', '--L', '2100', '--D', '8', '--Hq', '2', '--variant', 'anchor,full', '--precision', 'bf16_flash,f32', '--docs', 'uniform:3', '--no-expect', '--tensors', 'sidecar', '--out', 'split.jsonl']);
+  assert.is(g.code, 0, g.err);
+  const a = cli(['eval', 'split.jsonl', '--out', 'split-a.jsonl', '--jobs', '1']);
+  const b = cli(['eval', 'split.jsonl', '--out', 'split-b.jsonl', '--jobs', '2']);
+  assert.is(a.code, 0, a.err);
+  assert.is(b.code, 0, b.err);
+  assert.is(readFileSync(at('split-a.jsonl'), 'utf8'), readFileSync(at('split-b.jsonl'), 'utf8'));
+  // a wrong value in case 0 (anchor, bf16_flash): both job counts report the same, sampled or not
+  const lines = readLines('split-a.jsonl');
+  const r = JSON.parse(lines[0]);
+  const out = Buffer.from(r.out.out.b64, 'base64');
+  out[2 * (1500 * 8) + 1] ^= 0x01; // head 0, row 1500, d 0: the exponent's low bit (×2 or ÷2)
+  r.out.out.b64 = out.toString('base64');
+  lines[0] = JSON.stringify(r);
+  writeLines('split-bad.jsonl', lines);
+  for (const sample of [[], ['--sample-rows', '40']]) {
+    const va = cli(['verify', '--cases', 'split.jsonl', '--results', 'split-bad.jsonl', '--jobs', '1', ...sample]);
+    const vb = cli(['verify', '--cases', 'split.jsonl', '--results', 'split-bad.jsonl', '--jobs', '2', ...sample]);
+    assert.is(va.code, sample.length ? va.code : 1, va.out);
+    assert.is(va.out, vb.out, `--jobs 1 and 2 differ ${sample.join(' ')}`);
+  }
+  const all = cli(['verify', '--cases', 'split.jsonl', '--results', 'split-bad.jsonl', '--jobs', '2']);
+  assert.match(all.out, /out\.out\[0,1500,0\]/);
 });
 
 test('eval: a line over the memory budget gets an error line naming its size; the lines after it still get results', () => {
