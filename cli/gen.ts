@@ -95,12 +95,13 @@ export const command: Command = {
     '  sized attention cases: --L N [--Hq N] [--Hkv N] [--D N] [--variant V,...|all] [--precision P,...|all] [--docs SPEC] [--block-size B]',
     `     SPEC: ${DOCS_FORMS}`,
     '  sized rope cases:      --T N [--dim N] [--H N] [--max-position N] [--path P,...|all] [--layout half|interleaved|all] [--base B]',
-    '  --sample-rows K: attention.forward cases carry K query rows (row 0, the last, each document\'s first, then seeded ones) and expect holds only those',
+    '  --sample-rows K: attention.forward cases carry at least K query rows (row 0, the last, each document\'s first, then seeded ones) and expect holds only those',
+    '  --id-prefix P: ids are P + the generated id (ids must be unique in a file that verify reads)',
     '  --no-expect: inputs only (check a full-size result later with verify --sample-rows)',
   ].join('\n'),
   options: {
     op: { type: 'string' }, n: { type: 'string' }, seed: { type: 'string' }, level: { type: 'string' }, out: { type: 'string' },
-    tensors: { type: 'string' }, shard: { type: 'string' }, 'sample-rows': { type: 'string' }, 'no-expect': { type: 'boolean' },
+    tensors: { type: 'string' }, shard: { type: 'string' }, 'sample-rows': { type: 'string' }, 'no-expect': { type: 'boolean' }, 'id-prefix': { type: 'string' },
     ...Object.fromEntries([...ATTENTION_SIZE, ...ROPE_SIZE].map((k) => [k, { type: 'string' as const }])),
   },
   async run(v) {
@@ -130,8 +131,9 @@ export const command: Command = {
     }
     let count = 0;
     try {
-      for (const c of cases) {
+      for (const generated of cases) {
         const started = Date.now();
+        const c = { ...generated, id: `${v['id-prefix'] ?? ''}${generated.id}` };
         let line: GenCase & { op?: string; expect?: unknown } = c;
         if (sample !== undefined) {
           const rows = sampleRows(op, { id: c.id, args: validateArgs(op, c.args), in: c.in }, sample, seed);

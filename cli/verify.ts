@@ -268,13 +268,18 @@ function merge(paths: string[], json: boolean): number {
     total.failures.push(...s.failures);
     total.messages.push(...s.messages);
   }
-  const shards = parts.map((s) => s.shard ?? '1/1');
-  const n = Number(shards[0].split('/')[1]);
-  const want = Array.from({ length: n }, (_, i) => `${i + 1}/${n}`);
-  for (const w of want) if (!shards.includes(w)) problems.push(`shard ${w} is missing`);
-  for (const s of new Set(shards)) {
-    if (!want.includes(s)) problems.push(`shard ${s} does not belong to a split into ${n}`);
-    if (shards.filter((x) => x === s).length > 1) problems.push(`shard ${s} is given twice`);
+  // summaries of verify --shard runs must cover 1..n once; summaries of whole files (of a
+  // split made at gen or eval time) are only added up
+  const shards = parts.map((s) => s.shard).filter((s): s is string => s !== undefined);
+  if (shards.length && shards.length !== parts.length) problems.push('some summaries come from verify --shard runs and some do not');
+  if (shards.length) {
+    const n = Number(shards[0].split('/')[1]);
+    const want = Array.from({ length: n }, (_, i) => `${i + 1}/${n}`);
+    for (const w of want) if (!shards.includes(w)) problems.push(`shard ${w} is missing`);
+    for (const s of new Set(shards)) {
+      if (!want.includes(s)) problems.push(`shard ${s} does not belong to a split into ${n}`);
+      if (shards.filter((x) => x === s).length > 1) problems.push(`shard ${s} is given twice`);
+    }
   }
   const v = new Verifier();
   Object.assign(v.report, total);

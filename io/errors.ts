@@ -1,4 +1,4 @@
-// Error codes of the case-file protocol (shared/conformance-format: "Lines").
+// Error codes of the case-file protocol (FORMAT.md, "Result lines").
 export type ErrorCode = 'BAD_JSON' | 'BAD_CASE' | 'UNKNOWN_OP' | 'BAD_ARGS' | 'BAD_TENSOR' | 'INTERNAL';
 
 /** an error that names the problem; eval turns it into an error line and goes on */

@@ -31,7 +31,11 @@ export class SidecarCache {
     const path = isAbsolute(file) ? file : resolve(this.baseDir, file);
     let r = this.open.get(path);
     if (!r) {
-      r = openSafetensors(path);
+      try {
+        r = openSafetensors(path);
+      } catch (e) {
+        throw e instanceof OpError ? new OpError('BAD_TENSOR', `${where}: ${e.message}`) : e;
+      }
       this.open.set(path, r);
     }
     return r;

@@ -91,6 +91,9 @@ function base64Problem(s: string): string | undefined {
   return undefined;
 }
 
+/** the most dimensions a tensor may have (as in safetensors sidecars) */
+export const MAX_RANK = 8;
+
 /** the largest tensor one typed array can hold */
 const MAX_ELEMENTS = 2 ** 32 - 1;
 
@@ -101,8 +104,8 @@ export function decodeTensor(w: unknown, where: string, src: TensorSource = {}):
   if (typeof o.dtype !== 'string' || !(DTYPES as readonly string[]).includes(o.dtype))
     throw new OpError('BAD_TENSOR', `${where}: unknown dtype ${JSON.stringify(o.dtype)} (expected one of ${DTYPES.join(', ')})`);
   const dtype = o.dtype as DType;
-  if (!Array.isArray(o.shape) || o.shape.length > 16 || !o.shape.every((d) => Number.isInteger(d) && d >= 0 && d <= 2 ** 31))
-    throw new OpError('BAD_TENSOR', `${where}: shape must be an array of at most 16 non-negative integers, got ${JSON.stringify(o.shape)}`);
+  if (!Array.isArray(o.shape) || o.shape.length > MAX_RANK || !o.shape.every((d) => Number.isInteger(d) && d >= 0 && d <= 2 ** 31))
+    throw new OpError('BAD_TENSOR', `${where}: shape must be an array of at most ${MAX_RANK} non-negative integers, got ${JSON.stringify(o.shape)}`);
   const shape = o.shape as number[];
   const n = numel(shape);
   if (n > MAX_ELEMENTS) throw new OpError('BAD_TENSOR', `${where}: shape [${shape}] has ${n} elements, more than one tensor can hold (2^32 − 1)`);

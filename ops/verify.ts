@@ -105,6 +105,7 @@ export function checkCase(c: CaseLine, label: string, res: ResultValue, opts: Ve
   const inputs = plan ? { ...c.in, [plan.sampling.input]: tensor('i32', [plan.rows.length], plan.rows) } : c.in;
   const ctx = { args: c.args, inputs, expected, evidence };
   let ok = true;
+  let unreadable = false; // an output that could not be decoded: the result is bad, not a mismatch
   for (const [name, want] of Object.entries(expected)) {
     const tol = contract[name] ?? { kind: 'exact' as const };
     const say = (msg: string) => o.messages.push(`${label}: ${msg}`);
@@ -116,6 +117,7 @@ export function checkCase(c: CaseLine, label: string, res: ResultValue, opts: Ve
     const g = out[name];
     if ('problem' in g) {
       ok = false;
+      unreadable = true;
       say(g.problem);
       continue;
     }
@@ -147,7 +149,7 @@ export function checkCase(c: CaseLine, label: string, res: ResultValue, opts: Ve
     }
   }
   if (ok) return { ...o, status: 'passed', messages: [] };
-  return { ...o, kind: 'mismatch' };
+  return { ...o, kind: unreadable && o.mismatchedElements === 0 ? 'bad_result' : 'mismatch' };
 }
 
 function errorText(b: Offense): string {
