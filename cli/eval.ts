@@ -1,7 +1,8 @@
 import '../ops/index.ts';
 import { dirname } from 'node:path';
 import { caseFromValue, errorOf, idOf, type Result } from '../ops/cases.ts';
-import { defaultJobs, Ordered, Pool, rowsOnPool, worthSplitting } from '../ops/pool.ts';
+import { defaultJobs, Ordered, Pool, rowsInParts, worthSplitting } from '../ops/pool.ts';
+import { stepsProgress } from './progress.ts';
 import { getOp, runOp } from '../ops/registry.ts';
 import { rowPlan } from '../ops/rows.ts';
 import { jsonLines, openInput } from '../io/json-stream.ts';
@@ -65,12 +66,12 @@ export const command: Command = {
         let r: Result | Promise<Result>;
         try {
           const c = caseFromValue(line.value, { sidecars, shared: Boolean(pool) });
-          const op = getOp(c.op);
-          const plan = pool && rowPlan(op, c, undefined, 1, true);
-          if (pool && plan && worthSplitting(plan.rows.length, plan.sampling.count(c.in), jobs)) {
-            // one long case: its rows in parts on every worker
+          const plan = rowPlan(getOp(c.op), c, undefined, 1, true);
+          if (plan && worthSplitting(plan.rows.length, plan.sampling.count(c.in))) {
+            // one long case: its rows in parts (on every worker), with progress
             const id = c.id;
-            r = rowsOnPool(pool, jobs, c, plan, false).then((part): Result => ('error' in part ? { id, error: part.error } : { id, out: part.expected }));
+            const progress = stepsProgress(`eval: line ${line.lineNo} (${c.op}, ${plan.rows.length} rows)`);
+            r = rowsInParts(pool, jobs, { ...c, expect: undefined }, plan, false, progress).then((part): Result => ('error' in part ? { id, error: part.error } : { id, out: part.expected }));
           } else if (pool) {
             await pool.ready();
             r = pool.run({ kind: 'eval', c }) as Promise<Result>;

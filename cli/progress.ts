@@ -31,6 +31,15 @@ export class Progress {
   }
 }
 
+/** a progress callback for work whose step count is known at its first step */
+export function stepsProgress(label: string): (done: number, total: number) => void {
+  let bar: Progress | undefined;
+  return (done, total) => {
+    bar ??= new Progress(label, total);
+    bar.update(done);
+  };
+}
+
 export function fmtSeconds(s: number): string {
   if (!Number.isFinite(s)) return '?';
   if (s < 60) return `${s.toFixed(1)}s`;

@@ -3,7 +3,8 @@ import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statS
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { caseFromValue, idOf, type CaseId, type CaseLine } from '../ops/cases.ts';
-import { defaultJobs, Ordered, Pool, rowsOnPool, worthSplitting } from '../ops/pool.ts';
+import { defaultJobs, Ordered, Pool, rowsInParts, worthSplitting } from '../ops/pool.ts';
+import { stepsProgress } from './progress.ts';
 import { getOp } from '../ops/registry.ts';
 import { rowPlan } from '../ops/rows.ts';
 import { caseLabel, checkCase, resultFromValue, Verifier, type CaseOutcome, type ResultValue, type VerifyOptions, type VerifyReport } from '../ops/verify.ts';
@@ -195,10 +196,11 @@ export const command: Command = {
         const res = readResult(found[0]);
         const started = Date.now();
         const op = getOp(c.op);
-        const plan = pool && op.rowSampling && !res.problem && res.skip === undefined && res.error === undefined ? rowPlan(op, c, opts.sampleRows, opts.seed ?? 1, true) : undefined;
-        if (pool && plan && worthSplitting(plan.rows.length, plan.sampling.count(c.in), jobs)) {
-          // one long case: its rows in parts on every worker, the (cheap) comparison here
-          const checked = rowsOnPool(pool, jobs, c, plan, true).then((part): CaseOutcome =>
+        const plan = op.rowSampling && !res.problem && res.skip === undefined && res.error === undefined ? rowPlan(op, c, opts.sampleRows, opts.seed ?? 1, true) : undefined;
+        if (plan && worthSplitting(plan.rows.length, plan.sampling.count(c.in))) {
+          // one long case: its rows in parts (on every worker), with progress; the comparison here
+          const progress = stepsProgress(`verify: ${label}, ${plan.rows.length} rows`);
+          const checked = rowsInParts(pool, jobs, c, plan, true, progress).then((part): CaseOutcome =>
             'error' in part
               ? { status: 'failed', kind: 'bad_case', mismatchedElements: 0, messages: [`${label}: the oracle cannot evaluate this case: ${part.error.message}`] }
               : checkCase(c, label, res, opts, { plan, part }),

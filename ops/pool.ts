@@ -6,7 +6,8 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { CaseLine, Result } from './cases.ts';
-import { joinParts, splitPlan, type RowPlan, type RowsPart } from './rows.ts';
+import { computeRows, joinParts, splitPlan, type RowPlan, type RowsPart } from './rows.ts';
+import { errorOf } from './cases.ts';
 import type { CaseOutcome, ResultValue, VerifyOptions } from './verify.ts';
 
 export type Task =
@@ -85,20 +86,43 @@ export class Pool {
   }
 }
 
-/** a row op's case big enough to cut into parts: rows × keys ≥ 2^22 and two rows per job */
-export function worthSplitting(rows: number, keys: number, jobs: number): boolean {
-  return jobs > 1 && rows >= 2 * jobs && rows * keys >= 2 ** 22;
+/** a row op's case big enough to cut into parts: rows × keys ≥ 2^22, at least 8 rows */
+export function worthSplitting(rows: number, keys: number): boolean {
+  return rows >= 8 && rows * keys >= 2 ** 22;
 }
 
+type PartAnswer = RowsPart | { error: { code: string; message: string } };
+
 /**
- * A row op's case computed in parts on the pool (splitPlan's interleaved cut, joined back in
- * plan order): the expected outputs and, with `evidence`, what the contract checks need.
+ * A row op's case computed in parts: splitPlan's interleaved cut, 4 parts per job (for load
+ * balance and progress steps), on the pool's workers or, without a pool, one after another
+ * here; joined back in plan order. With `evidence`, also what the contract checks need.
+ * Verify passes the case with its expect, eval without (eval computes every output).
  */
-export async function rowsOnPool(pool: Pool, jobs: number, c: CaseLine, plan: RowPlan, evidence: boolean): Promise<RowsPart | { error: { code: string; message: string } }> {
-  const shared = { ...c, in: plan.sampling.shared?.(c.in) ?? c.in };
-  const answers = await Promise.all(splitPlan(plan, jobs).map((p) => pool.run({ kind: 'rows', c: shared, positions: p.positions, rows: p.rows, evidence })));
-  const failed = answers.find((a) => 'error' in a && !('id' in a));
-  if (failed) return failed as { error: { code: string; message: string } };
+export async function rowsInParts(pool: Pool | undefined, jobs: number, c: CaseLine, plan: RowPlan, evidence: boolean, progress?: (done: number, total: number) => void): Promise<PartAnswer> {
+  const parts = splitPlan(plan, 4 * jobs);
+  let done = 0;
+  progress?.(0, parts.length);
+  const tick = <T>(a: T): T => {
+    progress?.(++done, parts.length);
+    return a;
+  };
+  let answers: PartAnswer[];
+  if (!pool) {
+    answers = [];
+    for (const p of parts) {
+      try {
+        answers.push(tick(computeRows(c, p.positions, p.rows, evidence)));
+      } catch (e) {
+        return { error: errorOf(e) };
+      }
+    }
+  } else {
+    const shared = { ...c, in: plan.sampling.shared?.(c.in) ?? c.in };
+    answers = (await Promise.all(parts.map((p) => pool.run({ kind: 'rows', c: shared, positions: p.positions, rows: p.rows, evidence }).then(tick)))) as PartAnswer[];
+  }
+  const failed = answers.find((a) => 'error' in a);
+  if (failed) return failed;
   return joinParts(answers as RowsPart[], plan.sampling);
 }
 

@@ -96,8 +96,12 @@ export interface RowsPart {
   evidence: Record<string, Tensor>;
 }
 
-/** compute one part: positions into the plan's row axis, rows the window rows they stand for */
-export function computeRows(c: CaseLine, positions: Int32Array, rows: Int32Array): RowsPart {
+/**
+ * compute one part: positions into the plan's row axis, rows the window rows they stand for;
+ * the expected rows come from the case's expect when it has one (verify), else the oracle;
+ * the contract's evidence only when asked (verify; eval needs the outputs alone)
+ */
+export function computeRows(c: CaseLine, positions: Int32Array, rows: Int32Array, withEvidence = true): RowsPart {
   const op = getOp(c.op);
   const s = op.rowSampling!;
   const inputs = { ...c.in, [s.input]: tensor('i32', [rows.length], rows) };
@@ -106,7 +110,7 @@ export function computeRows(c: CaseLine, positions: Int32Array, rows: Int32Array
     validateInputs(op, c.in); // a case's own inputs are checked even when it carries its expectation
     expected = Object.fromEntries(Object.entries(c.expect).map(([k, t]) => [k, gatherAxis(t, s.axes[k], positions)]));
   } else expected = runOp(c.op, c.args, inputs);
-  return { expected, evidence: s.evidence?.(c.args, inputs, expected) ?? {} };
+  return { expected, evidence: (withEvidence && s.evidence?.(c.args, inputs, expected)) || {} };
 }
 
 /** the plan cut into `n` interleaved parts (row k to part k mod n: causal rows cost more late) */

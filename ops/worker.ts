@@ -25,8 +25,7 @@ parentPort!.on('message', ({ seq, task }: { seq: number; task: Task }) => {
       const { c, positions, rows } = task;
       let part: RowsPart;
       try {
-        const input = getOp(c.op).rowSampling!.input;
-        part = task.evidence ? computeRows(c, positions, rows) : { expected: runOp(c.op, c.args, { ...c.in, [input]: tensor('i32', [rows.length], rows) }), evidence: {} };
+        part = computeRows(c, positions, rows, task.evidence);
       } catch (e) {
         parentPort!.postMessage({ seq, answer: { error: errorOf(e) } });
         return;
