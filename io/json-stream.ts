@@ -50,9 +50,12 @@ export function defaultBudget(): number {
 }
 
 export const MAX_DEPTH = 512;
-/** strings outside a tensor's b64 longer than this are refused (ids, names, args are short) */
+/** strings outside a tensor's b64, and numbers, longer than this are refused (ids, names, args are short) */
 export const MAX_STRING_BYTES = 64 << 20;
 const CHUNK = 1 << 20;
+const EMPTY = new Uint8Array(0);
+/** where b64 bytes that are not kept are decoded (see base64) */
+let scratch: Uint8Array | undefined;
 
 // base64 alphabet → sextet; 64 marks '=', 255 anything else
 const SEXTET = new Uint8Array(256).fill(255);
@@ -118,13 +121,17 @@ class ByteSource {
   peek(): number {
     return this.pos < this.end || this.fill() ? this.buf[this.pos] : -1;
   }
-  next(): number {
-    return this.pos < this.end || this.fill() ? this.buf[this.pos++] : -1;
-  }
 }
 
 const isWs = (c: number) => c === C.SP || c === C.TAB || c === C.CR;
-const show = (c: number) => (c < 0 ? 'end of line' : c >= 0x20 && c < 0x7f ? `'${String.fromCharCode(c)}'` : `byte 0x${c.toString(16).padStart(2, '0')}`);
+/** a byte, or a character of an escape in a b64 string */
+const show = (c: number) =>
+  c < 0 ? 'end of line' : c >= 0x20 && c < 0x7f ? `'${String.fromCharCode(c)}'` : c > 0xff ? `U+${c.toString(16).padStart(4, '0')}` : `byte 0x${c.toString(16).padStart(2, '0')}`;
+/** the byte a syntax error found (the newline ends the line) */
+const found = (c: number) => show(c === C.NL ? -1 : c);
+const hexDigit = (c: number) => (c >= 0x30 && c <= 0x39 ? c - 0x30 : (c | 0x20) >= 0x61 && (c | 0x20) <= 0x66 ? (c | 0x20) - 0x57 : -1);
+// the one-character JSON escapes: the character after the backslash → the character meant
+const UNESCAPE: Record<number, number> = { 0x22: 0x22, 0x5c: 0x5c, 0x2f: 0x2f, 0x62: 0x08, 0x66: 0x0c, 0x6e: 0x0a, 0x72: 0x0d, 0x74: 0x09 };
 
 /** the parser of one line; state that spans values (budget used, the line's id) lives here */
 class LineParser {
@@ -134,6 +141,8 @@ class LineParser {
   constructor(
     private readonly src: ByteSource,
     private readonly opts: ReadOptions,
+    /** the offset of the line's first byte, for the positions in errors */
+    private readonly lineStart: number,
   ) {
     this.budget = opts.budget ?? defaultBudget();
   }
@@ -141,7 +150,6 @@ class LineParser {
   private fail(msg: string): never {
     throw new SkipLine(new OpError('BAD_JSON', `malformed JSON: ${msg} at byte ${this.src.offset - this.lineStart}`));
   }
-  lineStart = 0;
 
   private ws(): number {
     for (;;) {
@@ -150,14 +158,22 @@ class LineParser {
       this.src.pos++;
     }
   }
-  private expect(ch: number): void {
-    const c = this.src.next();
-    if (c !== ch) this.fail(`expected '${String.fromCharCode(ch)}', found ${show(c === C.NL ? -1 : c)}`);
+  /** consume `ch` if it comes next; nothing else is consumed, so after an error the newline is still there to end the line */
+  private skip(ch: number): boolean {
+    if (this.src.peek() !== ch) return false;
+    this.src.pos++;
+    return true;
   }
 
+  /** a raw control character in a string (a line break: the string did not end on its line) */
+  private control(c: number): never {
+    this.fail(c === C.NL || c === C.CR ? 'unterminated string' : `control character ${show(c)} in a string`);
+  }
+
+  /** a value inside `depth` arrays and objects */
   value(depth: number, key?: string, parent?: Record<string, unknown>): unknown {
-    if (depth > MAX_DEPTH) throw new SkipLine(new OpError('BAD_JSON', `nesting deeper than ${MAX_DEPTH} levels`));
     const c = this.ws();
+    if ((c === 0x7b || c === 0x5b) && depth >= MAX_DEPTH) throw new SkipLine(new OpError('BAD_JSON', `nesting deeper than ${MAX_DEPTH} levels`));
     switch (c) {
       case 0x7b:
         return this.object(depth);
@@ -173,12 +189,12 @@ class LineParser {
         return this.literal('null', null);
       default:
         if (c === 0x2d || (c >= 0x30 && c <= 0x39)) return this.number();
-        this.fail(`unexpected ${show(c === C.NL ? -1 : c)}`);
+        this.fail(`unexpected ${found(c)}`);
     }
   }
 
   private literal(word: string, v: unknown): unknown {
-    for (let i = 0; i < word.length; i++) if (this.src.next() !== word.charCodeAt(i)) this.fail(`invalid literal (expected ${word})`);
+    for (let i = 0; i < word.length; i++) if (!this.skip(word.charCodeAt(i))) this.fail(`invalid literal (expected ${word})`);
     return v;
   }
 
@@ -189,7 +205,7 @@ class LineParser {
       if (!((c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45)) break;
       s += String.fromCharCode(c);
       this.src.pos++;
-      if (s.length > 400) this.fail('number too long');
+      if (s.length > MAX_STRING_BYTES) this.fail(`a number longer than ${MAX_STRING_BYTES} bytes`);
     }
     if (!/^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(s)) this.fail(`invalid number ${s}`);
     return Number(s);
@@ -200,29 +216,31 @@ class LineParser {
     const parts: Uint8Array[] = [];
     let total = 0;
     let escapes = false;
-    const push = (part: Uint8Array) => {
-      parts.push(part);
-      total += part.length;
-      if (total > MAX_STRING_BYTES) this.fail(`a string longer than ${MAX_STRING_BYTES} bytes outside a tensor's b64`);
-    };
+    let escaped = false; // the byte before was an escaping backslash
     for (;;) {
       if (!this.src.fill()) this.fail('unterminated string');
       const buf = this.src.buf;
-      let i = this.src.pos;
       const end = this.src.end;
-      while (i < end && buf[i] !== C.QUOTE && buf[i] !== C.BSLASH && buf[i] >= 0x20) i++;
-      if (i > this.src.pos) push(buf.slice(this.src.pos, i));
+      let i = this.src.pos;
+      // escapes are kept raw (an escaped quote does not end the string) and decoded below
+      for (; i < end; i++) {
+        const b = buf[i];
+        if (b < 0x20 || (b === C.QUOTE && !escaped)) break;
+        escaped = b === C.BSLASH && !escaped;
+        escapes ||= escaped;
+      }
+      if (i > this.src.pos) {
+        parts.push(buf.slice(this.src.pos, i));
+        total += i - this.src.pos;
+        if (total > MAX_STRING_BYTES) this.fail(`a string longer than ${MAX_STRING_BYTES} bytes outside a tensor's b64`);
+      }
       this.src.pos = i;
       if (i === end) continue;
-      const c = buf[i];
-      this.src.pos++;
-      if (c === C.QUOTE) break;
-      if (c < 0x20) this.fail(c === C.NL ? 'unterminated string' : `control character ${show(c)} in a string`);
-      // an escape: keep it raw (so an escaped quote does not end the string); decoded below
-      const e = this.src.next();
-      if (e < 0x20) this.fail('unterminated string');
-      push(Uint8Array.of(C.BSLASH, e));
-      escapes = true;
+      if (buf[i] === C.QUOTE) {
+        this.src.pos++;
+        break;
+      }
+      this.control(buf[i]);
     }
     let s: string;
     try {
@@ -241,34 +259,37 @@ class LineParser {
   /** a tensor's b64 string, decoded as it is read */
   private base64(parent: Record<string, unknown>): Base64Bytes {
     this.src.pos++; // the opening quote
-    const expected = expectedBytes(parent);
-    let target: Uint8Array | undefined;
+    const skim = this.opts.skim;
+    const expected = skim ? undefined : expectedBytes(parent);
+    // the bytes go to `cur`: the tensor's own buffer when its dtype and shape came first, else
+    // chunks that grow with the string (a small tensor takes little of the budget), joined at the
+    // end; bytes that are not kept (skimmed, or more than dtype and shape say) go to a scratch buffer
+    if (expected !== undefined) this.reserve(expected, () => `a ${parent.dtype} [${parent.shape}] tensor (${fmtBytes(expected)})`);
+    const target = expected === undefined ? undefined : this.alloc(expected);
+    let cur: Uint8Array = target ?? EMPTY;
     const chunks: Uint8Array[] = [];
-    let cur: Uint8Array | undefined;
-    let curLen = 0;
-    if (!this.opts.skim && expected !== undefined) {
-      this.reserve(expected, parent);
-      target = new Uint8Array(this.opts.shared ? new SharedArrayBuffer(expected) : new ArrayBuffer(expected));
-    }
+    let reserved = 0; // bytes of the chunks, counted against the budget
+    let at = 0; // bytes in cur
     let out = 0; // decoded bytes so far
     let acc = 0;
     let nq = 0; // sextets in acc
     let pads = 0;
     let chars = 0;
     let invalid: string | undefined;
+    /** one decoded byte (off the hot path) */
     const put = (byte: number) => {
-      if (this.opts.skim) return;
-      if (target) {
-        if (out < target.length) target[out] = byte;
-      } else {
-        if (!cur || curLen === cur.length) {
-          this.reserve(CHUNK, parent);
-          cur = new Uint8Array(CHUNK);
+      if (at === cur.length) {
+        if (expected === undefined && !skim) {
+          // chunks double up to CHUNK and take no more than is left of the budget (none left: an error)
+          const size = Math.max(1, Math.min(CHUNK, Math.max(256, out), this.budget - this.used));
+          this.reserve(size, () => `a b64 string of more than ${fmtBytes(out)} before its tensor's dtype and shape`);
+          reserved += size;
+          cur = new Uint8Array(size);
           chunks.push(cur);
-          curLen = 0;
-        }
-        cur[curLen++] = byte;
+        } else cur = scratch ??= new Uint8Array(CHUNK);
+        at = 0;
       }
+      cur[at++] = byte;
       out++;
     };
     const take = (sextet: number) => {
@@ -281,55 +302,58 @@ class LineParser {
         nq = 0;
       }
     };
+    /** a character off the hot path: '=', an escaped character, a sextet after the padding, or not base64 */
+    const char = (c: number) => {
+      const s = c <= 0xff ? SEXTET[c] : 255;
+      if (s < 64 && pads === 0) take(s);
+      else if (s === 64 && nq >= 2 && pads < 2) pads++;
+      else invalid ??= `${s === 64 ? "misplaced '='" : s < 64 ? `${show(c)} after the '=' padding` : show(c)} at character ${chars}`;
+      chars++;
+    };
     outer: for (;;) {
       if (!this.src.fill()) this.fail('unterminated string');
       const buf = this.src.buf;
       const end = this.src.end;
       let i = this.src.pos;
-      for (; i < end; i++) {
-        const c = buf[i];
-        const s = SEXTET[c];
-        if (s < 64 && pads === 0) {
-          chars++;
-          acc = (acc << 6) | s;
-          if (++nq === 4) {
-            // the hot path: three bytes straight into the tensor's buffer
-            if (target && out + 3 <= target.length) {
-              target[out] = acc >>> 16;
-              target[out + 1] = (acc >>> 8) & 255;
-              target[out + 2] = acc & 255;
-              out += 3;
-            } else {
-              put(acc >>> 16);
-              put((acc >>> 8) & 255);
-              put(acc & 255);
-            }
-            acc = 0;
-            nq = 0;
+      while (i < end) {
+        if (nq === 0 && pads === 0) {
+          // the hot path: take() for whole groups of four sextets, three bytes straight into cur
+          const dst = cur;
+          const from = i;
+          let o = at;
+          while (i + 4 <= end && o + 3 <= dst.length) {
+            const a = SEXTET[buf[i]];
+            const b = SEXTET[buf[i + 1]];
+            const c = SEXTET[buf[i + 2]];
+            const d = SEXTET[buf[i + 3]];
+            if ((a | b | c | d) > 63) break;
+            const v = (a << 18) | (b << 12) | (c << 6) | d;
+            dst[o] = v >>> 16;
+            dst[o + 1] = (v >>> 8) & 255;
+            dst[o + 2] = v & 255;
+            o += 3;
+            i += 4;
           }
-          continue;
+          out += o - at;
+          at = o;
+          chars += i - from;
+          if (i === end) break;
         }
+        const c = buf[i];
         if (c === C.QUOTE) {
           this.src.pos = i + 1;
           break outer;
         }
+        this.src.pos = i;
+        if (c < 0x20) this.control(c);
+        this.src.pos = i + 1;
+        // any JSON escape is legal ("\/" is how some writers spell '/'); what it stands for must be base64
         if (c === C.BSLASH) {
-          // "\/" is a legal JSON spelling of '/'
-          this.src.pos = i + 1;
-          if (this.src.next() !== 0x2f) this.fail('invalid escape in a b64 string');
-          if (pads) invalid ??= `'/' after the '=' padding at character ${chars}`;
-          else take(63);
-          chars++;
+          char(this.escape());
           continue outer;
         }
-        if (c === 0x3d && nq >= 2 && pads < 2) {
-          pads++;
-          chars++;
-          continue;
-        }
-        if (c < 0x20) this.fail(c === C.NL ? 'unterminated string' : `control character ${show(c)} in a string`);
-        invalid ??= c === 0x3d ? `misplaced '=' at character ${chars}` : `${show(c)} at character ${chars}`;
-        chars++;
+        char(c);
+        i++;
       }
       this.src.pos = i;
     }
@@ -342,26 +366,57 @@ class LineParser {
         put((acc >>> 2) & 255);
       }
     } else if (nq !== 0) invalid ??= `length ${chars} is not a multiple of 4`;
+    const kept = !invalid && !skim && (expected === undefined || out === expected);
+    this.used -= (expected ?? reserved) - (kept ? out : 0); // the budget counts only the bytes the line keeps
     if (invalid) return new Base64Bytes(undefined, out, `not valid base64 (${invalid})`);
-    if (this.opts.skim) return new Base64Bytes(undefined, out);
-    if (target) return new Base64Bytes(out === target.length ? target : undefined, out);
+    if (!kept) return new Base64Bytes(undefined, out);
+    if (target) return new Base64Bytes(target, out);
     // the shape was not known in advance: join the chunks into an aligned buffer
-    const joined = new Uint8Array(this.opts.shared ? new SharedArrayBuffer(out) : new ArrayBuffer(out));
-    let at = 0;
+    const joined = this.alloc(out);
+    let pos = 0;
     for (const ch of chunks) {
-      const n = Math.min(ch.length, out - at);
-      joined.set(ch.subarray(0, n), at);
-      at += n;
+      const n = Math.min(ch.length, out - pos);
+      joined.set(ch.subarray(0, n), pos);
+      pos += n;
     }
     return new Base64Bytes(joined, out);
   }
 
-  /** count `bytes` against the line's budget before allocating them */
-  reserve(bytes: number, parent: Record<string, unknown>): void {
+  /** the character a JSON escape in a b64 string stands for (after its backslash) */
+  private escape(): number {
+    const e = this.src.peek();
+    if (e < 0) this.fail('unterminated string');
+    if (e < 0x20) this.control(e);
+    if (Object.hasOwn(UNESCAPE, e)) {
+      this.src.pos++;
+      return UNESCAPE[e];
+    }
+    if (!this.skip(0x75)) this.fail('invalid escape in a b64 string');
+    let u = 0;
+    for (let k = 0; k < 4; k++) {
+      const d = hexDigit(this.src.peek());
+      if (d < 0) this.fail('invalid escape in a b64 string');
+      this.src.pos++;
+      u = u * 16 + d;
+    }
+    return u;
+  }
+
+  /** tensor bytes, in a shared buffer for worker threads when asked; a failed allocation fails the line, not the reading */
+  private alloc(bytes: number): Uint8Array {
+    try {
+      return new Uint8Array(this.opts.shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+    } catch (e) {
+      if (!(e instanceof RangeError)) throw e;
+      throw new SkipLine(new OpError('BAD_TENSOR', `cannot allocate ${fmtBytes(bytes)} for a tensor (${e.message}); lower --max-memory`));
+    }
+  }
+
+  /** count `bytes` against the line's budget before allocating them (`what` they are for the error) */
+  reserve(bytes: number, what: () => string): void {
     if (this.used + bytes > this.budget) {
-      const what = Array.isArray(parent.shape) && typeof parent.dtype === 'string' ? `a ${parent.dtype} [${parent.shape}] tensor (${fmtBytes(bytes)})` : `${fmtBytes(bytes)} of tensor data`;
       throw new SkipLine(
-        new OpError('BAD_TENSOR', `the line's tensors need more than the memory budget of ${fmtBytes(this.budget)} (at ${what}, ${fmtBytes(this.used)} already read); raise --max-memory or store fewer rows per case`),
+        new OpError('BAD_TENSOR', `the line's tensors need more than the memory budget of ${fmtBytes(this.budget)} (at ${what()}, ${fmtBytes(this.used)} already read); raise --max-memory or store fewer rows per case`),
       );
     }
     this.used += bytes;
@@ -375,18 +430,18 @@ class LineParser {
       return obj;
     }
     for (;;) {
-      if (this.ws() !== C.QUOTE) this.fail(`expected a key string, found ${show(this.src.peek() === C.NL ? -1 : this.src.peek())}`);
+      const q = this.ws();
+      if (q !== C.QUOTE) this.fail(`expected a key string, found ${found(q)}`);
       const key = this.string();
-      if (this.ws() !== 0x3a) this.fail("expected ':' after a key");
-      this.src.pos++;
+      this.ws();
+      if (!this.skip(0x3a)) this.fail("expected ':' after a key");
       const v = this.value(depth + 1, key, obj);
       // as JSON.parse: an own data property even for "__proto__"
       Object.defineProperty(obj, key, { value: v, writable: true, enumerable: true, configurable: true });
       if (depth === 0 && key === 'id') this.id = v;
       const c = this.ws();
-      this.src.pos++;
-      if (c === 0x7d) return obj;
-      if (c !== 0x2c) this.fail(`expected ',' or '}' in an object, found ${show(c === C.NL ? -1 : c)}`);
+      if (this.skip(0x7d)) return obj;
+      if (!this.skip(0x2c)) this.fail(`expected ',' or '}' in an object, found ${found(c)}`);
     }
   }
 
@@ -400,9 +455,8 @@ class LineParser {
     for (;;) {
       arr.push(this.value(depth + 1));
       const c = this.ws();
-      this.src.pos++;
-      if (c === 0x5d) return arr;
-      if (c !== 0x2c) this.fail(`expected ',' or ']' in an array, found ${show(c === C.NL ? -1 : c)}`);
+      if (this.skip(0x5d)) return arr;
+      if (!this.skip(0x2c)) this.fail(`expected ',' or ']' in an array, found ${found(c)}`);
     }
   }
 
@@ -433,7 +487,7 @@ const DTYPE_BYTES: Record<string, number> = { bf16: 2, f32: 4, f64: 8, i32: 4, i
 
 /** the byte count a tensor object's dtype and shape call for, when both came before b64 and are sane */
 function expectedBytes(parent: Record<string, unknown>): number | undefined {
-  const size = typeof parent.dtype === 'string' ? DTYPE_BYTES[parent.dtype] : undefined;
+  const size = typeof parent.dtype === 'string' && Object.hasOwn(DTYPE_BYTES, parent.dtype) ? DTYPE_BYTES[parent.dtype] : undefined;
   const shape = parent.shape;
   if (!size || !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return undefined;
   let n = size;
@@ -479,13 +533,15 @@ export function* jsonLines(fd: number, opts: ReadOptions & { start?: number; see
     if (src.end - src.pos >= 3 && b[src.pos + 1] === 0xbb && b[src.pos + 2] === 0xbf) src.pos += 3;
   }
   for (;;) {
-    // blank lines: whitespace only
+    // blank lines: whitespace only; a line's offset is its first byte, leading whitespace included
+    let offset = src.offset;
     let c: number;
     for (;;) {
       c = src.peek();
       if (c === C.NL) {
         lineNo++;
         src.pos++;
+        offset = src.offset;
         continue;
       }
       if (isWs(c)) {
@@ -496,9 +552,7 @@ export function* jsonLines(fd: number, opts: ReadOptions & { start?: number; see
     }
     if (c < 0) return;
     lineNo++;
-    const p = new LineParser(src, opts);
-    const offset = src.offset;
-    p.lineStart = offset;
+    const p = new LineParser(src, opts, offset);
     let line: JsonLine;
     try {
       const value = p.value(0);
