@@ -65,7 +65,7 @@ export const command: Command = {
         }
         let r: Result | Promise<Result>;
         try {
-          const c = caseFromValue(line.value, { sidecars, shared: Boolean(pool) });
+          const c = caseFromValue(line.value, { sidecars, shared: Boolean(pool), budget: line.budget });
           const plan = rowPlan(getOp(c.op), c, undefined, 1, true);
           if (plan && worthSplitting(plan.rows.length, plan.sampling.count(c.in))) {
             // one long case: its rows in parts (on every worker), with progress

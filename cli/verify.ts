@@ -136,7 +136,7 @@ export const command: Command = {
       const readResult = (at: Indexed): ResultValue => {
         const [line] = jsonLines(results.fd, { start: at.offset, maxLines: 1, firstLineNo: at.lineNo, budget, shared: Boolean(pool) });
         if (line.error) return { id: null, problem: `results line ${at.lineNo}: ${line.error.message}` };
-        return resultFromValue(line.value, (w, where) => decodeTensor(w, where, { sidecars: resultSidecars, shared: Boolean(pool) }));
+        return resultFromValue(line.value, (w, where) => decodeTensor(w, where, { sidecars: resultSidecars, shared: Boolean(pool), budget: line.budget }));
       };
       // 2. each case of this shard against its result, outcomes added up in case order
       const seenCases = new Set<string>();
@@ -165,7 +165,7 @@ export const command: Command = {
         }
         let c: CaseLine;
         try {
-          c = caseFromValue(line.value, { sidecars: caseSidecars, shared: Boolean(pool) });
+          c = caseFromValue(line.value, { sidecars: caseSidecars, shared: Boolean(pool), budget: line.budget });
         } catch (e) {
           if (!(e instanceof OpError)) throw e;
           await failNow({ kind: 'bad_case', messages: [`${caseLabel(id, undefined, line.lineNo)}: ${e.message}`] }, meta);

@@ -32,6 +32,20 @@ export interface ReadOptions {
   skim?: boolean;
 }
 
+/**
+ * The bytes of tensor data one line may hold, counted before anything is allocated: inline
+ * tensors while the line is parsed, sidecar tensors when they are read (JsonLine.budget).
+ */
+export class Budget {
+  used = 0;
+  constructor(readonly limit: number) {}
+  reserve(bytes: number, what: () => string): void {
+    if (this.used + bytes > this.limit)
+      throw new OpError('BAD_TENSOR', `the line's tensors need more than the memory budget of ${fmtBytes(this.limit)} (at ${what()}, ${fmtBytes(this.used)} already read); raise --max-memory or store fewer rows per case`);
+    this.used += bytes;
+  }
+}
+
 export interface JsonLine {
   /** 1-based line number */
   lineNo: number;
@@ -42,6 +56,8 @@ export interface JsonLine {
   error?: OpError;
   /** the line's top-level "id" when it was read before an error */
   id?: unknown;
+  /** the line's budget, its inline tensors counted (sidecar tensors are counted as they are read) */
+  budget?: Budget;
 }
 
 /** the default budget: a third of the machine's memory, so the case, its outputs and the work fit */
@@ -135,16 +151,15 @@ const UNESCAPE: Record<number, number> = { 0x22: 0x22, 0x5c: 0x5c, 0x2f: 0x2f, 0
 
 /** the parser of one line; state that spans values (budget used, the line's id) lives here */
 class LineParser {
-  used = 0;
+  readonly budget: Budget;
   id: unknown;
-  private readonly budget: number;
   constructor(
     private readonly src: ByteSource,
     private readonly opts: ReadOptions,
     /** the offset of the line's first byte, for the positions in errors */
     private readonly lineStart: number,
   ) {
-    this.budget = opts.budget ?? defaultBudget();
+    this.budget = new Budget(opts.budget ?? defaultBudget());
   }
 
   private fail(msg: string): never {
@@ -281,7 +296,7 @@ class LineParser {
       if (at === cur.length) {
         if (expected === undefined && !skim) {
           // chunks double up to CHUNK and take no more than is left of the budget (none left: an error)
-          const size = Math.max(1, Math.min(CHUNK, Math.max(256, out), this.budget - this.used));
+          const size = Math.max(1, Math.min(CHUNK, Math.max(256, out), this.budget.limit - this.budget.used));
           this.reserve(size, () => `a b64 string of more than ${fmtBytes(out)} before its tensor's dtype and shape`);
           reserved += size;
           cur = new Uint8Array(size);
@@ -367,7 +382,7 @@ class LineParser {
       }
     } else if (nq !== 0) invalid ??= `length ${chars} is not a multiple of 4`;
     const kept = !invalid && !skim && (expected === undefined || out === expected);
-    this.used -= (expected ?? reserved) - (kept ? out : 0); // the budget counts only the bytes the line keeps
+    this.budget.used -= (expected ?? reserved) - (kept ? out : 0); // the budget counts only the bytes the line keeps
     if (invalid) return new Base64Bytes(undefined, out, `not valid base64 (${invalid})`);
     if (!kept) return new Base64Bytes(undefined, out);
     if (target) return new Base64Bytes(target, out);
@@ -414,12 +429,11 @@ class LineParser {
 
   /** count `bytes` against the line's budget before allocating them (`what` they are for the error) */
   reserve(bytes: number, what: () => string): void {
-    if (this.used + bytes > this.budget) {
-      throw new SkipLine(
-        new OpError('BAD_TENSOR', `the line's tensors need more than the memory budget of ${fmtBytes(this.budget)} (at ${what()}, ${fmtBytes(this.used)} already read); raise --max-memory or store fewer rows per case`),
-      );
+    try {
+      this.budget.reserve(bytes, what);
+    } catch (e) {
+      throw e instanceof OpError ? new SkipLine(e) : e;
     }
-    this.used += bytes;
   }
 
   private object(depth: number): Record<string, unknown> {
@@ -557,7 +571,7 @@ export function* jsonLines(fd: number, opts: ReadOptions & { start?: number; see
     try {
       const value = p.value(0);
       p.endOfLine();
-      line = { lineNo, offset, value };
+      line = { lineNo, offset, value, budget: p.budget };
     } catch (e) {
       if (!(e instanceof SkipLine)) throw e;
       p.skipRest();

@@ -4,7 +4,7 @@
 
 import { endianness } from 'node:os';
 import { OpError } from './errors.ts';
-import { Base64Bytes } from './json-stream.ts';
+import { Base64Bytes, fmtBytes, type Budget } from './json-stream.ts';
 import { SidecarCache, ST_OF } from './sidecar.ts';
 
 export const DTYPES = ['bf16', 'f32', 'f64', 'i32', 'i64', 'u8'] as const;
@@ -77,6 +77,8 @@ export function encodeTensor(t: Tensor): WireTensor {
 export interface TensorSource {
   sidecars?: SidecarCache;
   shared?: boolean;
+  /** the line's memory budget: sidecar tensors are counted against it before they are read */
+  budget?: Budget;
 }
 
 /** why a base64 string is not valid (a loop, not a regex: the string may be hundreds of MB) */
@@ -121,6 +123,7 @@ export function decodeTensor(w: unknown, where: string, src: TensorSource = {}):
     if (!e) throw new OpError('BAD_TENSOR', `${where}: sidecar ${String(o.file)} has no tensor "${o.key}"`);
     if (e.dtype !== ST_OF[dtype] || e.shape.join() !== shape.join())
       throw new OpError('BAD_TENSOR', `${where}: the line says ${dtype} [${shape}] but sidecar tensor "${o.key}" is ${e.dtype} [${e.shape}]`);
+    src.budget?.reserve(expected, () => `a ${dtype} [${shape}] sidecar tensor (${fmtBytes(expected)})`);
     const bytes = new Uint8Array(src.shared ? new SharedArrayBuffer(expected) : new ArrayBuffer(expected));
     reader.readInto(o.key, bytes);
     return { dtype, shape, data: typedArray(dtype, bytes.buffer as ArrayBuffer) } as Tensor;

@@ -282,6 +282,17 @@ test('eval: a line over the memory budget gets an error line naming its size; th
   assert.is(out[1].id, 2);
   assert.match(out[1].error.message, /bf16 \[1048576\] tensor \(2\.00 MiB\)/);
   assert.match(out[1].error.message, /memory budget of 1\.00 MiB/);
+  // sidecar tensors count against the same budget
+  const ws = new JsonlWriter(at('budget-sc.jsonl'), 'sidecar');
+  ws.write({ id: 1, op: 'bf16.to_f32', args: {}, in: { x: small } });
+  ws.write({ id: 2, op: 'bf16.to_f32', args: {}, in: { x: alloc('bf16', [1 << 20]) } });
+  ws.write({ id: 3, op: 'bf16.to_f32', args: {}, in: { x: small } });
+  ws.close();
+  const es = cli(['eval', 'budget-sc.jsonl', '--max-memory', '1M', '--jobs', '1']);
+  assert.is(es.code, 1);
+  const outs = es.out.trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(outs[0].out && outs[2].out);
+  assert.match(outs[1].error.message, /bf16 \[1048576\] sidecar tensor \(2\.00 MiB\).*memory budget of 1\.00 MiB|memory budget of 1\.00 MiB.*bf16 \[1048576\] sidecar tensor \(2\.00 MiB\)/);
 });
 
 test('gen with size flags and --sample-rows: cases carry rows, expect holds those rows, eval and verify agree', () => {
