@@ -40,7 +40,7 @@ export class Pool {
       if (!p) return;
       this.pending.delete(m.seq);
       p.slot.busy = false;
-      this.waiting.shift()?.();
+      this.wake();
       if (m.crash !== undefined) p.reject(new Error(m.crash));
       else p.resolve(m.answer!);
     });
@@ -54,20 +54,26 @@ export class Pool {
     return slot;
   }
 
-  /** a free worker (started on demand, up to jobs) */
-  private async slot(): Promise<Slot> {
+  /** every waiter looks again (a free worker may serve any of them) */
+  private wake(): void {
+    for (const w of this.waiting.splice(0)) w();
+  }
+
+  /** a free worker (started on demand, up to jobs), taken: found and marked busy in one step */
+  private async acquire(): Promise<Slot> {
     for (;;) {
-      const free = this.slots.find((s) => !s.busy);
-      if (free) return free;
-      if (this.slots.length < this.jobs) return this.spawn();
+      const free = this.slots.find((s) => !s.busy) ?? (this.slots.length < this.jobs ? this.spawn() : undefined);
+      if (free) {
+        free.busy = true;
+        return free;
+      }
       await new Promise<void>((r) => this.waiting.push(r));
     }
   }
 
   /** run a task on a worker; resolves with its answer */
   async run(task: Task): Promise<Answer> {
-    const slot = await this.slot();
-    slot.busy = true;
+    const slot = await this.acquire();
     const seq = this.seq++;
     return new Promise<Answer>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject, slot });
