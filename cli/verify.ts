@@ -1,5 +1,5 @@
 import '../ops/index.ts';
-import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { caseFromValue, idOf, type CaseId, type CaseLine } from '../ops/cases.ts';
@@ -8,7 +8,7 @@ import { stepsProgress } from './progress.ts';
 import { getOp } from '../ops/registry.ts';
 import { rowPlan } from '../ops/rows.ts';
 import { caseLabel, checkCase, resultFromValue, Verifier, type CaseOutcome, type ResultValue, type VerifyOptions, type VerifyReport } from '../ops/verify.ts';
-import { jsonLines, openInput } from '../io/json-stream.ts';
+import { jsonLines, openInput, readSome } from '../io/json-stream.ts';
 import { SidecarCache } from '../io/sidecar.ts';
 import { decodeTensor } from '../io/tensor.ts';
 import { OpError } from '../io/errors.ts';
@@ -35,21 +35,7 @@ function spoolStdin(): { path: string; done(): void } {
   const fd = openSync(path, 'w');
   const buf = new Uint8Array(1 << 20);
   try {
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(0, buf, 0, buf.length, null);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
-          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-          continue;
-        }
-        if ((e as NodeJS.ErrnoException).code === 'EOF') break;
-        throw e;
-      }
-      if (n === 0) break;
-      writeAll(fd, buf.subarray(0, n), path);
-    }
+    for (let n; (n = readSome(0, buf, null)) > 0; ) writeAll(fd, buf.subarray(0, n), path);
   } finally {
     closeSync(fd);
   }

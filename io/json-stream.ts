@@ -93,6 +93,20 @@ class SkipLine extends Error {
   }
 }
 
+/** one read into buf (0 at the end of input); a non-blocking stdin with no data yet is waited for */
+export function readSome(fd: number, buf: Uint8Array, position: number | null): number {
+  for (;;) {
+    try {
+      return readSync(fd, buf, 0, buf.length, position);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EOF') return 0;
+      if (code !== 'EAGAIN') throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+    }
+  }
+}
+
 /** chunked reads of a file descriptor with a cursor; `offset` is the absolute position of buf[pos] */
 class ByteSource {
   buf = new Uint8Array(CHUNK);
@@ -114,20 +128,7 @@ class ByteSource {
   fill(): boolean {
     if (this.pos < this.end) return true;
     if (this.eof) return false;
-    let n: number;
-    for (;;) {
-      try {
-        n = readSync(this.fd, this.buf, 0, this.buf.length, this.positional ? this.fileOffset : null);
-        break;
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5); // non-blocking stdin: wait
-        else if (code === 'EOF') {
-          n = 0;
-          break;
-        } else throw e;
-      }
-    }
+    const n = readSome(this.fd, this.buf, this.positional ? this.fileOffset : null);
     this.pos = 0;
     this.end = n;
     this.fileOffset += n;

@@ -43,7 +43,9 @@ test('a 64 MiB tensor case round-trips inline and as a sidecar: gen-style write,
   assert.ok(statSync(at('big-inline.jsonl')).size > 64 << 20, 'the inline line holds > 64 MiB of base64');
   assert.ok(statSync(at('big-sidecar.safetensors')).size >= 64 << 20);
   assert.ok(statSync(at('big-sidecar.jsonl')).size < 4096, 'sidecar lines are small');
-  for (const [cases, mode] of [['big-inline.jsonl', 'inline'], ['big-sidecar.jsonl', 'sidecar'], ['big-sidecar.jsonl', 'inline']] as const) {
+  // one file holding both kinds: the big case from the sidecar file, the small one inline
+  writeLines('big-mixed.jsonl', [readLines('big-sidecar.jsonl')[0], readFileSync(at('big-inline.jsonl'), 'utf8').split('\n')[1]]);
+  for (const [cases, mode] of [['big-inline.jsonl', 'inline'], ['big-sidecar.jsonl', 'sidecar'], ['big-sidecar.jsonl', 'inline'], ['big-mixed.jsonl', 'sidecar']] as const) {
     const e = cli(['eval', cases, '--out', 'big-results.jsonl', '--tensors', mode, '--jobs', '1']);
     assert.is(e.code, 0, e.err);
     const v = cli(['verify', '--cases', cases, '--results', 'big-results.jsonl', '--jobs', '1']);
