@@ -2,7 +2,7 @@
 
 import type { Command } from './main.ts';
 import { UsageError } from './main.ts';
-import { LineSink } from '../io/lines.ts';
+import { JsonlWriter } from '../io/line-writer.ts';
 import { buildCorpus, defaultCorpus } from '../data/corpus.ts';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -15,7 +15,7 @@ export const command: Command = {
     const globs = v.glob as unknown as string[] | undefined;
     if (globs && !v.from) throw new UsageError('--glob needs --from');
     const rows = v.from ? buildCorpus(v.from as string, { globs }) : defaultCorpus(root);
-    const sink = new LineSink(v.out as string | undefined);
+    const sink = new JsonlWriter(v.out as string | undefined);
     for (const r of rows) sink.write({ text: r.text });
     sink.close();
     console.error(`corpus: ${rows.length} files, ${rows.reduce((a, r) => a + r.text.length, 0)} characters`);

@@ -6,7 +6,8 @@ import { DOCS_FORMS, parseDocsSpec, sizedAttentionCases, sizedAttentionLayoutCas
 import { PRECISIONS, type AttnPrecision } from '../reference/attention.ts';
 import { VARIANTS, type Variant } from '../reference/masks.ts';
 import { ROPE_LAYOUTS, ROPE_PATHS, type RopeLayout, type RopePath } from '../reference/rope.ts';
-import { JsonlWriter, WriteError } from '../io/line-writer.ts';
+import { JsonlWriter } from '../io/line-writer.ts';
+import { WriteError } from '../io/lines.ts';
 import { OpError } from '../io/errors.ts';
 import { tensor } from '../io/tensor.ts';
 import { fmtSeconds } from './progress.ts';

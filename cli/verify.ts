@@ -12,7 +12,7 @@ import { jsonLines, openInput, readSome } from '../io/json-stream.ts';
 import { SidecarCache } from '../io/sidecar.ts';
 import { decodeTensor } from '../io/tensor.ts';
 import { OpError } from '../io/errors.ts';
-import { writeAll } from '../io/line-writer.ts';
+import { writeAll } from '../io/lines.ts';
 import { type Command, intOption, shardOption, sizeOption, UsageError } from './main.ts';
 
 const key = (id: CaseId) => JSON.stringify(id);

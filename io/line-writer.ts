@@ -4,45 +4,19 @@
 // A file output is written to a temporary sibling, every write checked, flushed and renamed
 // into place on close; on failure nothing half-written is left under the final name.
 
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { errnoText, writeAll, WriteError } from './lines.ts';
 import { SidecarOut } from './sidecar.ts';
 import { bytesOf, type Tensor } from './tensor.ts';
 
 export type TensorMode = 'inline' | 'sidecar';
-
-/** an output that could not be written (full disk, read-only folder): the CLI exits 2 */
-export class WriteError extends Error {}
 
 const B64_CHUNK = 3 << 20; // a multiple of 3: chunks encode without padding
 const FLUSH_AT = 1 << 20;
 
 export function isTensor(v: unknown): v is Tensor {
   return typeof v === 'object' && v !== null && typeof (v as Tensor).dtype === 'string' && Array.isArray((v as Tensor).shape) && ArrayBuffer.isView((v as Tensor).data);
-}
-
-function errnoText(e: unknown): string {
-  const err = e as NodeJS.ErrnoException;
-  return err.code ? `${err.code} (${err.message.replace(/^[A-Z]+: /, '').split(',')[0]})` : String(err.message ?? e);
-}
-
-/** write every byte (writeSync may write fewer than asked); retry while a pipe is full */
-export function writeAll(fd: number, data: Uint8Array, what: string): void {
-  let off = 0;
-  while (off < data.length) {
-    let n: number;
-    try {
-      n = writeSync(fd, data, off, data.length - off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
-        continue;
-      }
-      throw new WriteError(`cannot write ${what}: ${errnoText(e)} after ${off} of ${data.length} bytes`);
-    }
-    if (n <= 0) throw new WriteError(`cannot write ${what}: wrote ${off} of ${data.length} bytes`);
-    off += n;
-  }
 }
 
 export class JsonlWriter {

@@ -1,4 +1,4 @@
-// Streaming JSON Lines input and atomic file output.
+// Text lines in (for the data readers), and whole files written atomically with every byte checked.
 
 import { createReadStream, mkdirSync, renameSync, openSync, writeSync, closeSync, fsyncSync, rmSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
@@ -16,6 +16,33 @@ export async function* readLines(path?: string): AsyncGenerator<{ line: string; 
   }
 }
 
+/** an output that could not be written (full disk, read-only folder): the CLI exits 2 */
+export class WriteError extends Error {}
+
+export function errnoText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err.code ? `${err.code} (${err.message.replace(/^[A-Z]+: /, '').split(',')[0]})` : String(err.message ?? e);
+}
+
+/** write every byte (writeSync may write fewer than asked); retry while a pipe is full */
+export function writeAll(fd: number, data: Uint8Array, what: string): void {
+  let off = 0;
+  while (off < data.length) {
+    let n: number;
+    try {
+      n = writeSync(fd, data, off, data.length - off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EAGAIN') {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
+      throw new WriteError(`cannot write ${what}: ${errnoText(e)} after ${off} of ${data.length} bytes`);
+    }
+    if (n <= 0) throw new WriteError(`cannot write ${what}: wrote ${off} of ${data.length} bytes`);
+    off += n;
+  }
+}
+
 /**
  * Write a file atomically: the content goes to a temporary sibling, is flushed, and
  * is renamed over the target, so a reader never sees a half-written file.
@@ -26,7 +53,7 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
   try {
     const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, typeof content === 'string' ? Buffer.from(content, 'utf8') : content);
+      writeAll(fd, typeof content === 'string' ? Buffer.from(content, 'utf8') : content, path);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
@@ -37,18 +64,3 @@ export function writeFileAtomic(path: string, content: string | Uint8Array): voi
     throw e;
   }
 }
-
-/** an output sink: stdout, or a file written atomically when closed */
-export class LineSink {
-  private chunks: string[] = [];
-  constructor(private readonly path?: string) {}
-  write(obj: unknown): void {
-    const s = JSON.stringify(obj) + '\n';
-    if (this.path && this.path !== '-') this.chunks.push(s);
-    else process.stdout.write(s);
-  }
-  close(): void {
-    if (this.path && this.path !== '-') writeFileAtomic(this.path, this.chunks.join(''));
-  }
-}
-

@@ -3,13 +3,6 @@
 import { BYTES, elementBits, elementValue, type Tensor } from '../io/tensor.ts';
 import type { CaseContext, Tolerance } from './registry.ts';
 
-export interface Mismatch {
-  index: number;
-  got: string;
-  want: string;
-  gotValue: number;
-  wantValue: number;
-}
 
 const FLOAT = new Set(['bf16', 'f32', 'f64']);
 
