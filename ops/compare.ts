@@ -3,7 +3,6 @@
 import { BYTES, elementBits, elementValue, type Tensor } from '../io/tensor.ts';
 import type { CaseContext, Tolerance } from './registry.ts';
 
-
 const FLOAT = new Set(['bf16', 'f32', 'f64']);
 
 function isNaNBits(t: Tensor, i: number): boolean {
