@@ -8,7 +8,6 @@ const { run } = await import(main);
 try {
   process.exitCode = await run(process.argv.slice(2));
 } catch (e) {
-  // a bug, not bad input: one line (the stack with ANCHOR_ORACLE_DEBUG=1), exit 2 ("could not run")
-  console.error(`anchor-oracle: internal error: ${e?.message ?? e}${process.env.ANCHOR_ORACLE_DEBUG ? `\n${e?.stack}` : ' (ANCHOR_ORACLE_DEBUG=1 shows where)'}`);
-  process.exitCode = 2;
+  // an error outside a command (loading it): the same one line as inside one
+  process.exitCode = (await import(main)).failure('', '', e, process.argv.includes('--debug'));
 }

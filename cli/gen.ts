@@ -33,10 +33,11 @@ function numberOption(v: string | boolean | undefined, name: string): number | u
 }
 
 /** the cases of a sized run (size flags given), or undefined for the TestFloat-style levels */
-function sizedCases(op: string, v: Record<string, string | boolean | undefined>, n: number, seed: number, shard?: { index: number; count: number }): Iterable<GenCase> | undefined {
+function sizedCases(op: string, v: Record<string, string | boolean | undefined>, seed: number, shard?: { index: number; count: number }): Iterable<GenCase> | undefined {
   const attention = ATTENTION_SIZE.some((k) => v[k] !== undefined);
   const rope = ROPE_SIZE.some((k) => v[k] !== undefined);
   if (!attention && !rope) return undefined;
+  const n = intOption(v.n, 'n', 1, 1); // cases per combination of the lists
   const wrong = (flags: readonly string[], kind: string) => {
     const f = flags.find((k) => v[k] !== undefined);
     if (f) throw new UsageError(`--${f} is a ${kind} size flag; ${op} does not take it`);
@@ -120,7 +121,7 @@ export const command: Command = {
     const seed = intOption(v.seed, 'seed', 1);
     const sample = v['sample-rows'] === undefined ? undefined : intOption(v['sample-rows'], 'sample-rows', 0, 1);
     if (sample !== undefined && !op.rowSampling) throw new UsageError(`--sample-rows is for ops computed per query row (attention.forward), not ${op.name}`);
-    const sized = sizedCases(op.name, v, v.n === undefined ? 1 : intOption(v.n, 'n', 1, 1), seed, shard && { index: shard.index - 1, count: shard.count });
+    const sized = sizedCases(op.name, v, seed, shard && { index: shard.index - 1, count: shard.count });
     const cases: Iterable<GenCase> = sized ?? op.generate({ n: intOption(v.n, 'n', 0), seed, level }).filter((_, k) => !shard || shard.has(k));
     let out: JsonlWriter;
     try {

@@ -1,6 +1,8 @@
 // anchor-oracle: the command line. Each subcommand is a file in cli/; this one dispatches.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { OpError } from '../io/errors.ts';
+import { errnoText, WriteError } from '../io/lines.ts';
 
 export interface Command {
   summary: string;
@@ -35,7 +37,9 @@ async function help(): Promise<string> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  // --debug anywhere: an internal error prints its stack trace too
+  const debug = argv.includes('--debug');
+  const [name, ...rest] = argv.filter((a) => a !== '--debug');
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(await help());
     return name ? 0 : 2;
@@ -54,18 +58,35 @@ export async function run(argv: string[]): Promise<number> {
   try {
     parsed = parseArgs({ args: rest, options: cmd.options, allowPositionals: cmd.allowPositionals ?? false, strict: true });
   } catch (e) {
-    console.error(`anchor-oracle ${name}: ${(e as Error).message}\nusage: ${cmd.usage}`);
-    return 2;
+    // node's parser explains an option value that starts with '-' in three lines: say it in one
+    const msg = (e as Error).message;
+    const dashed = /^Option '(--?[\w-]+)[^']*' argument is ambiguous/.exec(msg);
+    const say = dashed ? `${dashed[1]} takes a value; for one that starts with '-' write ${dashed[1]}=VALUE` : msg.split('\n')[0];
+    return failure(name, cmd.usage, new UsageError(say), debug);
   }
   try {
     return await cmd.run(parsed.values as Record<string, string | boolean | undefined>, parsed.positionals);
   } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`anchor-oracle ${name}: ${e.message}\nusage: ${cmd.usage}`);
-      return 2;
-    }
-    throw e;
+    return failure(name, cmd.usage, e, debug);
   }
+}
+
+/**
+ * The CLI's one error path: bad input (a usage error, an OpError naming the problem, a file
+ * that cannot be read or written) is one line and exit 2; anything else is a bug: one line,
+ * "please report", and the stack trace only with --debug.
+ */
+export function failure(name: string, usage: string, e: unknown, debug: boolean): number {
+  const err = e as NodeJS.ErrnoException;
+  const who = name ? `anchor-oracle ${name}` : 'anchor-oracle';
+  if (e instanceof UsageError) console.error(`${who}: ${err.message}${usage ? `\nusage: ${usage.split('\n')[0]} (--help: every option)` : ''}`);
+  else if (e instanceof OpError || e instanceof WriteError) console.error(`${who}: ${err.message}`);
+  else if (typeof err?.code === 'string' && typeof err.syscall === 'string') console.error(`${who}: cannot ${err.syscall} ${err.path ?? ''}: ${errnoText(e)}`);
+  else {
+    console.error(`${who}: internal error: ${err?.message ?? String(e)} (please report it, with the command; --debug shows where)`);
+    if (debug) console.error(err?.stack);
+  }
+  return 2;
 }
 
 /** parse an integer option with a clear error */
@@ -112,9 +133,6 @@ export function tensorsOption(v: string | boolean | undefined, out: string | boo
 if (import.meta.url === `file://${process.argv[1]}`) {
   run(process.argv.slice(2)).then(
     (code) => (process.exitCode = code),
-    (e) => {
-      console.error(e instanceof UsageError ? `anchor-oracle: ${e.message}` : e);
-      process.exitCode = 2;
-    },
+    (e) => (process.exitCode = failure('', '', e, process.argv.includes('--debug'))),
   );
 }

@@ -21,7 +21,8 @@ export function tensorMap(raw: unknown, where: string, src: TensorSource = {}): 
   if (raw === undefined) return {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new OpError('BAD_CASE', `"${where}" must be an object of tensors`);
   const out: Record<string, Tensor> = {};
-  for (const [k, v] of Object.entries(raw)) out[k] = decodeTensor(v, `${where}.${k}`, src);
+  // an own property even for "__proto__" (a plain assignment would set the prototype and hide the name)
+  for (const [k, v] of Object.entries(raw)) Object.defineProperty(out, k, { value: decodeTensor(v, `${where}.${k}`, src), enumerable: true, writable: true, configurable: true });
   return out;
 }
 

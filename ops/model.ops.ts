@@ -125,6 +125,9 @@ registerOp({
     { name: 'doc_ids', dtypes: ['i32', 'i64'], shape: ['L'], optional: true, doc: 'document ids for the mask (default all 0)' },
   ],
   outputs: [{ name: 'logits', dtypes: ['f32'], shape: ['L', 'V'], doc: 'logits (f32 values of the policy dtype)' }],
+  validate(args, inp) {
+    ids(inp.input_ids, 'input_ids', modelFor(args.checkpoint, args.precision).config.vocabSize);
+  },
   run(args, inp) {
     const m = modelFor(args.checkpoint, args.precision);
     const x = ids(inp.input_ids, 'input_ids', m.config.vocabSize);
@@ -151,6 +154,9 @@ registerOp({
     { name: 'loss', dtypes: ['f64'], shape: [], doc: 'mean loss' },
     { name: 'grad.<parameter>', dtypes: ['f64', 'f32', 'bf16'], doc: 'one per parameter, named and shaped as in the checkpoint; f64 / f32 / bf16 by precision' },
   ],
+  validate(args, inp) {
+    ids(inp.input_ids, 'input_ids', modelFor(args.checkpoint, args.precision).config.vocabSize);
+  },
   run(args, inp) {
     const m = modelFor(args.checkpoint, args.precision);
     const x = ids(inp.input_ids, 'input_ids', m.config.vocabSize);

@@ -101,6 +101,11 @@ export interface OpDef {
   contract(args: Args): Record<string, Tolerance>;
   generate(opts: GenOptions): GenCase[];
   rowSampling?: RowSampling;
+  /**
+   * checks of a case's own inputs beyond dtypes and shapes (a checkpoint that loads, token ids in
+   * its vocabulary): verify runs them on cases that carry their expectation (and so are not run)
+   */
+  validate?(args: Args, inputs: Record<string, Tensor>): void;
 }
 
 const ops = new Map<string, OpDef>();
@@ -126,7 +131,7 @@ export function validateArgs(op: OpDef, raw: unknown): Args {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new OpError('BAD_ARGS', `${op.name}: "args" must be an object`);
   const given = raw as Record<string, unknown>;
   for (const k of Object.keys(given))
-    if (!(k in op.args)) throw new OpError('BAD_ARGS', `${op.name}: unknown argument "${k}" (accepted: ${Object.keys(op.args).join(', ') || 'none'})`);
+    if (!Object.hasOwn(op.args, k)) throw new OpError('BAD_ARGS', `${op.name}: unknown argument "${k}" (accepted: ${Object.keys(op.args).join(', ') || 'none'})`);
   const out: Args = {};
   for (const [k, spec] of Object.entries(op.args)) {
     let v = given[k];
@@ -198,6 +203,12 @@ export function validateInputs(op: OpDef, inputs: Record<string, Tensor>): void 
         throw new OpError('BAD_TENSOR', `${op.name}: ${spec.name} has shape [${t.shape}] but ${prev.by} has [${prev.shape}] (dimension ${d})`);
     });
   }
+}
+
+/** everything about a case that can be checked without running it */
+export function validateCase(op: OpDef, args: Args, inputs: Record<string, Tensor>): void {
+  validateInputs(op, inputs);
+  op.validate?.(args, inputs);
 }
 
 /** validate and run: the single path eval, gen and the library API go through */

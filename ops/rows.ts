@@ -6,7 +6,7 @@
 import { numel, tensor, type Tensor } from '../io/tensor.ts';
 import { hash32, Rng } from '../reference/rng.ts';
 import type { CaseLine } from './cases.ts';
-import { getOp, runOp, validateInputs, type OpDef, type RowSampling } from './registry.ts';
+import { getOp, runOp, validateCase, type OpDef, type RowSampling } from './registry.ts';
 
 /** a tensor's slice along `axis` at the given indices */
 export function gatherAxis(t: Tensor, axis: number, idx: ArrayLike<number>): Tensor {
@@ -107,7 +107,7 @@ export function computeRows(c: CaseLine, positions: Int32Array, rows: Int32Array
   const inputs = { ...c.in, [s.input]: tensor('i32', [rows.length], rows) };
   let expected: Record<string, Tensor>;
   if (c.expect) {
-    validateInputs(op, c.in); // a case's own inputs are checked even when it carries its expectation
+    validateCase(op, c.args, c.in); // a case's own inputs are checked even when it carries its expectation
     expected = Object.fromEntries(Object.entries(c.expect).map(([k, t]) => [k, gatherAxis(t, s.axes[k], positions)]));
   } else expected = runOp(c.op, c.args, inputs);
   return { expected, evidence: (withEvidence && s.evidence?.(c.args, inputs, expected)) || {} };

@@ -1,0 +1,144 @@
+// Hostile input to gen / eval / verify: every problem is one line naming it, a documented exit
+// code, no stack trace, and the other lines still get their results.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import '../ops/index.ts';
+import { getOp } from '../ops/registry.ts';
+import { offendingIndices } from '../ops/compare.ts';
+import { tensor } from '../io/tensor.ts';
+
+const root = new URL('..', import.meta.url).pathname;
+const dir = mkdtempSync(join(tmpdir(), 'anchor-oracle-hostile-'));
+const cli = (args: string[], input?: string) => {
+  const r = spawnSync(process.execPath, [join(root, 'bin/anchor-oracle.js'), ...args], { input, encoding: 'utf8', cwd: dir });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+const at = (p: string) => join(dir, p);
+const noTrace = (s: string) => assert.not.match(s, /\n\s+at |INTERNAL|internal error/, `a stack trace or an internal error:\n${s}`);
+const lines = (s: string) => s.trim().split('\n').map((l) => JSON.parse(l));
+
+const firstAdd = JSON.parse(cli(['gen', '--op', 'bf16.add']).out.split('\n')[0]);
+const addCase = (id: number | string) => structuredClone({ ...firstAdd, id });
+
+test('verify: result lines whose out is a number, a string or true are bad results, not a crash', () => {
+  const c = addCase('a');
+  writeFileSync(at('c.jsonl'), [JSON.stringify(c), JSON.stringify({ ...c, id: 'b' }), JSON.stringify({ ...c, id: 'c' })].join('\n') + '\n');
+  writeFileSync(at('r.jsonl'), ['{"id": "a", "out": 5}', '{"id": "b", "out": "x"}', '{"id": "c", "out": true}'].join('\n') + '\n');
+  const v = cli(['verify', '--cases', 'c.jsonl', '--results', 'r.jsonl', '--json']);
+  assert.is(v.code, 1);
+  noTrace(v.err);
+  const s = JSON.parse(v.out);
+  assert.is(s.badResults, 3);
+  assert.is(s.failed, 3);
+});
+
+test('verify: a folder as --cases or --results is one line, exit 2', () => {
+  mkdirSync(at('folder'), { recursive: true });
+  for (const args of [['--cases', 'folder', '--results', 'r.jsonl'], ['--cases', 'c.jsonl', '--results', 'folder']]) {
+    const v = cli(['verify', ...args]);
+    assert.is(v.code, 2);
+    assert.match(v.err, /not a regular file/);
+    assert.is(v.err.trim().split('\n').length, 1);
+  }
+});
+
+test('verify checks the inputs of cases that carry expect: a missing input, a bad checkpoint, a NaN query fail as bad cases', () => {
+  const add = addCase('missing-b');
+  delete add.in.b;
+  const model = JSON.parse(cli(['gen', '--op', 'model.forward']).out.split('\n')[0]);
+  const badModel = { ...model, id: 'bad-checkpoint', args: { ...model.args, checkpoint: 'no/such/folder' } };
+  const att = JSON.parse(cli(['gen', '--op', 'attention.forward']).out.split('\n')[3]);
+  const q = Buffer.from(att.in.q.b64, 'base64');
+  if (att.in.q.dtype === 'bf16') q.writeUInt16LE(0x7fc0, 0);
+  else if (att.in.q.dtype === 'f32') q.writeFloatLE(NaN, 0);
+  else q.writeDoubleLE(NaN, 0);
+  const nanAtt = { ...att, id: 'nan-q', in: { ...att.in, q: { ...att.in.q, b64: q.toString('base64') } } };
+  const cases = [add, badModel, nanAtt];
+  writeFileSync(at('e.jsonl'), cases.map((c) => JSON.stringify(c)).join('\n') + '\n');
+  // results equal to the expectations: they would "pass" if the cases were not checked
+  writeFileSync(at('er.jsonl'), cases.map((c) => JSON.stringify({ id: c.id, out: c.expect })).join('\n') + '\n');
+  const v = cli(['verify', '--cases', 'e.jsonl', '--results', 'er.jsonl', '--json', '--jobs', '1']);
+  assert.is(v.code, 1, v.err);
+  noTrace(v.err);
+  const s = JSON.parse(v.out);
+  assert.is(s.badCases, 3, v.err);
+  assert.match(v.err, /missing input tensor "b"/);
+  assert.match(v.err, /no\/such\/folder/);
+  assert.match(v.err, /non-finite/);
+});
+
+test('names that are Object properties are unknown names: args constructor / toString / __proto__, an input named __proto__', () => {
+  const input = [
+    '{"id":1,"op":"bf16.add","args":{"constructor":1}}',
+    '{"id":2,"op":"bf16.add","args":{"toString":"x"}}',
+    '{"id":3,"op":"bf16.add","args":{"__proto__":{}}}',
+    '{"id":4,"op":"bf16.to_f32","in":{"__proto__":{"dtype":"bf16","shape":[1],"b64":"AAA="}}}',
+  ].join('\n');
+  const e = cli(['eval', '--jobs', '1'], input);
+  assert.is(e.code, 1);
+  const r = lines(e.out);
+  assert.is(r.length, 4);
+  for (const x of r.slice(0, 3)) assert.match(x.error.message, /unknown argument/);
+  assert.match(r[3].error.message, /unexpected input tensor "__proto__"/);
+});
+
+test('line framing: a BOM, CRLF, a lone CR between tokens and deep nesting; one result per case line, in order', () => {
+  const good = JSON.stringify(addCase('g'));
+  const deep = `{"id":"deep","op":"rope.inv_freq","args":{"dim":8,"base":10000,"scaling":${'{"a":'.repeat(10000)}1${'}'.repeat(10000)}}}`;
+  const text = '\ufeff' + good + '\r\n' + good.replace('"id":"g"', '"id":"cr"').replace(',"op"', ',\r"op"') + '\n' + deep + '\n' + good.replace('"id":"g"', '"id":"last"') + '\n';
+  writeFileSync(at('framing.jsonl'), text);
+  const e = cli(['eval', 'framing.jsonl', '--jobs', '1']);
+  noTrace(e.err);
+  const r = lines(e.out);
+  assert.equal(r.map((x) => x.id), ['g', 'cr', 'deep', 'last']);
+  assert.ok(r[0].out && r[1].out && r[3].out);
+  assert.is(r[2].error.code, 'BAD_JSON');
+  assert.match(r[2].error.message, /nesting deeper than 512/);
+});
+
+test("drift's f32 contract refuses 0 and the negative of the oracle's deviation", () => {
+  const tol = getOp('drift.shift').contract({ precision: 'f32' }).D;
+  const want = tensor('f64', [], Float64Array.of(3e-7));
+  const ctx = { args: {}, inputs: {}, expected: {} };
+  for (const g of [0, -3e-7, 3e-8 * 0.9, 3e-6 * 1.1]) assert.equal(offendingIndices(tensor('f64', [], Float64Array.of(g)), want, tol, ctx), [0], `got ${g}`);
+  for (const g of [3e-7, 3.1e-8, 2.9e-6, 1e-7]) assert.equal(offendingIndices(tensor('f64', [], Float64Array.of(g)), want, tol, ctx), [], `got ${g}`);
+});
+
+test('outputs that cannot be written: one line, exit 2, nothing left behind', () => {
+  writeFileSync(at('afile'), 'x');
+  for (const cmd of [
+    ['eval', 'c.jsonl', '--out', 'no/such/dir/r.jsonl'],
+    ['eval', 'c.jsonl', '--out', 'afile/r.jsonl'],
+    ['gen', '--op', 'bf16.add', '--out', 'afile/c.jsonl'],
+    ['gen', '--op', 'bf16.add', '--out', 'no/such/c.jsonl', '--tensors', 'sidecar'],
+  ]) {
+    const r = cli(cmd);
+    assert.is(r.code, 2, cmd.join(' '));
+    noTrace(r.err);
+    assert.is(r.err.trim().split('\n').length, 1, r.err);
+    assert.match(r.err, /cannot write/);
+  }
+  assert.is(readFileSync(at('afile'), 'utf8'), 'x');
+});
+
+test('bad flags are one line and the usage, exit 2: a negative value, an unknown option, a bad shard, jobs 0, a bad size', () => {
+  for (const [args, msg] of [
+    [['gen', '--op', 'bf16.add', '--n', '-5'], /--n takes a value; for one that starts with '-' write --n=VALUE/],
+    [['gen', '--op', 'bf16.add', '--bogus'], /Unknown option '--bogus'/],
+    [['eval', 'c.jsonl', '--shard', '0/2'], /--shard must be i\/n with 1 ≤ i ≤ n/],
+    [['eval', 'c.jsonl', '--jobs', '0'], /--jobs must be an integer ≥ 1/],
+    [['eval', 'c.jsonl', '--max-memory', 'lots'], /--max-memory must be a size/],
+  ] as const) {
+    const r = cli([...args]);
+    assert.is(r.code, 2, args.join(' '));
+    assert.match(r.err, msg);
+    assert.is(r.err.trim().split('\n').length, 2, r.err); // the message and the usage
+  }
+});
+
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+test.run();
