@@ -5,7 +5,7 @@
 import { OpError } from '../io/errors.ts';
 import { bf16Value } from '../reference/bf16.ts';
 import { ANCHOR_DOC, BLOCK_EMPTY, BLOCK_FULL, type Variant } from '../reference/masks.ts';
-import { blockKinds } from './block-kinds.ts';
+import { blockKinds } from '../reference/masks.ts';
 import { GENERATED, type KernelName } from '../generated/index.ts';
 import { openBackend, type KernelArg, type KernelBackend } from './runtime.ts';
 import type { GeneratedKernel } from './types.ts';

@@ -3,7 +3,8 @@
 import { attentionForward, attentionForwardRows, inputRounding, PRECISIONS, type AttnPrecision } from '../reference/attention.ts';
 import { f64ReferenceRows, flashRule, forwardBoundsRows, outsideRowBound } from '../reference/attention-bounds.ts';
 import { fromF32 } from '../reference/bf16.ts';
-import { blockMask, denseMask, positionIds, VARIANTS, type Variant } from '../reference/masks.ts';
+import { blockKinds, denseMask, positionIds, VARIANTS, type Variant } from '../reference/masks.ts';
+import { fmtBytes } from '../io/json-stream.ts';
 import { Rng } from '../reference/rng.ts';
 import { OpError } from '../io/errors.ts';
 import { alloc, floatValues, intValues, tensor, type Tensor } from '../io/tensor.ts';
@@ -101,7 +102,11 @@ registerOp({
   outputs: [{ name: 'kind', dtypes: ['u8'], doc: '[ceil(L/B), ceil(L/B)]' }],
   run(args, { doc_ids }) {
     const ids = docIdsOf(doc_ids, 'attention.block_mask');
-    const { nb, kind } = blockMask(args.variant as Variant, ids, args.block_size as number);
+    const B = args.block_size as number;
+    const nb = Math.ceil(ids.length / B);
+    if (nb * nb > 2 ** 31)
+      throw new OpError('BAD_ARGS', `attention.block_mask: L = ${ids.length} in blocks of ${B} gives a ${nb}×${nb} kind tensor (${fmtBytes(nb * nb)}); use a larger block_size`);
+    const { kind } = blockKinds(args.variant as Variant, ids, B); // equal to blockMask's, without its O(L²) pair count
     return { kind: tensor('u8', [nb, nb], kind) };
   },
   contract: () => ({ kind: exact }),

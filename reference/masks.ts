@@ -95,6 +95,45 @@ export function tileKind(count: number, B: number): number {
   return count === 0 ? BLOCK_EMPTY : count === B * B ? BLOCK_FULL : BLOCK_PARTIAL;
 }
 
+/**
+ * blockMask's tile kinds without visiting every pair (property-tested equal to blockMask for
+ * every variant, split documents and ragged last blocks): a tile below the diagonal counts its
+ * allowed pairs from document histograms — rows of document d each see the key block's tokens
+ * of d, plus (anchor, d ≠ 0) its tokens of document 0 — and a query block's rows and a key
+ * block's tokens fall into few documents, so this is O(nb²·docs per block + L·B) instead of
+ * O(L²) (2 ms instead of ~100 ms at L = 4096; what attention.block_mask and the kernels' block
+ * tables use). Diagonal tiles (keys up to each row) are counted pair by pair by tilePairCount.
+ */
+export function blockKinds(variant: Variant, docIds: ArrayLike<number>, B: number): { nb: number; kind: Uint8Array } {
+  if (!Number.isInteger(B) || B < 1) throw new RangeError(`blockKinds: block size must be a positive integer, got ${B}`);
+  const L = docIds.length;
+  const nb = Math.ceil(L / B);
+  const kind = new Uint8Array(nb * nb);
+  // the document a pair test compares: one class for `full` (every earlier key is allowed)
+  const docOf = (i: number): number => (variant === 'full' ? 0 : docIds[i]);
+  const histogram = (b: number): Map<number, number> => {
+    const h = new Map<number, number>();
+    for (let i = b * B; i < Math.min(L, (b + 1) * B); i++) {
+      const d = docOf(i);
+      h.set(d, (h.get(d) ?? 0) + 1);
+    }
+    return h;
+  };
+  const blocks = Array.from({ length: nb }, (_, b) => histogram(b));
+  for (let qb = 0; qb < nb; qb++) {
+    const rows = blocks[qb];
+    for (let kb = 0; kb < qb; kb++) {
+      const keys = blocks[kb];
+      const anchorKeys = variant === 'anchor' ? (keys.get(ANCHOR_DOC) ?? 0) : 0;
+      let count = 0;
+      for (const [d, n] of rows) count += n * ((keys.get(d) ?? 0) + (d !== ANCHOR_DOC ? anchorKeys : 0));
+      kind[qb * nb + kb] = tileKind(count, B);
+    }
+    kind[qb * nb + qb] = tileKind(tilePairCount(variant, docIds, B, qb, qb), B);
+  }
+  return { nb, kind };
+}
+
 /** number of allowed (q, k) pairs, in O(L) */
 export function pairCount(variant: Variant, docIds: ArrayLike<number>): number {
   const L = docIds.length;

@@ -14,7 +14,7 @@ import { tensor } from '../io/tensor.ts';
 const root = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'anchor-oracle-hostile-'));
 const cli = (args: string[], input?: string) => {
-  const r = spawnSync(process.execPath, [join(root, 'bin/anchor-oracle.js'), ...args], { input, encoding: 'utf8', cwd: dir });
+  const r = spawnSync(process.execPath, [join(root, 'bin/anchor-oracle.js'), ...args], { input, encoding: 'utf8', cwd: dir, maxBuffer: 1 << 26 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 };
 const at = (p: string) => join(dir, p);
@@ -138,6 +138,19 @@ test('bad flags are one line and the usage, exit 2: a negative value, an unknown
     assert.match(r.err, msg);
     assert.is(r.err.trim().split('\n').length, 2, r.err); // the message and the usage
   }
+});
+
+test('attention.block_mask at L = 200,000: blocks of 128 in seconds (not O(L²)), blocks of 1 refused before any work', () => {
+  const L = 200_000;
+  const ids = Int32Array.from({ length: L }, (_, i) => 1 + Math.floor(i / 3000));
+  const doc = { dtype: 'i32', shape: [L], b64: Buffer.from(ids.buffer).toString('base64') };
+  const input = [128, 1].map((B) => JSON.stringify({ id: `B${B}`, op: 'attention.block_mask', args: { variant: 'anchor', block_size: B }, in: { doc_ids: doc } })).join('\n');
+  const t = Date.now();
+  const e = cli(['eval', '--jobs', '1'], input);
+  assert.ok(Date.now() - t < 20_000, `took ${Date.now() - t} ms`);
+  const r = lines(e.out);
+  assert.equal(r[0].out.kind.shape, [1563, 1563]);
+  assert.match(r[1].error.message, /200000×200000 kind tensor \(37\.3 GiB\); use a larger block_size/);
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -12,7 +12,7 @@ import { attentionBackward as refAttnBackward, attentionForward as refAttn } fro
 import { blockMask, docIdsFromLengths, isAllowed, type Variant } from '../reference/masks.ts';
 import { Rng } from '../reference/rng.ts';
 import { attentionBackward, attentionForward, bf16Round, blockTable, buildChunks, keyBounds, matmul, ropeApply } from '../kernels/ops.ts';
-import { blockKinds } from '../kernels/block-kinds.ts';
+import { blockKinds } from '../reference/masks.ts';
 import { closeBackends, probeBackends, type KernelBackend, openBackend } from '../kernels/runtime.ts';
 import type { BackendName } from '../kernels/types.ts';
 
