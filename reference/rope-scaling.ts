@@ -60,7 +60,18 @@ export function parseScaling(scaling: Record<string, unknown> | undefined, base:
     if (v !== undefined && v !== null && (typeof v !== 'number' || !Number.isFinite(v))) throw new OpError('BAD_ARGS', `rope: scaling.${k} must be a finite number, got ${JSON.stringify(v)}`);
   };
   for (const k of ['factor', 'original_max_position_embeddings', 'attention_factor', 'beta_fast', 'beta_slow', 'mscale', 'mscale_all_dim', 'low_freq_factor', 'high_freq_factor']) num(k);
-  if (typeof s.factor === 'number' && s.factor <= 0) throw new OpError('BAD_ARGS', `rope: scaling.factor must be > 0, got ${s.factor}`);
+  // values the formulas divide by, take logs of, or use as a length: anything else gives NaN or nonsense
+  const positive = (k: string) => {
+    if (typeof s[k] === 'number' && !((s[k] as number) > 0)) throw new OpError('BAD_ARGS', `rope: scaling.${k} must be > 0, got ${s[k]}`);
+  };
+  for (const k of ['factor', 'attention_factor', 'beta_fast', 'beta_slow', 'low_freq_factor', 'high_freq_factor']) positive(k);
+  for (const k of ['mscale', 'mscale_all_dim'])
+    if (typeof s[k] === 'number' && (s[k] as number) < 0) throw new OpError('BAD_ARGS', `rope: scaling.${k} must be ≥ 0, got ${s[k]}`);
+  const omp = s.original_max_position_embeddings;
+  if (typeof omp === 'number' && !(Number.isSafeInteger(omp) && omp >= 1))
+    throw new OpError('BAD_ARGS', `rope: scaling.original_max_position_embeddings must be a positive integer (a length in tokens), got ${omp}`);
+  if (typeof s.low_freq_factor === 'number' && typeof s.high_freq_factor === 'number' && !(s.high_freq_factor > s.low_freq_factor))
+    throw new OpError('BAD_ARGS', `rope: llama3 needs high_freq_factor > low_freq_factor (it divides by their difference), got ${s.high_freq_factor} and ${s.low_freq_factor}`);
   for (const k of ['short_factor', 'long_factor']) {
     if (!(k in s)) continue;
     const v = s[k];

@@ -153,5 +153,17 @@ test('attention.block_mask at L = 200,000: blocks of 128 in seconds (not O(L²))
   assert.match(r[1].error.message, /200000×200000 kind tensor \(37\.3 GiB\); use a larger block_size/);
 });
 
+test('absurd RoPE scaling fields are refused, not turned into NaN or nonsense', () => {
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ rope_type: 'yarn', factor: -1 }, /factor must be > 0/],
+    [{ rope_type: 'yarn', factor: 4, original_max_position_embeddings: 0 }, /original_max_position_embeddings must be a positive integer/],
+    [{ rope_type: 'yarn', factor: 4, original_max_position_embeddings: 4096, beta_fast: -32 }, /beta_fast must be > 0/],
+    [{ rope_type: 'llama3', factor: 8, low_freq_factor: 4, high_freq_factor: 1, original_max_position_embeddings: 8192 }, /high_freq_factor > low_freq_factor/],
+  ];
+  const input = bad.map(([scaling], i) => JSON.stringify({ id: i, op: 'rope.inv_freq', args: { dim: 8, base: 10000, max_position_embeddings: 65536, scaling } })).join('\n');
+  const r = lines(cli(['eval', '--jobs', '1'], input).out);
+  bad.forEach(([, msg], i) => assert.match(r[i].error?.message ?? 'no error', msg));
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();
