@@ -10,6 +10,7 @@ import '../ops/index.ts';
 import { getOp } from '../ops/registry.ts';
 import { offendingIndices } from '../ops/compare.ts';
 import { tensor } from '../io/tensor.ts';
+import { parameterCount, parameterShapes, parseConfig } from '../reference/model/config.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'anchor-oracle-hostile-'));
@@ -163,6 +164,19 @@ test('absurd RoPE scaling fields are refused, not turned into NaN or nonsense', 
   const input = bad.map(([scaling], i) => JSON.stringify({ id: i, op: 'rope.inv_freq', args: { dim: 8, base: 10000, max_position_embeddings: 65536, scaling } })).join('\n');
   const r = lines(cli(['eval', '--jobs', '1'], input).out);
   bad.forEach(([, msg], i) => assert.match(r[i].error?.message ?? 'no error', msg));
+});
+
+test('a config.json with num_hidden_layers 1e9 is refused before anything is allocated; parameterCount equals the listed shapes', () => {
+  mkdirSync(at('huge'), { recursive: true });
+  writeFileSync(at('huge/config.json'), JSON.stringify({ architectures: ['LlamaForCausalLM'], hidden_size: 64, num_attention_heads: 4, intermediate_size: 96, num_hidden_layers: 1e9, vocab_size: 100 }));
+  const t = Date.now();
+  const e = cli(['eval', '--jobs', '1'], JSON.stringify({ id: 1, op: 'model.forward', args: { checkpoint: at('huge'), precision: 'f32' }, in: { input_ids: { dtype: 'i32', shape: [1], b64: 'AAAAAA==' } } }));
+  assert.ok(Date.now() - t < 10_000);
+  assert.match(lines(e.out)[0].error.message, /parameters \(.* GiB as float64 values\) do not fit in this machine/);
+  for (const extra of [{}, { attention_bias: true, mlp_bias: true, tie_word_embeddings: true }, { architectures: ['Qwen2ForCausalLM'] }]) {
+    const cfg = parseConfig({ architectures: ['LlamaForCausalLM'], hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 96, num_hidden_layers: 3, vocab_size: 100, ...extra });
+    assert.is(parameterCount(cfg), parameterShapes(cfg).reduce((a, [, s]) => a + s.reduce((x, y) => x * y, 1), 0), JSON.stringify(extra));
+  }
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));

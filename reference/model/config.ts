@@ -3,6 +3,7 @@
 // transformers ≥ 5 (`rope_parameters: {rope_type, rope_theta, …}`) and older
 // (`rope_theta` + `rope_scaling`).
 
+import { totalmem } from 'node:os';
 import { OpError } from '../../io/errors.ts';
 
 export const ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'] as const;
@@ -96,7 +97,7 @@ export function parseConfig(raw: unknown): ModelConfig {
   if (!(ropeTheta > 0)) throw bad(`rope_theta must be positive, got ${ropeTheta}`);
   const isQwen = architecture === 'Qwen2ForCausalLM';
   const attentionBias = c.attention_bias === true;
-  return {
+  const cfg: ModelConfig = {
     architecture,
     vocabSize: int('vocab_size'),
     hiddenSize,
@@ -117,6 +118,24 @@ export function parseConfig(raw: unknown): ModelConfig {
     eosTokenId: optId('eos_token_id'),
     padTokenId: optId('pad_token_id'),
   };
+  // before anything is allocated: the reference holds every parameter as a float64 (a config
+  // with num_hidden_layers 1e9 would otherwise grow to gigabytes before failing)
+  const n = parameterCount(cfg);
+  if (8 * n > totalmem())
+    throw bad(`${n.toExponential(3)} parameters (${(8 * n / 2 ** 30).toFixed(1)} GiB as float64 values) do not fit in this machine's ${(totalmem() / 2 ** 30).toFixed(1)} GiB; check hidden_size, intermediate_size, num_hidden_layers and vocab_size`);
+  return cfg;
+}
+
+/** the number of parameters parameterShapes lists, in closed form (without listing them) */
+export function parameterCount(cfg: ModelConfig): number {
+  const d = cfg.hiddenSize;
+  const qDim = cfg.numHeads * cfg.headDim;
+  const kvDim = cfg.numKvHeads * cfg.headDim;
+  const f = cfg.intermediateSize;
+  const perLayer =
+    qDim * d + 2 * kvDim * d + d * qDim + 3 * f * d + 2 * d +
+    (cfg.qkvBias ? qDim + 2 * kvDim : 0) + (cfg.oBias ? d : 0) + (cfg.mlpBias ? 2 * f + d : 0);
+  return cfg.vocabSize * d * (cfg.tieWordEmbeddings ? 1 : 2) + cfg.numLayers * perLayer + d;
 }
 
 /** a config.json object transformers 5 reads back to the same model */
