@@ -39,6 +39,7 @@ async function help(): Promise<string> {
 export async function run(argv: string[]): Promise<number> {
   // --debug anywhere: an internal error prints its stack trace too
   const debug = argv.includes('--debug');
+  if (debug) process.env.ANCHOR_ORACLE_DEBUG = '1'; // error lines of eval (and its worker threads) add where
   const [name, ...rest] = argv.filter((a) => a !== '--debug');
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(await help());

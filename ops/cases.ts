@@ -83,7 +83,10 @@ export function errorOf(e: unknown): { code: string; message: string } {
   if (e instanceof OpError) return { code: e.code, message: e.message };
   if (e instanceof RangeError && /allocation failed|Invalid typed array length|Array buffer/i.test(e.message))
     return { code: 'BAD_TENSOR', message: `out of memory computing this case (${e.message}); give it fewer rows or more memory` };
-  return { code: 'INTERNAL', message: (e as Error)?.stack?.split('\n').slice(0, 3).join(' | ') ?? String(e) };
+  // a bug, not bad input: say so; where it happened only with --debug (ANCHOR_ORACLE_DEBUG)
+  const err = e as Error;
+  const where = process.env.ANCHOR_ORACLE_DEBUG ? ` | ${err?.stack?.split('\n').slice(1, 4).join(' | ')}` : '';
+  return { code: 'INTERNAL', message: `${err?.name ?? 'Error'}: ${err?.message ?? String(e)} (an internal error: please report it with this case line; --debug adds where)${where}` };
 }
 
 /** a generated case with its expected outputs, tensors in memory */
