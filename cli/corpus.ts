@@ -2,8 +2,9 @@
 
 import type { Command } from './main.ts';
 import { UsageError } from './main.ts';
+import { OpError } from '../io/errors.ts';
 import { JsonlWriter } from '../io/line-writer.ts';
-import { buildCorpus, defaultCorpus } from '../data/corpus.ts';
+import { buildCorpus, defaultCorpus, globToRegExp, statOrNull } from '../data/corpus.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -14,11 +15,33 @@ export const command: Command = {
   async run(v) {
     const globs = v.glob as unknown as string[] | undefined;
     if (globs && !v.from) throw new UsageError('--glob needs --from');
-    const rows = v.from ? buildCorpus(v.from as string, { globs }) : defaultCorpus(root);
+    // bad input is found before any work: every glob parses, --from is a folder
+    for (const g of globs ?? []) {
+      try {
+        globToRegExp(g);
+      } catch (e) {
+        if (e instanceof OpError) throw new OpError('BAD_ARGS', `--glob: ${e.message}`);
+        throw e;
+      }
+    }
+    const from = v.from as string | undefined;
+    if (from !== undefined) {
+      const st = statOrNull(from);
+      if (!st) throw new OpError('BAD_ARGS', `--from ${from}: no such folder (give the folder holding the text files)`);
+      if (!st.isDirectory()) throw new OpError('BAD_ARGS', `--from ${from}: not a folder (give the folder holding the text files)`);
+    }
+    const warn = (s: string) => console.error(s);
+    const rows = from !== undefined ? buildCorpus(from, { globs, warn }) : defaultCorpus(root);
     const sink = new JsonlWriter(v.out as string | undefined);
-    for (const r of rows) sink.write({ text: r.text });
-    sink.close();
+    try {
+      for (const r of rows) sink.write({ text: r.text });
+      sink.close();
+    } catch (e) {
+      sink.abort();
+      throw e;
+    }
     console.error(`corpus: ${rows.length} files, ${rows.reduce((a, r) => a + r.text.length, 0)} characters`);
+    if (!rows.length) console.error(`corpus: no file matched${globs ? ` ${globs.join(', ')}` : ''} under ${from ?? 'node_modules'} (the default glob is **/*.{md,markdown,txt})`);
     return 0;
   },
 };

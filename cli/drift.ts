@@ -1,7 +1,8 @@
 // anchor-oracle drift shift|logit|decompose: the paper's Eq. 4 / Eq. 5 measurements and the
 // decomposition by rounding stage, on a checkpoint or a seeded random-init model.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { statOrNull } from '../data/corpus.ts';
 import type { Command } from './main.ts';
 import { useModelBackend } from './model-backend.ts';
 import { intOption, UsageError } from './main.ts';
@@ -10,7 +11,9 @@ import { tinyPreset } from './train.ts';
 import { decompositionOf, decompositionTable, driftSequences, logitCurves, logitTable, ModelAtPrecisions, PAPER_DELTA1, perTokenTable, RUNS, shiftCurves, shiftTable, writeDriftPlots } from '../demos/drift.ts';
 import { docIdsFromLengths, VARIANTS, type Variant } from '../reference/masks.ts';
 import { parseConfig } from '../reference/model/config.ts';
-import { loadModel, randomInitModel, type InitScheme, type Model } from '../reference/model/params.ts';
+import { randomInitModel, type InitScheme, type Model } from '../reference/model/params.ts';
+import { OpError } from '../io/errors.ts';
+import { checkForwardFits, checkModelFits, loadModelChecked, resolveCheckpointDir } from '../train/checkpoint.ts';
 import type { DriftRun } from '../reference/drift.ts';
 
 const list = (v: string | boolean | undefined, name: string, dflt: number[]): number[] => {
@@ -20,11 +23,15 @@ const list = (v: string | boolean | undefined, name: string, dflt: number[]): nu
   return xs;
 };
 
+/** working bytes per parameter, at the least: the model at f64, f32 and bf16, and the file's copy */
+const DRIFT_BYTES_PER_PARAM = 28;
+
 export function loadDriftModel(v: Record<string, string | boolean | undefined>): { model: Model; label: string } {
   if (v.checkpoint && v.random) throw new UsageError('give --checkpoint DIR or --random CONFIG, not both');
   if (v.checkpoint) {
-    if (!existsSync(String(v.checkpoint))) throw new UsageError(`--checkpoint: no such folder ${v.checkpoint}`);
-    return { model: loadModel(String(v.checkpoint)), label: `checkpoint ${v.checkpoint}` };
+    // a model folder, or a train run folder (its latest.json names the newest step folder)
+    const dir = resolveCheckpointDir(String(v.checkpoint));
+    return { model: loadModelChecked(dir, 'checkpoint', DRIFT_BYTES_PER_PARAM), label: `checkpoint ${dir}` };
   }
   const src = String(v.random ?? 'tiny');
   const init = (v.init ?? 'pytorch') as InitScheme;
@@ -33,8 +40,17 @@ export function loadDriftModel(v: Record<string, string | boolean | undefined>):
   let config;
   if (src === 'tiny') config = tinyPreset('unused').model;
   else {
-    if (!existsSync(src)) throw new UsageError(`--random: no such config file ${src} (or use "tiny")`);
-    config = parseConfig(JSON.parse(readFileSync(src, 'utf8')));
+    const st = statOrNull(src);
+    if (!st) throw new UsageError(`--random: no such config file ${src} (or use "tiny")`);
+    if (!st.isFile() || st.size > 16 << 20) throw new OpError('BAD_ARGS', `--random ${src}: not a config.json file`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(src, 'utf8'));
+    } catch (e) {
+      throw new OpError('BAD_ARGS', `--random ${src}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
+    }
+    config = parseConfig(raw);
+    checkModelFits(config, DRIFT_BYTES_PER_PARAM, `--random ${src}`);
   }
   return { model: randomInitModel(config, seed, init), label: `random init (${init}, seed ${seed}) of ${src}` };
 }
@@ -84,6 +100,8 @@ export const command: Command = {
     const nSeqs = intOption(v.seqs, 'seqs', 4, 1);
     const delta2 = intOption(v.delta2, 'delta2', 16);
     const out = (v.out as string | undefined) ?? 'drift-out';
+    const longest = what === 'logit' ? Math.max(...list(v.lengths, 'lengths', [64, 128, 256, 512])) : T;
+    checkForwardFits(model.config, longest, `drift ${what}`);
     const m = new ModelAtPrecisions(model);
     console.log(`model: ${label}; variant ${variant}${docs > 1 ? ` with ${docs} documents` : ''}; bf16 attention: ${attention}`);
     if (what === 'shift') {

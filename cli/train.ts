@@ -1,6 +1,8 @@
 // anchor-oracle train: train a LLaMA-family model with the reference (forward + backward
 // in TypeScript), packed windows of any attention variant, AdamW, checkpoints and resume.
 
+import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { statOrNull } from '../data/corpus.ts';
 import { join } from 'node:path';
 import type { Command } from './main.ts';
 import { useModelBackend } from './model-backend.ts';
@@ -11,6 +13,9 @@ import { parseConfig } from '../reference/model/config.ts';
 import { PRECISIONS, type Precision } from '../reference/model/precision.ts';
 import { PACK_VARIANTS, type Layout, type PackVariant } from '../reference/packing.ts';
 import { defaultTrainOptions, train, type TrainOptions } from '../train/trainer.ts';
+import { checkModelFits, TRAIN_BYTES_PER_PARAM } from '../train/checkpoint.ts';
+import { errnoText } from '../io/lines.ts';
+import { OpError } from '../io/errors.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 
@@ -77,12 +82,18 @@ export const command: Command = {
     if (v.preset !== undefined && v.preset !== 'tiny') throw new UsageError(`unknown preset ${JSON.stringify(v.preset)} (known: tiny)`);
     if (v.preset === undefined && v.config === undefined) throw new UsageError('give --preset tiny or --config config.json');
     const out = (v.out as string | undefined) ?? join('out', 'train-tiny');
+    const format = (v.format as string | undefined) ?? 'raw_json';
+    if (format !== 'raw_json' && format !== 'tokenized') throw new UsageError(`--format must be raw_json or tokenized, got ${JSON.stringify(format)}`);
+    if (v.data !== undefined && v.data !== '-') {
+      const st = statOrNull(v.data as string);
+      if (!st) throw new OpError('BAD_ARGS', `--data ${v.data}: no such file`);
+      if (!st.isFile()) throw new OpError('BAD_ARGS', `--data ${v.data}: not a file (give a JSON Lines file, or - for standard input)`);
+    }
     const o = tinyPreset(out);
     const tok = getTokenizer(v.tokenizer as string | undefined);
-    if (v.config) {
-      const { readFileSync } = await import('node:fs');
-      o.model = parseConfig(JSON.parse(readFileSync(v.config as string, 'utf8')));
-    }
+    if (v.config) o.model = readConfigOption(v.config as string);
+    checkModelFits(o.model, TRAIN_BYTES_PER_PARAM, v.config ? `--config ${v.config}` : 'the tiny preset');
+    prepareOut(out, Boolean(v.resume));
     if (o.model.vocabSize < tok.vocabSize) throw new UsageError(`model vocab_size ${o.model.vocabSize} is smaller than the tokenizer's ${tok.vocabSize}`);
     if (tok.bos !== null) o.bos = tok.bos;
     else if (tok.eos !== null) o.bos = tok.eos; // Qwen: EOS as the anchor (paper Sec. 5.3)
@@ -112,7 +123,12 @@ export const command: Command = {
     o.clip = num(v.clip, 'clip', o.clip);
     o.adamw.weightDecay = num(v['weight-decay'], 'weight-decay', o.adamw.weightDecay);
     if (v['decay-all']) o.adamw.decayAll = true; // decay norms and biases too (the paper's DeepSpeed AdamW)
-    const docs = await loadDocuments(v.data as string | undefined, ((v.format as string) ?? 'raw_json') as DataFormat, tok, root, (s) => console.error(s));
+    let skipped = false;
+    const docs = await loadDocuments(v.data as string | undefined, format as DataFormat, tok, root, (s) => {
+      skipped = true;
+      console.error(s);
+    });
+    if (!docs.length) throw new OpError('BAD_ARGS', `--data ${v.data ?? '(the default corpus)'}: no usable document${skipped ? ' (every row was skipped, see above)' : ''}; give ${format === 'raw_json' ? 'JSON Lines rows {"text": "..."}' : 'tokenized rows {"input_ids": [...], "source": [...]}'}, or the right --format`);
     console.error(`train: ${docs.length} documents, ${docs.reduce((a, d) => a + d.length, 0)} tokens; model ${o.model.architecture} d=${o.model.hiddenSize} layers=${o.model.numLayers} heads=${o.model.numHeads}/${o.model.numKvHeads}; L=${o.L} ${o.precision} ${o.variant}/${o.layout}`);
     const r = train(docs, o, Boolean(v.resume));
     const first = r.losses.slice(0, 10);
@@ -124,3 +140,39 @@ export const command: Command = {
     return 0;
   },
 };
+
+/** --config FILE: read, parsed and validated, with one-line errors */
+function readConfigOption(path: string): TrainOptions['model'] {
+  const st = statOrNull(path);
+  if (!st) throw new OpError('BAD_ARGS', `--config ${path}: no such file`);
+  if (!st.isFile() || st.size > 16 << 20) throw new OpError('BAD_ARGS', `--config ${path}: not a config.json file`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new OpError('BAD_ARGS', `--config ${path}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  try {
+    return parseConfig(raw);
+  } catch (e) {
+    if (e instanceof OpError) throw new OpError('BAD_ARGS', `--config ${path}: ${e.message.replace(/^config\.json: /, '')}`);
+    throw e;
+  }
+}
+
+/**
+ * --out: a folder that can be written, made now (before the data is read); a folder that
+ * already holds a run is continued only with --resume, never written over.
+ */
+function prepareOut(out: string, resume: boolean): void {
+  const st = statOrNull(out);
+  if (st && !st.isDirectory()) throw new OpError('BAD_ARGS', `--out ${out}: a file, not a folder; give a folder path`);
+  try {
+    mkdirSync(out, { recursive: true });
+    accessSync(out, constants.W_OK);
+  } catch (e) {
+    throw new OpError('BAD_ARGS', `--out ${out}: cannot create or write the folder: ${errnoText(e)}; give a folder you can write`);
+  }
+  if (!resume && existsSync(join(out, 'latest.json')))
+    throw new OpError('BAD_ARGS', `--out ${out} already holds a training run (latest.json): add --resume to continue it, or give another --out`);
+}

@@ -7,6 +7,7 @@
 // match: every answer token must be the argmax of the logits at the position before it
 // (the same as greedy decoding producing the answer).
 
+import { OpError } from '../io/errors.ts';
 import { Rng } from '../reference/rng.ts';
 import type { TextTokenizer } from './tokenizer.ts';
 
@@ -29,19 +30,24 @@ function haystack(tok: TextTokenizer, budget: number, needles: string[], rng: Rn
   const needleIds = needles.map((n) => tok.encode(n));
   const need = needleIds.reduce((a, n) => a + n.length, 0);
   const fillUnit = tok.encode(FILLER);
+  if (!fillUnit.length) throw new OpError('BAD_ARGS', 'long-context tasks: the tokenizer encodes the filler text to no tokens; use another --tokenizer');
   const fillLen = Math.max(0, budget - need);
-  const fill: number[] = [];
-  while (fill.length < fillLen) fill.push(...fillUnit);
-  fill.length = fillLen;
+  // (loops, not push(...xs): a spread of a long array overflows the call stack)
+  const fill: number[] = new Array(fillLen);
+  for (let i = 0; i < fillLen; i++) fill[i] = fillUnit[i % fillUnit.length];
   // insertion points on sentence boundaries where possible, sorted
   const points = needleIds.map(() => rng.int(0, fillLen)).sort((a, b) => a - b);
   const out: number[] = [];
   let at = 0;
+  const append = (xs: number[], from = 0, to = xs.length) => {
+    for (let i = from; i < to; i++) out.push(xs[i]);
+  };
   points.forEach((p, i) => {
-    out.push(...fill.slice(at, p), ...needleIds[i]);
+    append(fill, at, p);
+    append(needleIds[i]);
     at = p;
   });
-  out.push(...fill.slice(at));
+  append(fill, at);
   return out;
 }
 
@@ -86,7 +92,7 @@ export function makeSample(task: Task, length: number, seed: number, tok: TextTo
   const q = tok.encode(question);
   const a = tok.encode(answer);
   const budget = Math.max(0, length - bos.length - q.length - a.length);
-  const ids = [...bos, ...haystack(tok, budget, needles, rng), ...q, ...a];
+  const ids = bos.concat(haystack(tok, budget, needles, rng), q, a);
   return { task, ids, answerStart: ids.length - a.length, answer };
 }
 

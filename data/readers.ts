@@ -5,7 +5,12 @@
 // A bad row is never dropped silently: it is skipped, counted, and reported with its line
 // number (the first `keep` reasons are kept).
 
-import { readLines } from '../io/lines.ts';
+import { readLines as readFileLines } from '../io/lines.ts';
+
+/** the lines of a file, a leading UTF-8 byte order mark removed (editors on Windows write one) */
+async function* readLines(path: string): AsyncGenerator<{ line: string; lineNo: number }> {
+  for await (const l of readFileLines(path)) yield l.lineNo === 1 && l.line.charCodeAt(0) === 0xfeff ? { line: l.line.slice(1), lineNo: 1 } : l;
+}
 
 export interface BadRows {
   count: number;

@@ -1,15 +1,23 @@
 // Training checkpoints: a transformers-style model folder (config.json + model.safetensors
 // holding the master weights) plus optimizer.safetensors (AdamW moments) and trainer.json
-// (step, options, loss history). Every file is written atomically into step-NNNNNN/, and
-// latest.json (written last, atomically) names the newest complete checkpoint, so a run
-// killed at any moment resumes from a consistent state.
+// (step, options, loss history).
+//
+// A checkpoint appears only complete. Its files are written (each atomically, every byte
+// checked, flushed) into a temporary folder of the run folder, `.step-NNNNNN.PID.tmp/`; the
+// folder is flushed and renamed to `step-NNNNNN/`, and only then is latest.json (atomically)
+// pointed at it. A run killed at any moment, or stopped by a full disk, leaves the previous
+// checkpoint loadable and no partial `step-*` folder; what it does leave (a `.step-*.tmp`
+// folder, an orphan `.*.tmp` file, a `step-*` folder newer than latest.json) is removed
+// when the run resumes (cleanRunFolder).
 
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { statOrNull } from '../data/corpus.ts';
+import { totalmem } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { OpError } from '../io/errors.ts';
 import { writeFileAtomic } from '../io/lines.ts';
 import { readSafetensorsFile, stFromValues, stValues, writeSafetensorsFile, type StDType, type StTensor } from '../io/safetensors.ts';
-import { parameterShapes } from '../reference/model/config.ts';
+import { parameterShapes, parseConfig, type ModelConfig } from '../reference/model/config.ts';
 import { loadModel, saveModel, type Model } from '../reference/model/params.ts';
 import type { AdamWState } from './adamw.ts';
 
@@ -21,25 +29,151 @@ export interface TrainerState {
   tokens: number;
 }
 
+const STEP_DIR = /^step-(\d{6,})$/;
+/** temporary checkpoint folders (being written, or being removed) */
+const STEP_TMP = /^\.step-\d{6,}\.(\d+)\.(?:del\.)?tmp$/;
+/** writeFileAtomic's temporary files: .NAME.PID.tmp */
+const FILE_TMP = /^\..+\.(\d+)\.tmp$/;
+
 export function checkpointDir(out: string, step: number): string {
   return join(out, `step-${String(step).padStart(6, '0')}`);
 }
 
-export function saveCheckpoint(out: string, model: Model, opt: AdamWState, state: TrainerState, dtype: StDType, keep = 2): string {
-  const dir = checkpointDir(out, state.step);
-  saveModel(dir, model, dtype);
-  const list: [string, StTensor][] = [];
-  for (const [name, shape] of parameterShapes(model.config)) {
-    list.push([`exp_avg.${name}`, stFromValues(opt.m.get(name)!, dtype, shape)]);
-    list.push([`exp_avg_sq.${name}`, stFromValues(opt.v.get(name)!, dtype, shape)]);
+/** the step folders of a run folder, oldest first */
+function stepDirs(out: string): { name: string; step: number }[] {
+  let names: string[];
+  try {
+    names = readdirSync(out);
+  } catch {
+    return [];
   }
-  writeSafetensorsFile(join(dir, 'optimizer.safetensors'), list, { step: String(opt.step) });
-  writeFileAtomic(join(dir, 'trainer.json'), JSON.stringify(state) + '\n');
-  writeFileAtomic(join(out, 'latest.json'), JSON.stringify({ step: state.step, dir: dir.slice(out.length + 1) }) + '\n');
-  // keep the newest `keep` checkpoints
-  const all = readdirSync(out).filter((n) => /^step-\d{6}$/.test(n)).sort();
-  for (const n of all.slice(0, Math.max(0, all.length - keep))) rmSync(join(out, n), { recursive: true, force: true });
+  return names
+    .map((name) => ({ name, m: STEP_DIR.exec(name) }))
+    .filter((e) => e.m)
+    .map((e) => ({ name: e.name, step: Number(e.m![1]) }))
+    .sort((a, b) => a.step - b.step);
+}
+
+/** flush a folder's entries (a rename is durable only once its folder is flushed) */
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch (e) {
+    // some file systems cannot fsync a folder: the data files themselves are flushed
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'EPERM' && code !== 'ENOTSUP') throw e;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** remove a folder so that no half-removed folder is left under its name: rename it away first */
+function removeDir(out: string, name: string): void {
+  const gone = join(out, `.${name}.${process.pid}.del.tmp`);
+  renameSync(join(out, name), gone);
+  rmSync(gone, { recursive: true, force: true });
+}
+
+/** where saveCheckpoint is; a test hook (a simulated kill or fault) sees each stage */
+export type CheckpointStage = 'model' | 'optimizer' | 'trainer' | 'renamed' | 'latest';
+
+export function saveCheckpoint(
+  out: string,
+  model: Model,
+  opt: AdamWState,
+  state: TrainerState,
+  dtype: StDType,
+  keep = 2,
+  onStage?: (stage: CheckpointStage, step: number) => void,
+): string {
+  const dir = checkpointDir(out, state.step);
+  const name = basename(dir);
+  const tmp = join(out, `.${name}.${process.pid}.tmp`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp, { recursive: true });
+  try {
+    saveModel(tmp, model, dtype);
+    onStage?.('model', state.step);
+    const list: [string, StTensor][] = [];
+    for (const [pname, shape] of parameterShapes(model.config)) {
+      list.push([`exp_avg.${pname}`, stFromValues(opt.m.get(pname)!, dtype, shape)]);
+      list.push([`exp_avg_sq.${pname}`, stFromValues(opt.v.get(pname)!, dtype, shape)]);
+    }
+    writeSafetensorsFile(join(tmp, 'optimizer.safetensors'), list, { step: String(opt.step) });
+    onStage?.('optimizer', state.step);
+    writeFileAtomic(join(tmp, 'trainer.json'), JSON.stringify(state) + '\n');
+    onStage?.('trainer', state.step);
+    fsyncDir(tmp);
+    // a folder of this step already there is not the one latest.json names (cleanRunFolder
+    // removes those on resume) or belongs to an earlier run written over: replace it
+    if (existsSync(dir)) removeDir(out, name);
+    renameSync(tmp, dir);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  fsyncDir(out);
+  onStage?.('renamed', state.step);
+  writeFileAtomic(join(out, 'latest.json'), JSON.stringify({ step: state.step, dir: name }) + '\n');
+  fsyncDir(out);
+  onStage?.('latest', state.step);
+  // keep the newest `keep` checkpoints up to this one (a folder of a later step is an
+  // earlier run's, written over: left alone)
+  const older = stepDirs(out).filter((d) => d.step < state.step);
+  for (const d of older.slice(0, Math.max(0, older.length - (keep - 1)))) removeDir(out, d.name);
   return dir;
+}
+
+const alive = (pid: number): boolean => {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * Remove what an interrupted run left in its run folder: temporary checkpoint folders and
+ * temporary files of processes no longer running, and step folders newer than the one
+ * latest.json names (written, but never made the latest). Returns what it removed.
+ */
+export function cleanRunFolder(out: string): string[] {
+  if (!existsSync(out)) return [];
+  const removed: string[] = [];
+  for (const name of readdirSync(out)) {
+    const m = STEP_TMP.exec(name) ?? FILE_TMP.exec(name);
+    if (m && !alive(Number(m[1]))) {
+      rmSync(join(out, name), { recursive: true, force: true });
+      removed.push(name);
+    }
+  }
+  const latest = readLatest(out);
+  if (latest)
+    for (const d of stepDirs(out))
+      if (d.step > latest.step) {
+        removeDir(out, d.name);
+        removed.push(d.name);
+      }
+  return removed;
+}
+
+/** latest.json of a run folder, checked, or null when there is none */
+function readLatest(out: string): { step: number; dir: string } | null {
+  const p = join(out, 'latest.json');
+  if (!existsSync(p)) return null;
+  let v: { step?: unknown; dir?: unknown };
+  try {
+    v = JSON.parse(readFileSync(p, 'utf8'));
+  } catch (e) {
+    throw new OpError('BAD_ARGS', `run folder ${out}: latest.json is not valid JSON (${(e as Error).message}); point it at a step folder ({"step": N, "dir": "step-00000N"}) or remove it`);
+  }
+  const m = typeof v?.dir === 'string' ? STEP_DIR.exec(v.dir) : null;
+  if (!m) throw new OpError('BAD_ARGS', `run folder ${out}: latest.json does not name a step-NNNNNN folder; point it at one or remove it`);
+  return { step: Number(m[1]), dir: v.dir as string };
 }
 
 export interface Loaded {
@@ -49,28 +183,133 @@ export interface Loaded {
   dir: string;
 }
 
-/** the newest complete checkpoint of a run folder, or null */
+/** the checkpoint latest.json names in a run folder, or null when there is no latest.json */
 export function loadLatestCheckpoint(out: string): Loaded | null {
-  const p = join(out, 'latest.json');
-  if (!existsSync(p)) return null;
-  const { dir } = JSON.parse(readFileSync(p, 'utf8')) as { dir: string };
-  return loadCheckpoint(join(out, dir));
+  const latest = readLatest(out);
+  if (!latest) return null;
+  const dir = join(out, latest.dir);
+  if (!existsSync(dir)) throw new OpError('BAD_ARGS', `run folder ${out}: latest.json names ${latest.dir}, which is missing; point latest.json at a step folder that is there, or remove it to start over`);
+  return loadCheckpoint(dir);
 }
 
 export function loadCheckpoint(dir: string): Loaded {
-  const model = loadModel(dir);
-  const f = readSafetensorsFile(join(dir, 'optimizer.safetensors'));
+  const model = loadModelChecked(dir, 'checkpoint', TRAIN_BYTES_PER_PARAM);
+  const optPath = join(dir, 'optimizer.safetensors');
+  if (!existsSync(optPath)) throw new OpError('BAD_ARGS', `checkpoint ${dir}: no optimizer.safetensors (a model folder, not a training checkpoint)`);
+  const f = readSafetensorsFile(optPath);
   const m = new Map<string, Float64Array>();
   const v = new Map<string, Float64Array>();
-  for (const [name] of parameterShapes(model.config)) {
+  for (const [name, shape] of parameterShapes(model.config)) {
     const a = f.tensors.get(`exp_avg.${name}`);
     const b = f.tensors.get(`exp_avg_sq.${name}`);
     if (!a || !b) throw new OpError('BAD_TENSOR', `checkpoint ${dir}: optimizer.safetensors lacks the moments of ${name}`);
+    if (a.shape.join() !== shape.join() || b.shape.join() !== shape.join()) throw new OpError('BAD_TENSOR', `checkpoint ${dir}: optimizer.safetensors has the moments of ${name} in shape [${a.shape}], the model's is [${shape}]`);
     m.set(name, stValues(a));
     v.set(name, stValues(b));
   }
   const step = Number(f.metadata.step);
   if (!Number.isSafeInteger(step)) throw new OpError('BAD_TENSOR', `checkpoint ${dir}: optimizer.safetensors has no step`);
-  const state = JSON.parse(readFileSync(join(dir, 'trainer.json'), 'utf8')) as TrainerState;
+  const tp = join(dir, 'trainer.json');
+  if (!existsSync(tp)) throw new OpError('BAD_ARGS', `checkpoint ${dir}: no trainer.json`);
+  let state: TrainerState;
+  try {
+    state = JSON.parse(readFileSync(tp, 'utf8')) as TrainerState;
+  } catch (e) {
+    throw new OpError('BAD_ARGS', `checkpoint ${dir}: trainer.json is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof state !== 'object' || state === null || !Number.isSafeInteger(state.step) || !Array.isArray(state.losses) || typeof state.options !== 'object')
+    throw new OpError('BAD_ARGS', `checkpoint ${dir}: trainer.json lacks step, options or losses`);
   return { model, opt: { step, m, v }, state, dir };
+}
+
+// ---- checkpoint folders given on the command line, and what a config costs ----
+
+/**
+ * The model folder for a --checkpoint argument: a folder with config.json (a model or a
+ * step folder), a training run folder (latest.json names its newest step folder), or a
+ * config.json / model.safetensors file (its folder). Anything else is an OpError saying
+ * which folder to pass.
+ */
+export function resolveCheckpointDir(path: string, flag = '--checkpoint'): string {
+  const st = statOrNull(path);
+  if (!st) throw new OpError('BAD_ARGS', `${flag} ${path}: no such folder (give a folder with config.json and model.safetensors, or a train run folder)`);
+  if (st.isFile()) {
+    if (basename(path) === 'config.json' || basename(path) === 'model.safetensors') return dirname(path);
+    throw new OpError('BAD_ARGS', `${flag} ${path}: a file; give the folder holding config.json and model.safetensors`);
+  }
+  if (!st.isDirectory()) throw new OpError('BAD_ARGS', `${flag} ${path}: not a folder`);
+  if (existsSync(join(path, 'config.json'))) return path;
+  const latest = readLatest(path);
+  if (latest) {
+    const dir = join(path, latest.dir);
+    if (!existsSync(join(dir, 'config.json'))) throw new OpError('BAD_ARGS', `${flag} ${path}: latest.json names ${latest.dir}, which has no config.json; pass a complete step folder`);
+    return dir;
+  }
+  const steps = stepDirs(path);
+  if (steps.length) throw new OpError('BAD_ARGS', `${flag} ${path}: a run folder without latest.json; pass one of its step folders, e.g. ${join(path, steps[steps.length - 1].name)}`);
+  throw new OpError('BAD_ARGS', `${flag} ${path}: no config.json (a model folder) and no latest.json (a train run folder)`);
+}
+
+/** the number of parameters a config implies (as parameterShapes lists them, without building the list) */
+export function parameterCount(c: ModelConfig): number {
+  const d = c.hiddenSize;
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  const I = c.intermediateSize;
+  const layer = q * d + 2 * kv * d + d * q + 3 * I * d + 2 * d + (c.qkvBias ? q + 2 * kv : 0) + (c.oBias ? d : 0) + (c.mlpBias ? 2 * I + d : 0);
+  return c.vocabSize * d * (c.tieWordEmbeddings ? 1 : 2) + c.numLayers * layer + d;
+}
+
+/** working bytes per parameter, at the least: training holds float64 weights, gradients (two sets) and two AdamW moments */
+export const TRAIN_BYTES_PER_PARAM = 40;
+/** evaluation holds float64 weights, the file's copy and a rounded copy */
+export const EVAL_BYTES_PER_PARAM = 20;
+
+const gib = (b: number) => `${(b / 2 ** 30).toPrecision(3)} GiB`;
+
+/**
+ * Refuse (OpError, before anything is allocated) a config whose parameters cannot fit in
+ * this machine's memory, at `bytesPerParam` working bytes each.
+ */
+export function checkModelFits(c: ModelConfig, bytesPerParam: number, what: string, mem = totalmem()): void {
+  const n = parameterCount(c);
+  const need = n * bytesPerParam;
+  if (!(need <= mem))
+    throw new OpError(
+      'BAD_ARGS',
+      `${what}: the config implies ${n.toPrecision(3)} parameters (vocab ${c.vocabSize}, hidden ${c.hiddenSize}, ${c.numLayers} layers), at least ${gib(need)} of working memory, more than this machine's ${gib(mem)}; use a smaller config`,
+    );
+}
+
+/** config.json of a model folder, parsed and checked against the machine's memory */
+export function readCheckedConfig(dir: string, bytesPerParam: number, what = `checkpoint ${dir}`): ModelConfig {
+  const p = join(dir, 'config.json');
+  const st = statOrNull(p);
+  if (!st) throw new OpError('BAD_ARGS', `${what}: no config.json`);
+  if (!st.isFile() || st.size > 16 << 20) throw new OpError('BAD_ARGS', `${what}: config.json is not a small JSON file (${st.size} bytes)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(p, 'utf8'));
+  } catch (e) {
+    throw new OpError('BAD_ARGS', `${what}: config.json is not valid JSON (${(e as Error).message})`);
+  }
+  const c = parseConfig(raw);
+  checkModelFits(c, bytesPerParam, what);
+  return c;
+}
+
+/** loadModel after the config is checked against the machine's memory */
+export function loadModelChecked(dir: string, what: string, bytesPerParam = EVAL_BYTES_PER_PARAM): Model {
+  readCheckedConfig(dir, bytesPerParam, `${what} ${dir}`);
+  return loadModel(dir);
+}
+
+/**
+ * Refuse (OpError) a forward pass of T tokens whose working arrays cannot fit in memory:
+ * float64 logits (T × vocab), one head's attention scores and probabilities (T × T) and
+ * the MLP / hidden activations of a layer, at the least.
+ */
+export function checkForwardFits(c: ModelConfig, T: number, what: string, mem = totalmem()): void {
+  const need = 8 * T * (c.vocabSize + 2 * T + 4 * c.intermediateSize + 8 * c.hiddenSize);
+  if (!(need <= mem)) throw new OpError('BAD_ARGS', `${what}: a forward pass of ${T} tokens needs at least ${gib(need)} of working memory, more than this machine's ${gib(mem)}; use shorter lengths`);
 }

@@ -10,7 +10,8 @@
 
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../io/lines.ts';
+import { OpError } from '../io/errors.ts';
+import { errnoText, writeFileAtomic, WriteError } from '../io/lines.ts';
 import { linePlot } from '../io/svg-plot.ts';
 import { Progress } from '../cli/progress.ts';
 import { packDocuments, type Layout, type PackVariant, type Window } from '../reference/packing.ts';
@@ -22,7 +23,7 @@ import { policy, type Precision } from '../reference/model/precision.ts';
 import type { Variant } from '../reference/masks.ts';
 import { ADAMW_DEFAULTS, adamwStep, newAdamW, type AdamWConfig, type AdamWState } from './adamw.ts';
 import { clipGradNorm, lrAt, type Schedule, type ScheduleKind } from './schedule.ts';
-import { loadLatestCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.ts';
+import { checkModelFits, cleanRunFolder, loadLatestCheckpoint, saveCheckpoint, TRAIN_BYTES_PER_PARAM, type CheckpointStage, type TrainerState } from './checkpoint.ts';
 
 export interface TrainOptions {
   out: string;
@@ -52,6 +53,8 @@ export interface TrainHooks {
   /** called after each optimizer step (and its checkpoint, if any) */
   onStep?: (step: number, loss: number) => void;
   log?: (line: string) => void;
+  /** sees each stage of writing a checkpoint (tests simulate a kill or a fault there) */
+  onCheckpoint?: (stage: CheckpointStage, step: number) => void;
 }
 
 export interface TrainResult {
@@ -166,26 +169,47 @@ export function optimizerStep(model: Model, opt: AdamWState, step: number, batch
 
 export function train(docs: number[][], o: TrainOptions, resume: boolean, hooks: TrainHooks = {}): TrainResult {
   const log = hooks.log ?? ((s: string) => process.stderr.write(s + '\n'));
-  mkdirSync(o.out, { recursive: true });
+  // refuse what cannot run before any work: a model too big for the memory, no window
+  checkModelFits(o.model, TRAIN_BYTES_PER_PARAM, 'train');
   const windows = packWindows(docs, o);
-  if (!windows.length) throw new Error(`train: the corpus packs into no window of L = ${o.L}`);
+  if (!windows.length) {
+    const tokens = docs.reduce((a, d) => a + d.length, 0);
+    throw new OpError('BAD_ARGS', `the data (${docs.length} documents, ${tokens} tokens) packs into no training window of L = ${o.L}; give more data or a smaller --seq-len`);
+  }
+  mkdirSync(o.out, { recursive: true });
   const masterDtype = o.precision === 'f64' ? 'F64' : 'F32';
   let model: Model;
   let opt: AdamWState;
   let state: TrainerState;
   const metricsPath = join(o.out, 'metrics.jsonl');
+  if (resume) {
+    // what an interrupted run left: temporary folders and files, never-published step folders
+    const removed = cleanRunFolder(o.out);
+    if (removed.length) log(`removed the leftovers of an interrupted run: ${removed.join(', ')}`);
+  }
   const loaded = resume ? loadLatestCheckpoint(o.out) : null;
   if (loaded) {
-    const want = JSON.stringify(identity(o));
-    const had = JSON.stringify(loaded.state.options);
-    if (want !== had) throw new Error(`train --resume: options differ from the checkpoint's\n  checkpoint: ${had}\n  now:        ${want}`);
+    const want = identity(o);
+    const had = loaded.state.options;
+    if (JSON.stringify(want) !== JSON.stringify(had)) {
+      const keys = [...new Set([...Object.keys(want), ...Object.keys(had)])].filter((k) => JSON.stringify(want[k]) !== JSON.stringify(had[k]));
+      const diff = keys.map((k) => `${k}: ${JSON.stringify(had[k])} in the checkpoint, ${JSON.stringify(want[k])} now`).join('; ');
+      throw new OpError('BAD_ARGS', `--resume: the options differ from the checkpoint's (${diff}); resume with the same options, or train into a new --out`);
+    }
     model = loaded.model;
     opt = loaded.opt;
     state = loaded.state;
     // metrics past the checkpoint belong to the interrupted run: drop them
-    const kept = existsSync(metricsPath)
-      ? readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= state.step)
-      : [];
+    // (a line cut short by a kill or a full disk is dropped too)
+    const stepOf = (l: string): number => {
+      try {
+        const s = (JSON.parse(l) as { step?: unknown }).step;
+        return typeof s === 'number' ? s : Infinity;
+      } catch {
+        return Infinity;
+      }
+    };
+    const kept = existsSync(metricsPath) ? readFileSync(metricsPath, 'utf8').split('\n').filter((l) => l.trim() && stepOf(l) <= state.step) : [];
     writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
     log(`resumed from ${loaded.dir} at step ${state.step}`);
   } else {
@@ -218,9 +242,21 @@ export function train(docs: number[][], o: TrainOptions, resume: boolean, hooks:
     tokensThisRun += tokens;
     stepsThisRun++;
     const elapsed = (Date.now() - t0) / 1000;
-    appendFileSync(metricsPath, JSON.stringify({ step: state.step, loss, lr, grad_norm: gradNorm, tokens: state.tokens, tokens_per_s: tokensThisRun / Math.max(elapsed, 1e-9), elapsed_s: elapsed }) + '\n');
+    const metric = JSON.stringify({ step: state.step, loss, lr, grad_norm: gradNorm, tokens: state.tokens, tokens_per_s: tokensThisRun / Math.max(elapsed, 1e-9), elapsed_s: elapsed }) + '\n';
+    try {
+      appendFileSync(metricsPath, metric);
+    } catch (e) {
+      throw new WriteError(`cannot write ${metricsPath}: ${errnoText(e)} (the last checkpoint is kept; free space and resume with --resume)`);
+    }
     progress?.update(state.step);
-    if (state.step % o.checkpointEvery === 0 || state.step === o.steps) saveCheckpoint(o.out, model, opt, state, masterDtype);
+    if (state.step % o.checkpointEvery === 0 || state.step === o.steps) {
+      try {
+        saveCheckpoint(o.out, model, opt, state, masterDtype, 2, hooks.onCheckpoint);
+      } catch (e) {
+        if (e instanceof WriteError) throw new WriteError(`checkpoint of step ${state.step}: ${e.message} (the previous checkpoint is kept; free space and run again with --resume)`);
+        throw e;
+      }
+    }
     hooks.onStep?.(state.step, loss);
   }
   const secs = (Date.now() - t0) / 1000;
