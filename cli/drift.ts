@@ -13,7 +13,7 @@ import { docIdsFromLengths, VARIANTS, type Variant } from '../reference/masks.ts
 import { parseConfig } from '../reference/model/config.ts';
 import { randomInitModel, type InitScheme, type Model } from '../reference/model/params.ts';
 import { OpError } from '../io/errors.ts';
-import { checkForwardFits, checkModelFits, loadModelChecked, resolveCheckpointDir } from '../train/checkpoint.ts';
+import { checkForwardFits, checkModelFits, loadModelChecked, oneLine, resolveCheckpointDir } from '../train/checkpoint.ts';
 import type { DriftRun } from '../reference/drift.ts';
 
 const list = (v: string | boolean | undefined, name: string, dflt: number[]): number[] => {
@@ -47,7 +47,7 @@ export function loadDriftModel(v: Record<string, string | boolean | undefined>):
     try {
       raw = JSON.parse(readFileSync(src, 'utf8'));
     } catch (e) {
-      throw new OpError('BAD_ARGS', `--random ${src}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
+      throw new OpError('BAD_ARGS', `--random ${src}: not valid JSON (${oneLine(e)})`);
     }
     config = parseConfig(raw);
     checkModelFits(config, DRIFT_BYTES_PER_PARAM, `--random ${src}`);

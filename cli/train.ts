@@ -13,7 +13,7 @@ import { parseConfig } from '../reference/model/config.ts';
 import { PRECISIONS, type Precision } from '../reference/model/precision.ts';
 import { PACK_VARIANTS, type Layout, type PackVariant } from '../reference/packing.ts';
 import { defaultTrainOptions, train, type TrainOptions } from '../train/trainer.ts';
-import { checkModelFits, TRAIN_BYTES_PER_PARAM } from '../train/checkpoint.ts';
+import { checkModelFits, oneLine, TRAIN_BYTES_PER_PARAM } from '../train/checkpoint.ts';
 import { errnoText } from '../io/lines.ts';
 import { OpError } from '../io/errors.ts';
 
@@ -150,7 +150,7 @@ function readConfigOption(path: string): TrainOptions['model'] {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
-    throw new OpError('BAD_ARGS', `--config ${path}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
+    throw new OpError('BAD_ARGS', `--config ${path}: not valid JSON (${oneLine(e)})`);
   }
   try {
     return parseConfig(raw);

@@ -17,7 +17,7 @@ import { basename, dirname, join } from 'node:path';
 import { OpError } from '../io/errors.ts';
 import { writeFileAtomic } from '../io/lines.ts';
 import { readSafetensorsFile, stFromValues, stValues, writeSafetensorsFile, type StDType, type StTensor } from '../io/safetensors.ts';
-import { parameterShapes, parseConfig, type ModelConfig } from '../reference/model/config.ts';
+import { parameterCount, parameterShapes, parseConfig, type ModelConfig } from '../reference/model/config.ts';
 import { loadModel, saveModel, type Model } from '../reference/model/params.ts';
 import type { AdamWState } from './adamw.ts';
 
@@ -169,7 +169,7 @@ function readLatest(out: string): { step: number; dir: string } | null {
   try {
     v = JSON.parse(readFileSync(p, 'utf8'));
   } catch (e) {
-    throw new OpError('BAD_ARGS', `run folder ${out}: latest.json is not valid JSON (${(e as Error).message}); point it at a step folder ({"step": N, "dir": "step-00000N"}) or remove it`);
+    throw new OpError('BAD_ARGS', `run folder ${out}: latest.json is not valid JSON (${oneLine(e)}); point it at a step folder ({"step": N, "dir": "step-00000N"}) or remove it`);
   }
   const m = typeof v?.dir === 'string' ? STEP_DIR.exec(v.dir) : null;
   if (!m) throw new OpError('BAD_ARGS', `run folder ${out}: latest.json does not name a step-NNNNNN folder; point it at one or remove it`);
@@ -215,7 +215,7 @@ export function loadCheckpoint(dir: string): Loaded {
   try {
     state = JSON.parse(readFileSync(tp, 'utf8')) as TrainerState;
   } catch (e) {
-    throw new OpError('BAD_ARGS', `checkpoint ${dir}: trainer.json is not valid JSON (${(e as Error).message})`);
+    throw new OpError('BAD_ARGS', `checkpoint ${dir}: trainer.json is not valid JSON (${oneLine(e)})`);
   }
   if (typeof state !== 'object' || state === null || !Number.isSafeInteger(state.step) || !Array.isArray(state.losses) || typeof state.options !== 'object')
     throw new OpError('BAD_ARGS', `checkpoint ${dir}: trainer.json lacks step, options or losses`);
@@ -250,20 +250,13 @@ export function resolveCheckpointDir(path: string, flag = '--checkpoint'): strin
   throw new OpError('BAD_ARGS', `${flag} ${path}: no config.json (a model folder) and no latest.json (a train run folder)`);
 }
 
-/** the number of parameters a config implies (as parameterShapes lists them, without building the list) */
-export function parameterCount(c: ModelConfig): number {
-  const d = c.hiddenSize;
-  const q = c.numHeads * c.headDim;
-  const kv = c.numKvHeads * c.headDim;
-  const I = c.intermediateSize;
-  const layer = q * d + 2 * kv * d + d * q + 3 * I * d + 2 * d + (c.qkvBias ? q + 2 * kv : 0) + (c.oBias ? d : 0) + (c.mlpBias ? 2 * I + d : 0);
-  return c.vocabSize * d * (c.tieWordEmbeddings ? 1 : 2) + c.numLayers * layer + d;
-}
-
 /** working bytes per parameter, at the least: training holds float64 weights, gradients (two sets) and two AdamW moments */
 export const TRAIN_BYTES_PER_PARAM = 40;
 /** evaluation holds float64 weights, the file's copy and a rounded copy */
 export const EVAL_BYTES_PER_PARAM = 20;
+
+/** an error's message on one line (JSON.parse quotes the input, newlines and all) */
+export const oneLine = (e: unknown): string => String((e as Error)?.message ?? e).replace(/\s*\n\s*/g, ' ');
 
 const gib = (b: number) => `${(b / 2 ** 30).toPrecision(3)} GiB`;
 
@@ -286,12 +279,13 @@ export function readCheckedConfig(dir: string, bytesPerParam: number, what = `ch
   const p = join(dir, 'config.json');
   const st = statOrNull(p);
   if (!st) throw new OpError('BAD_ARGS', `${what}: no config.json`);
-  if (!st.isFile() || st.size > 16 << 20) throw new OpError('BAD_ARGS', `${what}: config.json is not a small JSON file (${st.size} bytes)`);
+  if (!st.isFile()) throw new OpError('BAD_ARGS', `${what}: config.json is not a file`);
+  if (st.size > 16 << 20) throw new OpError('BAD_ARGS', `${what}: config.json is ${st.size} bytes, too big for a config`);
   let raw: unknown;
   try {
     raw = JSON.parse(readFileSync(p, 'utf8'));
   } catch (e) {
-    throw new OpError('BAD_ARGS', `${what}: config.json is not valid JSON (${(e as Error).message})`);
+    throw new OpError('BAD_ARGS', `${what}: config.json is not valid JSON (${oneLine(e)})`);
   }
   const c = parseConfig(raw);
   checkModelFits(c, bytesPerParam, what);
