@@ -1,9 +1,9 @@
 import '../ops/index.ts';
 import { dirname } from 'node:path';
-import { caseFromValue, errorOf, idOf, type Result } from '../ops/cases.ts';
+import { caseFromValue, errorOf, idOf, type CaseLine, type Result } from '../ops/cases.ts';
 import { defaultJobs, Ordered, Pool, rowsInParts, worthSplitting } from '../ops/pool.ts';
 import { stepsProgress } from './progress.ts';
-import { getOp, runOp } from '../ops/registry.ts';
+import { getOp, runOp, validateInputs } from '../ops/registry.ts';
 import { rowPlan } from '../ops/rows.ts';
 import { jsonLines, openInput } from '../io/json-stream.ts';
 import { JsonlWriter } from '../io/line-writer.ts';
@@ -52,6 +52,24 @@ export const command: Command = {
     };
     const ordered = new Ordered(pool ? jobs + 1 : 1, emit);
     const opts = { budget, shared: Boolean(pool), seekable: input.seekable, skim: Boolean(shard) && !shard!.has(0) };
+    // one case, whatever happens to it: a long row op in parts (on every worker) with progress,
+    // else on a worker or here; any failure is the case's error line and the run goes on
+    const evalOne = async (c: CaseLine): Promise<Result> => {
+      try {
+        const op = getOp(c.op);
+        validateInputs(op, c.in); // the row plan reads the inputs
+        const plan = rowPlan(op, c, undefined, 1, true);
+        if (plan && worthSplitting(plan.rows.length, plan.sampling.count(c.in))) {
+          const part = await rowsInParts(pool, jobs, c, plan, false, stepsProgress(`eval: ${c.op} ${JSON.stringify(c.id)}, ${plan.rows.length} rows`));
+          return 'error' in part ? { id: c.id, error: part.error } : { id: c.id, out: part.expected };
+        }
+        if (!pool) return { id: c.id, out: runOp(c.op, c.args, c.in) };
+        await pool.ready();
+        return (await pool.run({ kind: 'eval', c })) as Result;
+      } catch (e) {
+        return { id: c.id, error: errorOf(e) };
+      }
+    };
     try {
       let ordinal = 0;
       for (const line of jsonLines(input.fd, opts)) {
@@ -66,23 +84,7 @@ export const command: Command = {
         }
         let r: Result | Promise<Result>;
         try {
-          const c = caseFromValue(line.value, { sidecars, shared: Boolean(pool), budget: line.budget });
-          const plan = rowPlan(getOp(c.op), c, undefined, 1, true);
-          if (plan && worthSplitting(plan.rows.length, plan.sampling.count(c.in))) {
-            // one long case: its rows in parts (on every worker), with progress
-            const id = c.id;
-            const progress = stepsProgress(`eval: line ${line.lineNo} (${c.op}, ${plan.rows.length} rows)`);
-            r = rowsInParts(pool, jobs, { ...c, expect: undefined }, plan, false, progress).then((part): Result => ('error' in part ? { id, error: part.error } : { id, out: part.expected }));
-          } else if (pool) {
-            await pool.ready();
-            r = pool.run({ kind: 'eval', c }) as Promise<Result>;
-          } else {
-            try {
-              r = { id: c.id, out: runOp(c.op, c.args, c.in) };
-            } catch (e) {
-              r = { id: c.id, error: errorOf(e) };
-            }
-          }
+          r = evalOne(caseFromValue(line.value, { sidecars, shared: Boolean(pool), budget: line.budget }, { expect: false }));
         } catch (e) {
           r = { id: idOf(line.value), error: errorOf(e) };
         }

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { caseFromValue, idOf, type CaseId, type CaseLine } from '../ops/cases.ts';
 import { defaultJobs, Ordered, Pool, rowsInParts, worthSplitting } from '../ops/pool.ts';
 import { stepsProgress } from './progress.ts';
-import { getOp } from '../ops/registry.ts';
+import { getOp, validateCase } from '../ops/registry.ts';
 import { rowPlan } from '../ops/rows.ts';
 import { caseLabel, checkCase, resultFromValue, Verifier, type CaseOutcome, type ResultValue, type VerifyOptions, type VerifyReport } from '../ops/verify.ts';
 import { jsonLines, openInput, readSome } from '../io/json-stream.ts';
@@ -104,15 +104,18 @@ export const command: Command = {
     const pool = jobs > 1 ? new Pool(jobs) : undefined;
     try {
       // 1. index the results by id (tensors skimmed, not decoded)
+      // result lines tied to no case (unreadable, no id, no case with their id) are reported by
+      // an unsharded run or by shard 1 alone, so that merged shard summaries count them once
+      const reportsStrays = !shard || shard.index === 1;
       const index = new Map<string, Indexed[]>();
       for (const line of jsonLines(results.fd, { skim: true })) {
         if (line.error) {
-          verifier.badResultLine(`results line ${line.lineNo}: ${line.error.message}`);
+          if (reportsStrays) verifier.badResultLine(`results line ${line.lineNo}: ${line.error.message}`);
           continue;
         }
         const id = idOf(line.value);
         if (id === null) {
-          verifier.badResultLine(`results line ${line.lineNo}: no "id" (a string or a number); results are matched to cases by id`);
+          if (reportsStrays) verifier.badResultLine(`results line ${line.lineNo}: no "id" (a string or a number); results are matched to cases by id`);
           continue;
         }
         const list = index.get(key(id)) ?? [];
@@ -124,14 +127,40 @@ export const command: Command = {
         if (line.error) return { id: null, problem: `results line ${at.lineNo}: ${line.error.message}` };
         return resultFromValue(line.value, (w, where) => decodeTensor(w, where, { sidecars: resultSidecars, shared: Boolean(pool), budget: line.budget }));
       };
-      // 2. each case of this shard against its result, outcomes added up in case order
-      const seenCases = new Set<string>();
+      // 2. each case of this shard against its result, outcomes added up in case order; the ids
+      // of every case line (of any shard) are kept: a result for one of them is not extra, and a
+      // second case line with an id is a duplicate whichever shard the first belongs to
+      const caseIds = new Set<string>();
       const ordered = new Ordered<{ o: CaseOutcome; meta: { id: CaseId; line: number; op?: string } }>(pool ? jobs + 1 : 1, ({ o, meta }) => {
         verifier.add(o, meta);
         if (o.seconds !== undefined && o.seconds > 5) console.error(`verify: ${caseLabel(meta.id, meta.op, meta.line)} checked in ${o.seconds.toFixed(1)} s`);
       });
       const failNow = (o: Omit<CaseOutcome, 'status' | 'mismatchedElements'>, meta: { id: CaseId; line: number; op?: string }) =>
         ordered.submit(Promise.resolve({ o: { status: 'failed' as const, mismatchedElements: 0, ...o }, meta }));
+      const badCase = (label: string, why: string): CaseOutcome => ({ status: 'failed', kind: 'bad_case', mismatchedElements: 0, messages: [`${label}: ${why}`] });
+      // one case, whatever happens to it: a long row op in parts (on every worker) with progress,
+      // else on a worker or here; a case the oracle cannot evaluate, or a crash, is a bad case
+      // and the run goes on
+      const checkOne = async (c: CaseLine, label: string, res: ResultValue): Promise<CaseOutcome> => {
+        try {
+          const op = getOp(c.op);
+          let plan;
+          if (op.rowSampling && !res.problem && res.skip === undefined && res.error === undefined) {
+            validateCase(op, c.args, c.in); // the plan reads the inputs
+            plan = rowPlan(op, c, opts.sampleRows, opts.seed ?? 1, true);
+          }
+          if (plan && worthSplitting(plan.rows.length, plan.sampling.count(c.in))) {
+            const part = await rowsInParts(pool, jobs, c, plan, true, stepsProgress(`verify: ${label}, ${plan.rows.length} rows`));
+            return 'error' in part ? badCase(label, `the oracle cannot evaluate this case: ${part.error.message}`) : checkCase(c, label, res, opts, { plan, part });
+          }
+          if (!pool) return checkCase(c, label, res, opts);
+          await pool.ready();
+          return (await pool.run({ kind: 'verify', c, label, res, opts })) as CaseOutcome;
+        } catch (e) {
+          if (e instanceof OpError) return badCase(label, `the oracle cannot evaluate this case: ${e.message}`);
+          return badCase(label, `internal error: ${(e as Error).message?.split('\n')[0]} (please report it with this case line)`);
+        }
+      };
       const readOpts = { budget, shared: Boolean(pool), skim: Boolean(shard) && !shard!.has(0) };
       let ordinal = 0;
       for (const line of jsonLines(cases.fd, readOpts)) {
@@ -139,14 +168,12 @@ export const command: Command = {
         ordinal++;
         readOpts.skim = Boolean(shard) && !shard!.has(ordinal);
         const id = line.error ? idOf({ id: line.id }) : idOf(line.value);
-        if (!mine) {
-          if (id !== null) index.delete(key(id)); // another shard's result: not extra
-          continue;
-        }
+        const seenBefore = id !== null && caseIds.has(key(id));
+        if (id !== null) caseIds.add(key(id));
+        if (!mine) continue;
         const meta = { id, line: line.lineNo };
         if (line.error) {
           await failNow({ kind: 'bad_case', messages: [`cases line ${line.lineNo}: ${line.error.message}`] }, meta);
-          if (id !== null) index.delete(key(id));
           continue;
         }
         let c: CaseLine;
@@ -155,7 +182,6 @@ export const command: Command = {
         } catch (e) {
           if (!(e instanceof OpError)) throw e;
           await failNow({ kind: 'bad_case', messages: [`${caseLabel(id, undefined, line.lineNo)}: ${e.message}`] }, meta);
-          if (id !== null) index.delete(key(id));
           continue;
         }
         const label = caseLabel(c.id, c.op, line.lineNo);
@@ -164,13 +190,11 @@ export const command: Command = {
           await failNow({ kind: 'bad_case', messages: [`${label}: the case has no id; verify matches results to cases by id`] }, cmeta);
           continue;
         }
-        if (seenCases.has(key(c.id))) {
+        if (seenBefore) {
           await failNow({ kind: 'duplicate', messages: [`${label}: a second case with this id; ids must be unique`] }, cmeta);
           continue;
         }
-        seenCases.add(key(c.id));
         const found = index.get(key(c.id)) ?? [];
-        index.delete(key(c.id));
         if (found.length === 0) {
           await failNow({ kind: 'missing', messages: [`${label}: no result line with this id`] }, cmeta);
           continue;
@@ -181,30 +205,12 @@ export const command: Command = {
         }
         const res = readResult(found[0]);
         const started = Date.now();
-        const op = getOp(c.op);
-        const plan = op.rowSampling && !res.problem && res.skip === undefined && res.error === undefined ? rowPlan(op, c, opts.sampleRows, opts.seed ?? 1, true) : undefined;
-        if (plan && worthSplitting(plan.rows.length, plan.sampling.count(c.in))) {
-          // one long case: its rows in parts (on every worker), with progress; the comparison here
-          const progress = stepsProgress(`verify: ${label}, ${plan.rows.length} rows`);
-          const checked = rowsInParts(pool, jobs, c, plan, true, progress).then((part): CaseOutcome =>
-            'error' in part
-              ? { status: 'failed', kind: 'bad_case', mismatchedElements: 0, messages: [`${label}: the oracle cannot evaluate this case: ${part.error.message}`] }
-              : checkCase(c, label, res, opts, { plan, part }),
-          );
-          await ordered.submit(checked.then((o) => ({ o: { ...o, seconds: (Date.now() - started) / 1000 }, meta: cmeta })));
-        } else if (pool) {
-          await pool.ready();
-          await ordered.submit(
-            pool.run({ kind: 'verify', c, label, res, opts }).then((o) => ({ o: { ...(o as CaseOutcome), seconds: (Date.now() - started) / 1000 }, meta: cmeta })),
-          );
-        } else {
-          const o = checkCase(c, label, res, opts);
-          await ordered.submit(Promise.resolve({ o: { ...o, seconds: (Date.now() - started) / 1000 }, meta: cmeta }));
-        }
+        await ordered.submit(checkOne(c, label, res).then((o) => ({ o: { ...o, seconds: (Date.now() - started) / 1000 }, meta: cmeta })));
       }
       await ordered.drain();
       // 3. results that match no case
-      for (const [id, list] of index) for (const at of list) verifier.extraResult(`results line ${at.lineNo}: id ${id} matches no case${shard ? ` (in shard ${shard.label})` : ''}`);
+      if (reportsStrays)
+        for (const [id, list] of index) if (!caseIds.has(id)) for (const at of list) verifier.extraResult(`results line ${at.lineNo}: id ${id} matches no case`);
     } catch (e) {
       if (!(e instanceof OpError)) throw e;
       console.error(`anchor-oracle verify: ${e.message}`);

@@ -275,8 +275,10 @@ class LineParser {
   /** a tensor's b64 string, decoded as it is read */
   private base64(parent: Record<string, unknown>): Base64Bytes {
     this.src.pos++; // the opening quote
-    const skim = this.opts.skim;
-    const expected = skim ? undefined : expectedBytes(parent);
+    const size = this.opts.skim ? undefined : expectedBytes(parent);
+    // a tensor whose dtype and shape the decoder will refuse is read past, not decoded
+    const skim = this.opts.skim || size === UNUSABLE;
+    const expected = skim ? undefined : size;
     // the bytes go to `cur`: the tensor's own buffer when its dtype and shape came first, else
     // chunks that grow with the string (a small tensor takes little of the budget), joined at the
     // end; bytes that are not kept (skimmed, or more than dtype and shape say) go to a scratch buffer
@@ -501,13 +503,20 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 const DTYPE_BYTES: Record<string, number> = { bf16: 2, f32: 4, f64: 8, i32: 4, i64: 8, u8: 1 };
 
 /** the byte count a tensor object's dtype and shape call for, when both came before b64 and are sane */
+const UNUSABLE = -1;
+/**
+ * the byte count a tensor object's dtype and shape call for when both came before b64;
+ * UNUSABLE when they break io/tensor.ts decodeTensor's limits (it will refuse the tensor:
+ * at most 8 dimensions, each ≤ 2^31, at most 4 GiB)
+ */
 function expectedBytes(parent: Record<string, unknown>): number | undefined {
   const size = typeof parent.dtype === 'string' && Object.hasOwn(DTYPE_BYTES, parent.dtype) ? DTYPE_BYTES[parent.dtype] : undefined;
   const shape = parent.shape;
-  if (!size || !Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) return undefined;
+  if (!size || !Array.isArray(shape)) return undefined;
+  if (shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0 && d <= 2 ** 31)) return UNUSABLE;
   let n = size;
   for (const d of shape as number[]) n *= d;
-  return Number.isSafeInteger(n) ? n : undefined;
+  return n <= 2 ** 32 - 1 ? n : UNUSABLE;
 }
 
 export function fmtBytes(n: number): string {

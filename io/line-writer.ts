@@ -4,9 +4,7 @@
 // A file output is written to a temporary sibling, every write checked, flushed and renamed
 // into place on close; on failure nothing half-written is left under the final name.
 
-import { closeSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { errnoText, writeAll, WriteError } from './lines.ts';
+import { AtomicFile, writeAll, WriteError } from './lines.ts';
 import { SidecarOut } from './sidecar.ts';
 import { bytesOf, type Tensor } from './tensor.ts';
 
@@ -20,8 +18,8 @@ export function isTensor(v: unknown): v is Tensor {
 }
 
 export class JsonlWriter {
-  private readonly fd: number;
-  private readonly tmp?: string;
+  /** the output file (none: standard output) */
+  private readonly file?: AtomicFile;
   private readonly sidecar?: SidecarOut;
   private pending = '';
   private ordinal = 0;
@@ -35,21 +33,15 @@ export class JsonlWriter {
   ) {
     const toFile = path !== undefined && path !== '-';
     if (mode === 'sidecar' && !toFile) throw new WriteError('sidecar tensors need an output file (--out FILE)');
-    if (!toFile) {
-      this.fd = 1;
-      return;
-    }
-    this.tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-    try {
-      this.fd = openSync(this.tmp, 'w');
-    } catch (e) {
-      throw new WriteError(`cannot write ${path}: ${errnoText(e)}`);
-    }
-    if (mode === 'sidecar') this.sidecar = new SidecarOut(path);
+    if (!toFile) return;
+    this.file = new AtomicFile(path);
+    if (mode === 'sidecar') this.sidecar = new SidecarOut(this.file.path);
   }
 
-  private get what(): string {
-    return this.path && this.path !== '-' ? this.path : 'standard output';
+  /** bytes to the file, or to standard output */
+  private emit(b: Uint8Array): void {
+    if (this.file) this.file.write(b);
+    else writeAll(1, b, 'standard output');
   }
 
   private put(s: string): void {
@@ -60,7 +52,7 @@ export class JsonlWriter {
     if (!this.pending) return;
     const b = Buffer.from(this.pending, 'utf8');
     this.pending = '';
-    writeAll(this.fd, b, this.what);
+    this.emit(b);
   }
 
   /** one line: a JSON object whose values may contain tensors (at any depth) */
@@ -109,7 +101,7 @@ export class JsonlWriter {
     this.flush();
     for (let off = 0; off < bytes.length; off += B64_CHUNK) {
       const part = Buffer.from(bytes.buffer, bytes.byteOffset + off, Math.min(B64_CHUNK, bytes.length - off));
-      writeAll(this.fd, Buffer.from(part.toString('base64'), 'latin1'), this.what);
+      this.emit(Buffer.from(part.toString('base64'), 'latin1'));
     }
     this.put('"}');
   }
@@ -117,30 +109,21 @@ export class JsonlWriter {
   /** finish: flush, and for a file fsync and rename into place (the sidecar first) */
   close(): void {
     if (this.closed) return;
-    this.flush();
-    this.closed = true;
-    if (!this.tmp || !this.path) return;
     try {
+      this.flush();
+      this.closed = true;
       this.sidecar?.finish();
-      fsyncSync(this.fd);
-      closeSync(this.fd);
-      renameSync(this.tmp, this.path);
+      this.file?.commit();
     } catch (e) {
       this.abort();
-      throw e instanceof WriteError ? e : new WriteError(`cannot write ${this.path}: ${errnoText(e)}`);
+      throw e;
     }
   }
 
   /** give up: remove the temporary files, leave any earlier file under the final name alone */
   abort(): void {
     this.closed = true;
-    if (!this.tmp) return;
-    try {
-      closeSync(this.fd);
-    } catch {
-      /* already closed */
-    }
-    rmSync(this.tmp, { force: true });
+    this.file?.abort();
     this.sidecar?.abort();
   }
 }

@@ -9,10 +9,10 @@
 // tensor's bytes when asked for, so a file larger than memory (a binary sidecar of many
 // GB) can be used. SafetensorsWriter writes one the same way, a tensor at a time.
 
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { OpError } from './errors.ts';
-import { writeFileAtomic } from './lines.ts';
+import { AtomicFile, errnoText, MAX_IO_CALL, outputPath, temporaryName, track, untrack, writeAll, writeFileAtomic, WriteError } from './lines.ts';
 import { bf16Value } from '../reference/bf16.ts';
 
 export const ST_DTYPES = ['F64', 'F32', 'BF16', 'F16', 'I64', 'I32', 'U8'] as const;
@@ -41,7 +41,6 @@ export interface StEntry {
 export const MAX_HEADER_BYTES = 100_000_000;
 const MAX_RANK = 8;
 /** fs.readSync / writeSync take the length as an int32, so no single call may move more */
-const MAX_IO_CALL = 1 << 30;
 /** SafetensorsWriter copies its data into the final file in pieces of this size */
 const COPY_CHUNK = 8 << 20;
 
@@ -215,8 +214,11 @@ class SafetensorsReader implements StReader {
 export function openSafetensors(path: string): StReader {
   let fd: number;
   try {
+    // stat first: opening a FIFO for reading would wait for a writer forever
+    if (!statSync(path).isFile()) throw new OpError('BAD_ARGS', `safetensors ${path}: not a regular file`);
     fd = openSync(path, 'r');
   } catch (e) {
+    if (e instanceof OpError) throw e;
     throw new OpError('BAD_ARGS', `safetensors ${path}: cannot open (${errno(e)})`);
   }
   try {
@@ -336,21 +338,6 @@ export function writeSafetensorsFile(path: string, tensors: Map<string, StTensor
  * Write all of `bytes` to `fd` at `position`, looping over short writes. Throws an
  * OpError naming `file` and how many bytes got written when the OS refuses more.
  */
-function writeFully(fd: number, bytes: Uint8Array, position: number, file: string): void {
-  let done = 0;
-  while (done < bytes.length) {
-    let n: number;
-    try {
-      n = writeSync(fd, bytes, done, Math.min(bytes.length - done, MAX_IO_CALL), position + done);
-    } catch (e) {
-      throw new OpError('INTERNAL', `safetensors write ${file}: write failed after ${done} of ${bytes.length} bytes at offset ${position} (${errno(e)})`);
-    }
-    // a write that moves nothing would loop forever
-    if (n <= 0) throw new OpError('INTERNAL', `safetensors write ${file}: short write, ${done} of ${bytes.length} bytes at offset ${position}`);
-    done += n;
-  }
-}
-
 /**
  * Write a .safetensors file a tensor at a time without holding the data in memory:
  * `add` appends each tensor's bytes to a temporary data file beside the target, and
@@ -361,7 +348,6 @@ function writeFully(fd: number, bytes: Uint8Array, position: number, file: strin
  */
 export class SafetensorsWriter {
   private readonly dataTmp: string;
-  private readonly finalTmp: string;
   private dataFd: number | undefined;
   private dataLen = 0;
   private readonly list: { name: string; dtype: StDType; shape: number[]; byteLength: number }[] = [];
@@ -374,16 +360,15 @@ export class SafetensorsWriter {
   ) {
     for (const [k, v] of Object.entries(metadata))
       if (typeof v !== 'string') throw new OpError('BAD_ARGS', `safetensors write ${path}: __metadata__.${k} must be a string`);
-    const dir = dirname(path) || '.';
-    this.dataTmp = join(dir, `.${basename(path)}.${process.pid}.data.tmp`);
-    this.finalTmp = join(dir, `.${basename(path)}.${process.pid}.tmp`);
+    this.dataTmp = temporaryName(outputPath(path), '.data');
     try {
-      mkdirSync(dir, { recursive: true });
+      mkdirSync(dirname(path) || '.', { recursive: true });
       // w+: written by add, read back by finish
       this.dataFd = openSync(this.dataTmp, 'w+');
     } catch (e) {
-      throw new OpError('BAD_ARGS', `safetensors write ${path}: cannot create ${this.dataTmp} (${errno(e)})`);
+      throw new WriteError(`cannot write ${path}: ${errnoText(e)}`);
     }
+    track(this.dataTmp);
   }
 
   /** append one tensor; `data` holds its raw little-endian bytes */
@@ -397,7 +382,7 @@ export class SafetensorsWriter {
     if (!isShape(shape)) throw refuse(`shape must be up to ${MAX_RANK} non-negative integers, got ${JSON.stringify(shape)}`);
     const need = byteSize(dtype, shape);
     if (need !== BigInt(data.byteLength)) throw refuse(`${dtype} [${shape}] needs ${need} bytes, data has ${data.byteLength}`);
-    this.guard(() => writeFully(fd, data, this.dataLen, this.dataTmp));
+    this.guard(() => writeAll(fd, data, this.path, this.dataLen));
     this.names.add(name);
     this.list.push({ name, dtype, shape: [...shape], byteLength: data.byteLength });
     this.dataLen += data.byteLength;
@@ -412,25 +397,26 @@ export class SafetensorsWriter {
       throw new OpError('BAD_TENSOR', `safetensors write ${this.path}: header of ${header.length - 8} bytes exceeds the ${MAX_HEADER_BYTES}-byte limit`);
     }
     this.guard(() => {
-      const outFd = openSync(this.finalTmp, 'w');
+      const out = new AtomicFile(this.path);
       try {
-        writeFully(outFd, header, 0, this.finalTmp);
+        out.write(header);
         const chunk = new Uint8Array(Math.min(COPY_CHUNK, Math.max(this.dataLen, 1)));
         for (let pos = 0; pos < this.dataLen; ) {
           const piece = chunk.subarray(0, Math.min(chunk.length, this.dataLen - pos));
           const got = readFully(dataFd, piece, pos);
-          if (got < piece.length) throw new OpError('INTERNAL', `safetensors write ${this.dataTmp}: temporary data file shrank (read ${pos + got} of ${this.dataLen} bytes)`);
-          writeFully(outFd, piece, header.length + pos, this.finalTmp);
+          if (got < piece.length) throw new WriteError(`cannot write ${this.path}: its temporary data file shrank (read ${pos + got} of ${this.dataLen} bytes)`);
+          out.write(piece);
           pos += piece.length;
         }
-        fsyncSync(outFd);
-      } finally {
-        closeSync(outFd);
+        out.commit();
+      } catch (e) {
+        out.abort();
+        throw e;
       }
-      renameSync(this.finalTmp, this.path);
     });
     this.closeData();
     rmSync(this.dataTmp, { force: true });
+    untrack(this.dataTmp);
     this.state = 'finished';
   }
 
@@ -440,7 +426,7 @@ export class SafetensorsWriter {
     this.state = 'aborted';
     this.closeData();
     rmSync(this.dataTmp, { force: true });
-    rmSync(this.finalTmp, { force: true });
+    untrack(this.dataTmp);
   }
 
   private openFd(what: string): number {
@@ -460,8 +446,8 @@ export class SafetensorsWriter {
       step();
     } catch (e) {
       this.abort();
-      if (e instanceof OpError) throw e;
-      throw new OpError('INTERNAL', `safetensors write ${this.path}: ${errno(e)}`);
+      if (e instanceof OpError || e instanceof WriteError) throw e;
+      throw new WriteError(`cannot write ${this.path}: ${errnoText(e)}`);
     }
   }
 }

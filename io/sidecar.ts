@@ -18,7 +18,10 @@ export function sidecarPathFor(jsonlPath: string): string {
   return join(dirname(jsonlPath), `${stem}.safetensors`);
 }
 
-/** open sidecars of one JSON Lines file, each opened once and closed at the end */
+/** sidecars open at once (a merged file may name hundreds: the least recently used is closed) */
+const MAX_OPEN = 32;
+
+/** open sidecars of one JSON Lines file, each opened once (while among the last MAX_OPEN used) and closed at the end */
 export class SidecarCache {
   private readonly open = new Map<string, StReader>();
   constructor(
@@ -30,7 +33,16 @@ export class SidecarCache {
     if (typeof file !== 'string' || file === '') throw new OpError('BAD_TENSOR', `${where}: "file" must be a non-empty string (a safetensors path relative to the JSON Lines file)`);
     const path = isAbsolute(file) ? file : resolve(this.baseDir, file);
     let r = this.open.get(path);
-    if (!r) {
+    if (r) {
+      // most recently used last: the first is the one to close when too many are open
+      this.open.delete(path);
+      this.open.set(path, r);
+    } else {
+      if (this.open.size >= MAX_OPEN) {
+        const [oldest, reader] = this.open.entries().next().value!;
+        reader.close();
+        this.open.delete(oldest);
+      }
       try {
         r = openSafetensors(path);
       } catch (e) {

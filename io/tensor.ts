@@ -96,8 +96,8 @@ function base64Problem(s: string): string | undefined {
 /** the most dimensions a tensor may have (as in safetensors sidecars) */
 export const MAX_RANK = 8;
 
-/** the largest tensor one typed array can hold */
-const MAX_ELEMENTS = 2 ** 32 - 1;
+/** the most bytes one tensor may hold: its bytes are one typed-array view (2^32 − 1 elements of a byte) */
+export const MAX_TENSOR_BYTES = 2 ** 32 - 1;
 
 /** decode and validate a wire tensor (inline b64, or a sidecar file/key); `where` names it in errors ("in.x") */
 export function decodeTensor(w: unknown, where: string, src: TensorSource = {}): Tensor {
@@ -110,8 +110,9 @@ export function decodeTensor(w: unknown, where: string, src: TensorSource = {}):
     throw new OpError('BAD_TENSOR', `${where}: shape must be an array of at most ${MAX_RANK} non-negative integers, got ${JSON.stringify(o.shape)}`);
   const shape = o.shape as number[];
   const n = numel(shape);
-  if (n > MAX_ELEMENTS) throw new OpError('BAD_TENSOR', `${where}: shape [${shape}] has ${n} elements, more than one tensor can hold (2^32 − 1)`);
   const expected = n * BYTES[dtype];
+  if (expected > MAX_TENSOR_BYTES)
+    throw new OpError('BAD_TENSOR', `${where}: ${dtype} [${shape}] is ${fmtBytes(expected)}; one tensor holds at most 4 GiB (split the case: fewer heads or rows)`);
   const inline = Object.hasOwn(o, 'b64');
   if (inline && (Object.hasOwn(o, 'file') || Object.hasOwn(o, 'key'))) throw new OpError('BAD_TENSOR', `${where}: give either b64 (inline) or file and key (sidecar), not both`);
   if (!inline) {

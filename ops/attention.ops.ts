@@ -9,6 +9,7 @@ import { Rng } from '../reference/rng.ts';
 import { OpError } from '../io/errors.ts';
 import { alloc, floatValues, intValues, tensor, type Tensor } from '../io/tensor.ts';
 import { type ArgSpec, type CaseContext, type GenCase, type GenOptions, registerOp } from './registry.ts';
+import { gatherAxis, rowIndices } from './rows.ts';
 
 const variantArg: ArgSpec = { type: 'string', enum: VARIANTS, required: true, doc: 'full, intra_doc, intra_doc_reset, anchor (doc id 0 = the anchor)' };
 const docIdsSpec = { name: 'doc_ids', dtypes: ['i32', 'i64'] as const, shape: ['L'], doc: 'document id per token; for anchor, id 0 marks the anchor' };
@@ -134,26 +135,9 @@ interface Decoded {
   opts: { variant: Variant; precision: AttnPrecision; scale?: number };
 }
 
-/** f64 values of a tensor's rows [H, L, W] → [H, R, W] (only those rows are converted) */
-function rowValues(t: Tensor, rows: Int32Array): Float64Array {
-  const [H, L, W] = t.shape;
-  const out = new Float64Array(H * rows.length * W);
-  for (let h = 0; h < H; h++)
-    for (let r = 0; r < rows.length; r++) {
-      const from = (h * L + rows[r]) * W;
-      out.set(floatValues({ dtype: t.dtype, shape: [W], data: t.data.subarray(from, from + W) } as Tensor), (h * rows.length + r) * W);
-    }
-  return out;
-}
 
 function rowsOf(inputs: Record<string, Tensor>, L: number): Int32Array | undefined {
-  if (!inputs.rows) return undefined;
-  const rows = intValues(inputs.rows, 'attention.forward: rows');
-  if (rows.length === 0) throw new OpError('BAD_TENSOR', 'attention.forward: rows is empty (give at least one query row, or leave rows out for all)');
-  rows.forEach((r, i) => {
-    if (r < 0 || r >= L) throw new OpError('BAD_TENSOR', `attention.forward: rows[${i}] = ${r} is outside the window [0, ${L})`);
-  });
-  return Int32Array.from(rows);
+  return inputs.rows ? rowIndices(inputs.rows, L, 'attention.forward: rows') : undefined;
 }
 
 // one decoding per input set: run and both contract checks of a case share it
@@ -169,7 +153,7 @@ function decode(args: Record<string, unknown>, inputs: Record<string, Tensor>): 
   // f64 tensors are read in place (sharedKV hands worker threads k and v so)
   const values = (t: Tensor) => (t.dtype === 'f64' ? (t.data as Float64Array) : floatValues(t));
   const vals: Record<string, Float64Array> = {
-    q: rows ? rowValues(inputs.q, rows) : values(inputs.q),
+    q: rows ? floatValues(gatherAxis(inputs.q, 1, rows)) : values(inputs.q),
     k: values(inputs.k),
     v: values(inputs.v),
   };

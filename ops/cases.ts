@@ -46,14 +46,16 @@ export function parseCaseLine(line: string): CaseLine {
 }
 
 /** a parsed case line, validated: op known, args checked, tensors decoded (inline or from sidecars) */
-export function caseFromValue(obj: unknown, src: TensorSource = {}): CaseLine {
+export function caseFromValue(obj: unknown, src: TensorSource = {}, opts: { expect?: boolean } = {}): CaseLine {
   if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw new OpError('BAD_CASE', 'a case line must be a JSON object');
   const o = obj as Record<string, unknown>;
   const id = idOf(o);
   if (o.id !== undefined && id === null) throw new OpError('BAD_CASE', '"id" must be a string or a number');
   const op = getOp(o.op);
   const args = validateArgs(op, o.args);
-  return { id, op: op.name, args, in: tensorMap(o.in, 'in', src), expect: o.expect === undefined ? undefined : tensorMap(o.expect, 'expect', src) };
+  // eval ignores expect: it is not decoded (nor read from a sidecar) then
+  const expect = o.expect === undefined || opts.expect === false ? undefined : tensorMap(o.expect, 'expect', src);
+  return { id, op: op.name, args, in: tensorMap(o.in, 'in', src), expect };
 }
 
 /** evaluate one parsed case line: exactly one result, never a throw */

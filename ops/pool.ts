@@ -14,7 +14,7 @@ export type Task =
   | { kind: 'eval'; c: CaseLine }
   | { kind: 'verify'; c: CaseLine; label: string; res: ResultValue; opts: VerifyOptions }
   /** some rows of a row op: expected outputs (and, to check, the contract's evidence) */
-  | { kind: 'rows'; c: CaseLine; positions: Int32Array; rows: Int32Array; evidence: boolean };
+  | { kind: 'rows'; c: CaseLine; positions: Int32Array; rows: Int32Array; evidence: boolean; axisLength: number };
 export type Answer = Result | CaseOutcome | RowsPart | { error: { code: string; message: string } };
 
 export const defaultJobs = (): number => Math.max(1, availableParallelism());
@@ -44,12 +44,21 @@ export class Pool {
       if (m.crash !== undefined) p.reject(new Error(m.crash));
       else p.resolve(m.answer!);
     });
-    worker.on('error', (e) => {
-      for (const [seq, p] of this.pending) if (p.slot === slot) {
-        this.pending.delete(seq);
-        p.reject(e);
-      }
-    });
+    // a worker that fails or exits takes its task with it: reject that task, drop the worker
+    // (the next task starts a new one), let waiters look again
+    const lost = (why: Error) => {
+      const i = this.slots.indexOf(slot);
+      if (i < 0) return;
+      this.slots.splice(i, 1);
+      for (const [seq, p] of this.pending)
+        if (p.slot === slot) {
+          this.pending.delete(seq);
+          p.reject(why);
+        }
+      this.wake();
+    };
+    worker.on('error', (e) => lost(e));
+    worker.on('exit', (code) => lost(new Error(`a worker thread exited (code ${code})`)));
     this.slots.push(slot);
     return slot;
   }
@@ -88,7 +97,8 @@ export class Pool {
   }
 
   close(): Promise<number[]> {
-    return Promise.all(this.slots.map((s) => s.worker.terminate()));
+    const slots = this.slots.splice(0); // terminated on purpose: not "lost"
+    return Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }
 
@@ -118,14 +128,14 @@ export async function rowsInParts(pool: Pool | undefined, jobs: number, c: CaseL
     answers = [];
     for (const p of parts) {
       try {
-        answers.push(tick(computeRows(c, p.positions, p.rows, evidence)));
+        answers.push(tick(computeRows(c, p.positions, p.rows, evidence, plan.axisLength)));
       } catch (e) {
         return { error: errorOf(e) };
       }
     }
   } else {
     const shared = { ...c, in: plan.sampling.shared?.(c.in) ?? c.in };
-    answers = (await Promise.all(parts.map((p) => pool.run({ kind: 'rows', c: shared, positions: p.positions, rows: p.rows, evidence }).then(tick)))) as PartAnswer[];
+    answers = (await Promise.all(parts.map((p) => pool.run({ kind: 'rows', c: shared, positions: p.positions, rows: p.rows, evidence, axisLength: plan.axisLength }).then(tick)))) as PartAnswer[];
   }
   const failed = answers.find((a) => 'error' in a);
   if (failed) return failed;
@@ -143,6 +153,7 @@ export class Ordered<T> {
     private readonly emit: (value: T) => void,
   ) {}
   async submit(p: Promise<T>): Promise<void> {
+    p.catch(() => {}); // a failure is seen when its turn comes (drain / submit), not as an unhandled rejection
     this.queue.push(p);
     while (this.queue.length >= this.depth) this.emit(await this.queue.shift()!);
   }

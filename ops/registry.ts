@@ -205,10 +205,17 @@ export function validateInputs(op: OpDef, inputs: Record<string, Tensor>): void 
   }
 }
 
-/** everything about a case that can be checked without running it */
-export function validateCase(op: OpDef, args: Args, inputs: Record<string, Tensor>): void {
+/** everything about a case that can be checked without running it (its expect: names and dtypes) */
+export function validateCase(op: OpDef, args: Args, inputs: Record<string, Tensor>, expect?: Record<string, Tensor>): void {
   validateInputs(op, inputs);
   op.validate?.(args, inputs);
+  if (!expect) return;
+  for (const spec of op.outputs) {
+    if (spec.name.includes('<')) continue; // a family of outputs (grad.<parameter>): named by the op
+    const t = expect[spec.name];
+    if (!t) throw new OpError('BAD_CASE', `${op.name}: expect lacks output "${spec.name}"`);
+    if (!spec.dtypes.includes(t.dtype)) throw new OpError('BAD_CASE', `${op.name}: expect.${spec.name} is ${t.dtype}, the op gives ${spec.dtypes.join(' or ')}`);
+  }
 }
 
 /** validate and run: the single path eval, gen and the library API go through */

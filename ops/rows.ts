@@ -3,10 +3,21 @@
 // the parts' outputs are put back together. Every row is computed by the same reference
 // loop whatever the cut, so a split run gives the same bits as one job.
 
-import { numel, tensor, type Tensor } from '../io/tensor.ts';
+import { OpError } from '../io/errors.ts';
+import { intValues, numel, tensor, type Tensor } from '../io/tensor.ts';
 import { hash32, Rng } from '../reference/rng.ts';
 import type { CaseLine } from './cases.ts';
 import { getOp, runOp, validateCase, type OpDef, type RowSampling } from './registry.ts';
+
+/** a rows tensor's indices, each checked to lie in [0, count) (i64 values beyond int32 too) */
+export function rowIndices(t: Tensor, count: number, where: string): Int32Array {
+  const rows = intValues(t, where);
+  if (rows.length === 0) throw new OpError('BAD_TENSOR', `${where} is empty (give at least one row, or leave it out for all)`);
+  rows.forEach((r, i) => {
+    if (r < 0 || r >= count) throw new OpError('BAD_TENSOR', `${where}[${i}] = ${r} is outside the window [0, ${count})`);
+  });
+  return Int32Array.from(rows);
+}
 
 /** a tensor's slice along `axis` at the given indices */
 export function gatherAxis(t: Tensor, axis: number, idx: ArrayLike<number>): Tensor {
@@ -75,12 +86,12 @@ export interface RowPlan {
 export function rowPlan(op: OpDef, c: CaseLine, sample: number | undefined, seed: number, all: boolean): RowPlan | undefined {
   const s = op.rowSampling;
   if (!s) return undefined;
+  const count = s.count(c.in);
   const given = c.in[s.input];
   if (given) {
-    const rows = Int32Array.from(given.data as ArrayLike<number | bigint>, Number);
+    const rows = rowIndices(given, count, `${op.name}: ${s.input}`);
     return { sampling: s, positions: Int32Array.from(rows, (_, i) => i), rows, axisLength: rows.length, sampled: false };
   }
-  const count = s.count(c.in);
   if (sample) {
     const rows = sampleRows(op, c, sample, seed);
     return { sampling: s, positions: rows, rows, axisLength: count, sampled: true };
@@ -101,13 +112,17 @@ export interface RowsPart {
  * the expected rows come from the case's expect when it has one (verify), else the oracle;
  * the contract's evidence only when asked (verify; eval needs the outputs alone)
  */
-export function computeRows(c: CaseLine, positions: Int32Array, rows: Int32Array, withEvidence = true): RowsPart {
+export function computeRows(c: CaseLine, positions: Int32Array, rows: Int32Array, withEvidence: boolean, axisLength: number): RowsPart {
   const op = getOp(c.op);
   const s = op.rowSampling!;
   const inputs = { ...c.in, [s.input]: tensor('i32', [rows.length], rows) };
   let expected: Record<string, Tensor>;
   if (c.expect) {
-    validateCase(op, c.args, c.in); // a case's own inputs are checked even when it carries its expectation
+    validateCase(op, c.args, c.in, c.expect); // a case's own inputs are checked even when it carries its expectation
+    // expect's row axis must be the plan's: the case's rows (R), or the window (L) for a full-size expect
+    for (const [k, t] of Object.entries(c.expect))
+      if (t.shape[s.axes[k]] !== axisLength)
+        throw new OpError('BAD_CASE', `${op.name}: expect.${k} has shape [${t.shape}]: ${t.shape[s.axes[k]]} rows on axis ${s.axes[k]} where the case gives ${axisLength}`);
     expected = Object.fromEntries(Object.entries(c.expect).map(([k, t]) => [k, gatherAxis(t, s.axes[k], positions)]));
   } else expected = runOp(c.op, c.args, inputs);
   return { expected, evidence: (withEvidence && s.evidence?.(c.args, inputs, expected)) || {} };

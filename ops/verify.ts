@@ -91,9 +91,9 @@ export function checkCase(c: CaseLine, label: string, res: ResultValue, opts: Ve
   let evidence: Record<string, Tensor> | undefined;
   try {
     plan = pre?.plan ?? rowPlan(op, c, opts.sampleRows, opts.seed ?? 1, false);
-    if (plan) ({ expected, evidence } = pre?.part ?? computeRows(c, plan.positions, plan.rows));
+    if (plan) ({ expected, evidence } = pre?.part ?? computeRows(c, plan.positions, plan.rows, true, plan.axisLength));
     else {
-      if (c.expect) validateCase(op, c.args, c.in); // a case's own inputs are checked even when it carries its expectation
+      if (c.expect) validateCase(op, c.args, c.in, c.expect); // a case's own inputs are checked even when it carries its expectation
       expected = c.expect ?? runOp(c.op, c.args, c.in);
     }
   } catch (e) {

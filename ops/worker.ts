@@ -25,7 +25,7 @@ parentPort!.on('message', ({ seq, task }: { seq: number; task: Task }) => {
       const { c, positions, rows } = task;
       let part: RowsPart;
       try {
-        part = computeRows(c, positions, rows, task.evidence);
+        part = computeRows(c, positions, rows, task.evidence, task.axisLength);
       } catch (e) {
         parentPort!.postMessage({ seq, answer: { error: errorOf(e) } });
         return;
