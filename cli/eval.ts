@@ -7,7 +7,7 @@ import { getOp, runOp, validateInputs } from '../ops/registry.ts';
 import { rowPlan } from '../ops/rows.ts';
 import { jsonLines, openInput } from '../io/json-stream.ts';
 import { JsonlWriter } from '../io/line-writer.ts';
-import { WriteError } from '../io/lines.ts';
+import { WriteError, yieldToEvents } from '../io/lines.ts';
 import { SidecarCache } from '../io/sidecar.ts';
 import { OpError } from '../io/errors.ts';
 import { type Command, intOption, shardOption, sizeOption, tensorsOption } from './main.ts';
@@ -73,6 +73,7 @@ export const command: Command = {
     try {
       let ordinal = 0;
       for (const line of jsonLines(input.fd, opts)) {
+        await yieldToEvents(); // an interruption between cases removes the temporary files
         const mine = !shard || shard.has(ordinal);
         ordinal++;
         // the next line is read in full only when it belongs to this shard

@@ -7,7 +7,7 @@ import { PRECISIONS, type AttnPrecision } from '../reference/attention.ts';
 import { VARIANTS, type Variant } from '../reference/masks.ts';
 import { ROPE_LAYOUTS, ROPE_PATHS, type RopeLayout, type RopePath } from '../reference/rope.ts';
 import { JsonlWriter } from '../io/line-writer.ts';
-import { WriteError } from '../io/lines.ts';
+import { WriteError, yieldToEvents } from '../io/lines.ts';
 import { OpError } from '../io/errors.ts';
 import { tensor } from '../io/tensor.ts';
 import { fmtSeconds } from './progress.ts';
@@ -134,6 +134,7 @@ export const command: Command = {
     let count = 0;
     try {
       for (const generated of cases) {
+        await yieldToEvents(); // an interruption between cases removes the temporary files
         const started = Date.now();
         const c = { ...generated, id: `${v['id-prefix'] ?? ''}${generated.id}` };
         let line: GenCase & { op?: string; expect?: unknown } = c;

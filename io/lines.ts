@@ -70,6 +70,9 @@ export function untrack(tmp: string): void {
   temporaries.delete(tmp);
 }
 
+/** let the event loop run (signal handlers among it): long loops call this between items */
+export const yieldToEvents = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 let tmpCount = 0;
 /** a name for a temporary sibling of `path` (the same folder, so the final rename is atomic) */
 export function temporaryName(path: string, tag = ''): string {

@@ -19,7 +19,7 @@ export function sidecarPathFor(jsonlPath: string): string {
 }
 
 /** sidecars open at once (a merged file may name hundreds: the least recently used is closed) */
-const MAX_OPEN = 32;
+const MAX_OPEN = 16;
 
 /** open sidecars of one JSON Lines file, each opened once (while among the last MAX_OPEN used) and closed at the end */
 export class SidecarCache {

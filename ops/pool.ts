@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import type { CaseLine, Result } from './cases.ts';
 import { computeRows, joinParts, splitPlan, type RowPlan, type RowsPart } from './rows.ts';
 import { errorOf } from './cases.ts';
+import { yieldToEvents } from '../io/lines.ts';
 import type { CaseOutcome, ResultValue, VerifyOptions } from './verify.ts';
 
 export type Task =
@@ -127,6 +128,7 @@ export async function rowsInParts(pool: Pool | undefined, jobs: number, c: CaseL
   if (!pool) {
     answers = [];
     for (const p of parts) {
+      await yieldToEvents(); // progress and signals between parts
       try {
         answers.push(tick(computeRows(c, p.positions, p.rows, evidence, plan.axisLength)));
       } catch (e) {

@@ -2,8 +2,8 @@
 // code, no stack trace, and the other lines still get their results.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../ops/index.ts';
@@ -177,6 +177,105 @@ test('a config.json with num_hidden_layers 1e9 is refused before anything is all
     const cfg = parseConfig({ architectures: ['LlamaForCausalLM'], hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2, intermediate_size: 96, num_hidden_layers: 3, vocab_size: 100, ...extra });
     assert.is(parameterCount(cfg), parameterShapes(cfg).reduce((a, [, s]) => a + s.reduce((x, y) => x * y, 1), 0), JSON.stringify(extra));
   }
+});
+
+test('a bad case does not end the run: no q, an expect without lse, rows with a full-size expect, i64 rows past int32', () => {
+  const att = JSON.parse(cli(['gen', '--op', 'attention.forward', '--L', '40', '--Hq', '2', '--D', '4', '--variant', 'full', '--precision', 'f32']).out.trim());
+  const noq = { ...structuredClone(att), id: 'noq' };
+  delete noq.in.q;
+  const nolse = { ...structuredClone(att), id: 'nolse' };
+  delete nolse.expect.lse;
+  const rowsFull = { ...structuredClone(att), id: 'rows-full-expect', in: { ...att.in, rows: { dtype: 'i32', shape: [2], b64: Buffer.from(Int32Array.of(5, 6).buffer).toString('base64') } } };
+  const big = (id: string, n: number) => ({ ...structuredClone(att), id, expect: undefined, in: { ...att.in, rows: { dtype: 'i64', shape: [n], b64: Buffer.from(BigInt64Array.from({ length: n }, (_, i) => (i === 0 ? 2n ** 32n + 5n : BigInt(i % 40))).buffer).toString('base64') } } });
+  const cases = [att, noq, nolse, rowsFull, big('wrap-small', 7), big('wrap-large', 1030)];
+  writeFileSync(at('bad-cases.jsonl'), cases.map((c) => JSON.stringify(c)).join('\n') + '\n');
+  // eval: one line each, the bad ones errors naming the problem, no INTERNAL
+  for (const jobs of ['1', '2']) {
+    const e = cli(['eval', 'bad-cases.jsonl', '--jobs', jobs]);
+    noTrace(e.err);
+    const r = lines(e.out);
+    assert.equal(r.map((x) => x.id), cases.map((c) => c.id));
+    assert.ok(r[0].out);
+    assert.match(r[1].error.message, /missing input tensor "q"/);
+    assert.match(r[4].error.message, /rows\[0\] = 4294967301 is outside the window \[0, 40\)/);
+    assert.match(r[5].error.message, /rows\[0\] = 4294967301 is outside the window \[0, 40\)/);
+  }
+  // verify: the good case passes, the bad ones are bad cases, exit 1 (not 2), a report
+  writeFileSync(at('bad-results.jsonl'), cases.map((c) => JSON.stringify({ id: c.id, out: att.expect })).join('\n') + '\n');
+  for (const jobs of ['1', '2']) {
+    const v = cli(['verify', '--cases', 'bad-cases.jsonl', '--results', 'bad-results.jsonl', '--json', '--jobs', jobs, '--max-report', '50']);
+    assert.is(v.code, 1, v.err);
+    noTrace(v.err);
+    const s = JSON.parse(v.out);
+    assert.is(s.passed, 1);
+    assert.is(s.badCases, 5, v.err);
+    assert.match(v.err, /expect lacks output "lse"/);
+    assert.match(v.err, /expect\.out has shape \[2,40,4\]: 40 rows on axis 1 where the case gives 2/);
+  }
+});
+
+test('verify --shard: stray result lines are counted once in merged summaries; a case id repeated across shards is a duplicate', () => {
+  const a = addCase('a');
+  const lines3 = [a, { ...a, id: 'b' }, { ...a, id: 'a' }].map((c) => JSON.stringify(c));
+  writeFileSync(at('sh.jsonl'), lines3.join('\n') + '\n');
+  writeFileSync(at('sh-r.jsonl'), [JSON.stringify({ id: 'a', out: a.expect }), JSON.stringify({ id: 'b', out: a.expect }), JSON.stringify({ id: 'stray', out: a.expect }), 'not json'].join('\n') + '\n');
+  const whole = JSON.parse(cli(['verify', '--cases', 'sh.jsonl', '--results', 'sh-r.jsonl', '--json']).out);
+  const parts = [1, 2, 3].map((i) => {
+    const v = cli(['verify', '--cases', 'sh.jsonl', '--results', 'sh-r.jsonl', '--json', '--shard', `${i}/3`]);
+    writeFileSync(at(`sh${i}.json`), v.out);
+    return JSON.parse(v.out);
+  });
+  const merged = JSON.parse(cli(['verify', '--merge', 'sh1.json', 'sh2.json', 'sh3.json', '--json']).out);
+  for (const k of ['extra', 'badResults', 'duplicates', 'passed', 'failed']) assert.is(merged[k], whole[k], k);
+  assert.is(whole.extra, 1);
+  assert.is(whole.duplicates, 1);
+  assert.is(parts[2].duplicates, 1, 'shard 3 holds the second "a"');
+});
+
+test('outputs: a folder or a FIFO as --out is refused before any work; a symlink is written through; a FIFO sidecar is refused, not waited on', () => {
+  mkdirSync(at('outdir'), { recursive: true });
+  spawnSync('mkfifo', [at('fifo')]);
+  for (const out of ['outdir', 'fifo']) {
+    const r = cli(['gen', '--op', 'bf16.add', '--out', out]);
+    assert.is(r.code, 2);
+    assert.match(r.err, /it is a folder|not a regular file/);
+  }
+  writeFileSync(at('real.jsonl'), 'old');
+  spawnSync('ln', ['-sf', 'real.jsonl', at('link.jsonl')]);
+  assert.is(cli(['gen', '--op', 'bf16.add', '--out', 'link.jsonl']).code, 0);
+  assert.ok(readFileSync(at('real.jsonl'), 'utf8').startsWith('{"id"'), 'the link target was written');
+  assert.ok(lstatSync(at('link.jsonl')).isSymbolicLink(), 'the link is still a link');
+  const fifoCase = { id: 'f', op: 'bf16.to_f32', in: { x: { dtype: 'bf16', shape: [1], file: 'fifo', key: 'k' } } };
+  const e = spawnSync(process.execPath, [join(root, 'bin/anchor-oracle.js'), 'eval', '--jobs', '1'], { input: JSON.stringify(fifoCase), encoding: 'utf8', cwd: dir, timeout: 20_000 });
+  assert.is(e.signal, null, 'eval waited on the FIFO');
+  assert.match(JSON.parse(e.stdout).error.message, /not a regular file/);
+});
+
+test('an interrupted gen leaves no temporary files', () => {
+  mkdirSync(at('int'), { recursive: true });
+  const child = spawn(process.execPath, [join(root, 'bin/anchor-oracle.js'), 'gen', '--op', 'attention.forward', '--L', '65536', '--Hq', '8', '--D', '128', '--n', '4', '--no-expect', '--tensors', 'sidecar', '--out', 'int/k.jsonl'], { cwd: dir });
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && !readdirSync(at('int')).some((f) => f.endsWith('.tmp'))) spawnSync('sleep', ['0.1']);
+  assert.ok(readdirSync(at('int')).some((f) => f.endsWith('.tmp')), 'the run started writing');
+  child.kill('SIGINT');
+  const t = Date.now();
+  while (child.exitCode === null && child.signalCode === null && Date.now() - t < 10_000) spawnSync('sleep', ['0.1']);
+  spawnSync('sleep', ['0.3']);
+  assert.equal(readdirSync(at('int')), [], 'temporary files removed, no partial output');
+});
+
+test('verify reads 40 sidecars with 48 open files allowed (sidecars are closed when too many are open)', () => {
+  mkdirSync(at('many'), { recursive: true });
+  const cases: string[] = [];
+  for (let i = 0; i < 40; i++) {
+    const r = cli(['gen', '--op', 'bf16.to_f32', '--n', '1', '--tensors', 'sidecar', '--out', `many/c${i}.jsonl`, '--id-prefix', `c${i}/`]);
+    assert.is(r.code, 0, r.err);
+    cases.push(...readFileSync(at(`many/c${i}.jsonl`), 'utf8').trim().split('\n'));
+  }
+  writeFileSync(at('many/all.jsonl'), cases.join('\n') + '\n');
+  assert.is(cli(['eval', 'many/all.jsonl', '--out', 'many/r.jsonl', '--jobs', '1']).code, 0);
+  const v = spawnSync('bash', ['-c', `ulimit -n 48 && exec "$0" "$1" verify --cases many/all.jsonl --results many/r.jsonl --jobs 1`, process.execPath, join(root, 'bin/anchor-oracle.js')], { cwd: dir, encoding: 'utf8' });
+  assert.match(v.stdout, new RegExp(`${cases.length} cases, ${cases.length} passed, 0 failed`), v.stdout + v.stderr);
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
