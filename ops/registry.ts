@@ -126,6 +126,23 @@ export function listOps(): OpDef[] {
 }
 
 // ------------------------------------------------------------------ validation
+/** object arguments (a rope_scaling) are a level or two deep; deeper ones are refused before they are copied */
+const MAX_ARG_DEPTH = 32;
+
+/** how deep a JSON value nests (iteratively: a hostile value must not overflow the stack) */
+function nestingDepth(v: unknown): number {
+  let max = 0;
+  const stack: [unknown, number][] = [[v, 1]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (typeof x !== 'object' || x === null) continue;
+    max = Math.max(max, d);
+    if (max > MAX_ARG_DEPTH) return max;
+    for (const y of Object.values(x)) stack.push([y, d + 1]);
+  }
+  return max;
+}
+
 export function validateArgs(op: OpDef, raw: unknown): Args {
   if (raw === undefined) raw = {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new OpError('BAD_ARGS', `${op.name}: "args" must be an object`);
@@ -156,6 +173,7 @@ export function validateArgs(op: OpDef, raw: unknown): Args {
         break;
       case 'object':
         if (typeof v !== 'object' || Array.isArray(v)) throw bad('must be an object');
+        if (nestingDepth(v) > MAX_ARG_DEPTH) throw new OpError('BAD_ARGS', `${op.name}: argument "${k}" nests deeper than ${MAX_ARG_DEPTH} levels`);
         v = structuredClone(v);
         break;
     }

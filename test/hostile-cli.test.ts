@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import '../ops/index.ts';
 import { getOp } from '../ops/registry.ts';
 import { offendingIndices } from '../ops/compare.ts';
+import { evalLine } from '../ops/cases.ts';
 import { tensor } from '../io/tensor.ts';
 import { parameterCount, parameterShapes, parseConfig } from '../reference/model/config.ts';
 
@@ -276,6 +277,21 @@ test('verify reads 40 sidecars with 48 open files allowed (sidecars are closed w
   assert.is(cli(['eval', 'many/all.jsonl', '--out', 'many/r.jsonl', '--jobs', '1']).code, 0);
   const v = spawnSync('bash', ['-c', `ulimit -n 48 && exec "$0" "$1" verify --cases many/all.jsonl --results many/r.jsonl --jobs 1`, process.execPath, join(root, 'bin/anchor-oracle.js')], { cwd: dir, encoding: 'utf8' });
   assert.match(v.stdout, new RegExp(`${cases.length} cases, ${cases.length} passed, 0 failed`), v.stdout + v.stderr);
+});
+
+test('the library path (evalLine, JSON.parse) refuses an argument nested 10,000 deep in one line, no stack overflow', () => {
+  const deep = `{"id":"deep","op":"rope.inv_freq","args":{"dim":8,"base":10000,"scaling":${'{"a":'.repeat(10000)}1${'}'.repeat(10000)}}}`;
+  const r = evalLine(deep);
+  assert.ok('error' in r);
+  assert.is(r.error.code, 'BAD_ARGS');
+  assert.match(r.error.message, /nests deeper than 32 levels/);
+});
+
+test('a folder named model.safetensors is one line, not INTERNAL', () => {
+  mkdirSync(at('ckpt/model.safetensors'), { recursive: true });
+  writeFileSync(at('ckpt/config.json'), readFileSync(join(root, 'test/fixtures/model/llama/config.json')));
+  const r = lines(cli(['eval', '--jobs', '1'], JSON.stringify({ id: 1, op: 'model.forward', args: { checkpoint: at('ckpt'), precision: 'f32' }, in: { input_ids: { dtype: 'i32', shape: [1], b64: 'AAAAAA==' } } })).out);
+  assert.match(r[0].error.message, /model\.safetensors: not a regular file/);
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
