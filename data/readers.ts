@@ -1,4 +1,4 @@
-// Streaming readers for the paper's two data formats (paper.md §13):
+// Streaming readers for the paper's two data formats (its training code's readers):
 //   raw_json   JSON Lines of {"text": "..."}
 //   tokenized  JSON Lines of {"input_ids": [ints], "source": [{"source", "start", "end"}, ...]}
 //              (FranxYao's slimpajama_packing.py output; AnchorContext reads source[*].end)

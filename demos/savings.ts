@@ -1,8 +1,8 @@
 // What AnchorAttention saves: allowed (q, k) pairs and attention FLOPs of each mask variant
 // on packed windows of 8K … 128K tokens, for the paper's three training mixes, and the
-// end-to-end forward speed-up that implies for LLaMA-2-7B (numerics.md §7's formula).
+// end-to-end forward speed-up that implies for LLaMA-2-7B (FLOPs per token: 2·params for the weights plus 4·d_model·layers per allowed pair).
 //
-// The source token shares are the paper's (Table 1 / paper.md §10). The paper gives no
+// The source token shares are the paper's (Table 1). The paper gives no
 // document-length distributions, so each source's lengths are MODELLED here as log-normal
 // with the stated medians and spreads: these are assumptions (flagged in the output), chosen
 // to be typical of the sources (web pages and C4 short, code and Wikipedia medium, arXiv

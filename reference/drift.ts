@@ -1,4 +1,4 @@
-// The paper's shift metrics (arXiv 2411.13476 §3, App. B; paper.md §9) on a LLaMA-family
+// The paper's shift metrics (arXiv 2411.13476 §3, App. B) on a LLaMA-family
 // model, and their decomposition by rounding stage.
 //
 // RoPE promises A_(i+Δ)(j+Δ) = A_ij (Eq. 3). Running the same tokens at positions [Δ, Δ+L)

@@ -10,7 +10,7 @@
 //     window as a new segment (the repo's tokenized path discards the rest of the row);
 //   - a final window that cannot be filled is dropped (the repo keeps only full rows).
 //
-// Layouts (paper.md §4–§6):
+// Layouts (the paper's §4–§6):
 //   flex  anchor / anchor_tag: one shared prefix at index 0, doc id 0: [bos] or [bos, tag];
 //         the documents follow with no separator, doc ids 1..n, positions t (continuous).
 //   flash anchor / anchor_tag: no shared prefix; EVERY segment starts with its own copy of

@@ -86,7 +86,7 @@ test('property: anchor ⊂ causal; a token sees exactly its own document’s pas
   );
 });
 
-test('property: pairCount = dense sum = the numerics.md formula for contiguous documents', () => {
+test('property: pairCount = dense sum = the closed formula for contiguous documents', () => {
   fc.assert(
     fc.property(fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 8 }), (lengths) => {
       const ids = docIdsFromLengths(lengths, true);

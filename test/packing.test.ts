@@ -12,7 +12,7 @@ const B = [BOS, 201, 202, 203, 204, 205, 206];
 const C = [BOS, ...Array.from({ length: 11 }, (_, i) => 301 + i)];
 const arr = (x: ArrayLike<number>) => Array.from(x);
 
-test('paper.md §6 worked example, flash layout', () => {
+test("the paper's worked example, flash layout", () => {
   const w = packDocuments([A, B, C], { L: 16, variant: 'anchor', layout: 'flash', bos: BOS });
   assert.is(w.length, 1);
   assert.equal(arr(w[0].inputIds), [1, 101, 102, 103, 104, 105, 1, 201, 202, 203, 204, 205, 206, 1, 301, 302]);
@@ -24,7 +24,7 @@ test('paper.md §6 worked example, flash layout', () => {
   assert.ok(w[0].lossMask.every((x) => x === 1)); // the repo masks no label
 });
 
-test('paper.md §6 worked example, flex layout', () => {
+test("the paper's worked example, flex layout", () => {
   const w = packDocuments([A, B, C], { L: 16, variant: 'anchor', layout: 'flex', bos: BOS });
   assert.is(w.length, 1);
   assert.equal(arr(w[0].inputIds), [1, 101, 102, 103, 104, 105, 201, 202, 203, 204, 205, 206, 301, 302, 303, 304]);

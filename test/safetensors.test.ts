@@ -82,7 +82,7 @@ test('round trip of every dtype, metadata and 8-byte data alignment', () => {
     assert.equal(u.shape, t.shape);
     assert.equal(Array.from(stValues(u)), Array.from(stValues(t)), k);
   }
-  assert.equal(Array.from(stValues(back.tensors.get('c')!)), [0.10009765625, 0.333984375, 256, 256]); // bf16 RNE (paper.md §8.5)
+  assert.equal(Array.from(stValues(back.tensors.get('c')!)), [0.10009765625, 0.333984375, 256, 256]); // bf16 RNE
   assert.equal(Array.from(stValues(back.tensors.get('b')!)), [0.0999755859375, 0.333251953125, -65504, 2 ** -24]);
 });
 

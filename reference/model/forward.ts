@@ -26,7 +26,7 @@ export interface ForwardOptions {
   captureQK?: boolean;
   /** the bf16 attention path (default 'bf16_eager', transformers' eager attention) */
   bf16Attention?: 'bf16_eager' | 'bf16_flash';
-  /** inv_freq in bf16, as DeepSpeed's module.bfloat16() leaves it (paper.md §8.4) */
+  /** inv_freq in bf16, as DeepSpeed's module.bfloat16() leaves it */
   invFreqDtype?: 'f32' | 'bf16';
   /** RoPE overrides for the drift experiments: another path (e.g. 'paper'), stages made exact */
   rope?: Partial<Pick<RopeConfig, 'path' | 'exactStages'>>;
