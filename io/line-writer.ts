@@ -27,10 +27,7 @@ export class JsonlWriter {
   lines = 0;
 
   /** `path` undefined or "-": stdout (inline tensors only) */
-  constructor(
-    private readonly path: string | undefined,
-    mode: TensorMode = 'inline',
-  ) {
+  constructor(path: string | undefined, mode: TensorMode = 'inline') {
     const toFile = path !== undefined && path !== '-';
     if (mode === 'sidecar' && !toFile) throw new WriteError('sidecar tensors need an output file (--out FILE)');
     if (!toFile) return;

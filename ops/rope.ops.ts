@@ -4,7 +4,7 @@ import { OpError } from '../io/errors.ts';
 import { alloc, floatValues, intValues, slice0, tensor, type DType, type Tensor } from '../io/tensor.ts';
 import { bf16Value, bulkFromF32 } from '../reference/bf16.ts';
 import {
-  ROPE_LAYOUTS, ROPE_PATHS, ropeApply, ropeCosSin, ropeInvFreq, ropeRotate, seqLenOf,
+  ROPE_LAYOUTS, ROPE_PATHS, ropeApply, ropeCosSin, ropeInvFreq, seqLenOf,
   type RopeConfig, type RopeLayout, type RopePath,
 } from '../reference/rope.ts';
 import { cosSinUlpTolerance, F64_COS_SIN_ABS, invFreqTolerance } from '../reference/rope-contract.ts';
@@ -280,7 +280,7 @@ registerOp({
     if (!X_DTYPES[path].includes(x.dtype)) throw new OpError('BAD_TENSOR', `rope.apply: x is ${x.dtype}; path ${path} takes ${X_DTYPES[path].join(' or ')}`);
     for (const [n, t] of [['cos', cos], ['sin', sin]] as const)
       if (t.dtype !== OUT_DTYPE[path]) throw new OpError('BAD_TENSOR', `rope.apply: ${n} is ${t.dtype}; path ${path} takes ${OUT_DTYPE[path]}`);
-    const [H, T, D] = x.shape;
+    const [, T, D] = x.shape;
     if (D % 2) throw new OpError('BAD_TENSOR', `rope.apply: head dim D must be even, got ${D}`);
     const [c, sn] = [floatValues(cos), floatValues(sin)];
     return { y: perHead(x, Y_DTYPE[path], (xh) => ropeApply(xh, 1, T, D, c, sn, { path, layout: args.layout })) };
@@ -320,7 +320,7 @@ registerOp({
   run(args, { x, positions: pt }) {
     const cfg = cfgOf(args);
     if (!X_DTYPES[cfg.path].includes(x.dtype)) throw new OpError('BAD_TENSOR', `rope.rotate: x is ${x.dtype}; path ${cfg.path} takes ${X_DTYPES[cfg.path].join(' or ')}`);
-    const [H, T, D] = x.shape;
+    const [, T, D] = x.shape;
     const pos = positionsOf(pt, 'rope.rotate: positions');
     if (D !== cfg.dim) throw new OpError('BAD_ARGS', `rope.rotate: x has head dim ${D} but dim is ${cfg.dim} (partial rotary is not supported)`);
     const { cos, sin } = ropeCosSin(pos, cfg); // once for every head

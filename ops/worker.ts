@@ -1,11 +1,11 @@
 // A worker thread of the pool (ops/pool.ts): evaluates or checks the cases it is handed.
 import { parentPort } from 'node:worker_threads';
 import './index.ts';
-import { getOp, runOp } from './registry.ts';
+import { runOp } from './registry.ts';
 import { errorOf } from './cases.ts';
 import { checkCase } from './verify.ts';
 import { computeRows, type RowsPart } from './rows.ts';
-import { tensor, type Tensor } from '../io/tensor.ts';
+import type { Tensor } from '../io/tensor.ts';
 import type { Answer, Task } from './pool.ts';
 
 parentPort!.on('message', ({ seq, task }: { seq: number; task: Task }) => {
