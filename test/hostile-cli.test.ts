@@ -294,5 +294,17 @@ test('a folder named model.safetensors is one line, not INTERNAL', () => {
   assert.match(r[0].error.message, /model\.safetensors: not a regular file/);
 });
 
+test('eval --out on a full disk (a 64 KiB file-size limit): exit 2 naming the write, no file and no temporary left, an earlier file kept', () => {
+  mkdirSync(at('full'), { recursive: true });
+  writeFileSync(at('full/r.jsonl'), 'earlier');
+  assert.is(cli(['gen', '--op', 'bf16.fma', '--out', 'full/c.jsonl']).code, 0); // about 1 MB of results
+  const r = spawnSync('bash', ['-c', 'ulimit -f 64 && exec "$0" "$1" eval full/c.jsonl --out full/r.jsonl --jobs 1', process.execPath, join(root, 'bin/anchor-oracle.js')], { cwd: dir, encoding: 'utf8' });
+  assert.is(r.status, 2, r.stderr);
+  assert.match(r.stderr, /cannot write .*full\/r\.jsonl: EFBIG/);
+  noTrace(r.stderr);
+  assert.equal(readdirSync(at('full')).sort(), ['c.jsonl', 'r.jsonl']);
+  assert.is(readFileSync(at('full/r.jsonl'), 'utf8'), 'earlier');
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();
