@@ -1,7 +1,9 @@
 // anchor-oracle: the command line. Each subcommand is a file in cli/; this one dispatches.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readFileSync } from 'node:fs';
 import { OpError } from '../io/errors.ts';
+import { closest } from '../ops/registry.ts';
 import { errnoText, WriteError } from '../io/lines.ts';
 
 export interface Command {
@@ -26,6 +28,16 @@ const commands: Record<string, () => Promise<Command>> = {
   'eval-long': async () => (await import('./eval-long.ts')).command,
 };
 
+/** the package's version, from its package.json */
+function version(): string {
+  return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+}
+
+/** a command's help: usage, what it does */
+function commandHelp(name: string, cmd: Command): string {
+  return `${cmd.usage}\n\n${cmd.summary}\n\nanchor-oracle ${name} --help shows this; SPEC.md and FORMAT.md say what every op and flag means.`;
+}
+
 async function help(): Promise<string> {
   const lines = ['usage: anchor-oracle <command> [options]', '', 'commands:'];
   for (const [name, load] of Object.entries(commands)) {
@@ -41,18 +53,27 @@ export async function run(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   if (debug) process.env.ANCHOR_ORACLE_DEBUG = '1'; // error lines of eval (and its worker threads) add where
   const [name, ...rest] = argv.filter((a) => a !== '--debug');
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(`anchor-oracle ${version()}`);
+    return 0;
+  }
+  if (name === 'help' && rest[0] && commands[rest[0]]) {
+    console.log(commandHelp(rest[0], await commands[rest[0]]()));
+    return 0;
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     console.log(await help());
     return name ? 0 : 2;
   }
   const load = commands[name];
   if (!load) {
-    console.error(`anchor-oracle: unknown command "${name}"\n\n${await help()}`);
+    const near = closest(name, Object.keys(commands));
+    console.error(`anchor-oracle: unknown command "${name}"${near ? ` (did you mean "${near}"?)` : ''}\n\n${await help()}`);
     return 2;
   }
   const cmd = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    console.log(`${cmd.usage}\n\n${cmd.summary}`);
+    console.log(commandHelp(name, cmd));
     return 0;
   }
   let parsed;
@@ -62,7 +83,9 @@ export async function run(argv: string[]): Promise<number> {
     // node's parser explains an option value that starts with '-' in three lines: say it in one
     const msg = (e as Error).message;
     const dashed = /^Option '(--?[\w-]+)[^']*' argument is ambiguous/.exec(msg);
-    const say = dashed ? `${dashed[1]} takes a value; for one that starts with '-' write ${dashed[1]}=VALUE` : msg.split('\n')[0];
+    const unknown = /^Unknown option '--([\w-]+)'/.exec(msg);
+    const near = unknown && closest(unknown[1], Object.keys(cmd.options));
+    const say = dashed ? `${dashed[1]} takes a value; for one that starts with '-' write ${dashed[1]}=VALUE` : msg.split('\n')[0] + (near ? ` (did you mean --${near}?)` : '');
     return failure(name, cmd.usage, new UsageError(say), debug);
   }
   try {

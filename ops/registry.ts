@@ -118,8 +118,31 @@ export function registerOp(def: OpDef): OpDef {
 export function getOp(name: unknown): OpDef {
   if (typeof name !== 'string') throw new OpError('BAD_CASE', `"op" must be a string, got ${JSON.stringify(name)}`);
   const op = ops.get(name);
-  if (!op) throw new OpError('UNKNOWN_OP', `unknown op "${name}" (known: ${[...ops.keys()].join(', ')})`);
+  if (!op) {
+    const near = closest(name, [...ops.keys()]);
+    throw new OpError('UNKNOWN_OP', `unknown op "${name}"${near ? ` (did you mean "${near}"?)` : ''} (known: ${[...ops.keys()].join(', ')})`);
+  }
   return op;
+}
+
+/** the candidate nearest to a mistyped word (edit distance at most a third of its length), if any */
+export function closest(word: string, candidates: readonly string[]): string | undefined {
+  const distance = (a: string, b: string): number => {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const cur = [i];
+      for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+    return prev[b.length];
+  };
+  let best: string | undefined;
+  let bestD = Math.max(1, Math.floor(word.length / 3));
+  for (const c of candidates) {
+    const d = distance(word.toLowerCase(), c.toLowerCase());
+    if (d <= bestD && (best === undefined || d < bestD)) [best, bestD] = [c, d];
+  }
+  return best;
 }
 export function listOps(): OpDef[] {
   return [...ops.values()];

@@ -306,5 +306,19 @@ test('eval --out on a full disk (a 64 KiB file-size limit): exit 2 naming the wr
   assert.is(readFileSync(at('full/r.jsonl'), 'utf8'), 'earlier');
 });
 
+test('--version, help CMD, and "did you mean" for a mistyped command, op or flag', () => {
+  const v = cli(['--version']);
+  assert.is(v.code, 0);
+  assert.match(v.out, /^anchor-oracle \d+\.\d+\.\d+\n$/);
+  const h = cli(['help', 'gen']);
+  assert.is(h.code, 0);
+  assert.match(h.out, /^anchor-oracle gen --op OP/);
+  assert.is(h.out, cli(['gen', '--help']).out);
+  assert.match(cli(['vrify']).err, /unknown command "vrify" \(did you mean "verify"\?\)/);
+  assert.match(cli(['gen', '--op', 'bf16.ad']).err, /unknown op "bf16.ad" \(did you mean "bf16.add"\?\)/);
+  assert.match(cli(['gen', '--op', 'bf16.add', '--sead', '3']).err, /Unknown option '--sead' \(did you mean --seed\?\)/);
+  assert.not.match(cli(['gen', '--op', 'bf16.add', '--zzzzzz', '3']).err, /did you mean/);
+});
+
 test.after(() => rmSync(dir, { recursive: true, force: true }));
 test.run();
