@@ -28,9 +28,17 @@ const commands: Record<string, () => Promise<Command>> = {
   'eval-long': async () => (await import('./eval-long.ts')).command,
 };
 
-/** the package's version, from its package.json */
+/** the package's version, from its package.json (one folder up from the sources, two from a build in dist/) */
 function version(): string {
-  return JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+  for (const up of ['../package.json', '../../package.json']) {
+    try {
+      const p = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8'));
+      if (p.name === 'anchor-oracle') return p.version;
+    } catch {
+      /* not there: look further up */
+    }
+  }
+  return 'unknown';
 }
 
 /** a command's help: usage, what it does */

@@ -34,7 +34,10 @@ export class Pool {
   constructor(private readonly jobs: number) {}
 
   private spawn(): Slot {
-    const worker = new Worker(new URL('../io/ts-worker.mjs', import.meta.url), { workerData: { entry: new URL('./worker.ts', import.meta.url).href } });
+    // from the TypeScript sources a worker registers tsx first; compiled (npm run build), it is plain JS
+    const worker = import.meta.url.endsWith('.ts')
+      ? new Worker(new URL('../io/ts-worker.mjs', import.meta.url), { workerData: { entry: new URL('./worker.ts', import.meta.url).href } })
+      : new Worker(new URL('./worker.js', import.meta.url));
     const slot: Slot = { worker, busy: false };
     worker.on('message', (m: { seq: number; answer?: Answer; crash?: string }) => {
       const p = this.pending.get(m.seq);
