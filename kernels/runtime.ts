@@ -60,6 +60,16 @@ export function defaultBackendName(): BackendName {
 
 const require = createRequire(import.meta.url);
 
+/** gpu.js, an optional peer dependency of the package: missing, a message that says how to get it */
+function gpujs(backend: string): { GPU: any } {
+  try {
+    return require('gpu.js');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw e;
+    throw new BackendUnavailable(backend, 'the kernels need gpu.js 2.24.1, an optional peer dependency: npm install gpu.js@2.24.1');
+  }
+}
+
 /** flatten gpu.js results (Float32Array, or nested arrays of rows) into one Float32Array */
 export function flattenOutput(r: unknown, output: number[], components = 1): Float32Array {
   const n = output.reduce((a, b) => a * b, 1) * components;
@@ -93,7 +103,7 @@ class NodeBackend implements KernelBackend {
   private gpu: any;
   threads = false;
   constructor(readonly name: 'webasm' | 'cpu' | 'headlessgl') {
-    const { GPU } = require('gpu.js');
+    const { GPU } = gpujs(name);
     if (name === 'headlessgl' && !GPU.isHeadlessGLSupported) throw new BackendUnavailable(name, 'gpu.js reports no headless-gl context (the `gl` module is not built, or there is no X display)');
     if (name === 'webasm' && !GPU.isWebAssemblySupported) throw new BackendUnavailable(name, 'gpu.js reports no WebAssembly support');
     this.gpu = new GPU({ mode: name });
