@@ -23,7 +23,7 @@ test('npm pack: the tarball holds the build, the CLI, the docs and the Python he
   assert.is(p.code, 0, p.err);
   const info = JSON.parse(p.out)[0];
   const files: string[] = info.files.map((f: { path: string }) => f.path);
-  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/properties/bf16.js', 'dist/cli/main.js', 'bin/anchor-oracle.js', 'LICENSE', 'FORMAT.md', 'python/anchor_oracle.py'])
+  for (const f of ['dist/index.js', 'dist/index.d.ts', 'dist/properties/index.js', 'dist/properties/arbitraries.js', 'dist/cli/main.js', 'bin/anchor-oracle.js', 'LICENSE', 'FORMAT.md', 'python/anchor_oracle.py'])
     assert.ok(files.includes(f), `${f} is missing`);
   for (const f of files) assert.not.match(f, /^(test|bench|\.ci|codegen)\/|fixtures|\.ts$(?<!\.d\.ts$)/, `${f} should not be packed`);
   console.log(`tarball: ${info.size} bytes packed, ${info.unpackedSize} unpacked, ${files.length} files`);
@@ -45,7 +45,10 @@ test('installed into a fresh project: plain Node ESM imports both entries and ru
     join(app, 'app.mjs'),
     `import fc from 'fast-check';
 import { bf16, runOp, tensor } from 'anchor-oracle';
-import { f32ToBf16Property } from 'anchor-oracle/properties';
+import { f32ToBf16Property, maskProperty } from 'anchor-oracle/properties';
+import { maskCaseArb } from 'anchor-oracle/arbitraries';
+if (!fc.sample(maskCaseArb(), 3).every((c) => c.docIds instanceof Int32Array)) throw new Error('arbitraries');
+void maskProperty;
 const a = tensor('bf16', [1], Uint16Array.of(0x3f80)), b = tensor('bf16', [1], Uint16Array.of(0x3f80));
 const y = runOp('bf16.add', {}, { a, b }).y.data[0];
 const f32 = new Float32Array(1), u32 = new Uint32Array(f32.buffer);
@@ -60,11 +63,12 @@ console.log('ok', y.toString(16), bf16.fromF64(1 / 3).toString(16));
   writeFileSync(
     join(app, 'consumer.ts'),
     `import { bf16, runOp, tensor, type Tensor } from 'anchor-oracle';
-import { f32ToBf16Property } from 'anchor-oracle/properties';
+import { f32ToBf16Property, maskProperty } from 'anchor-oracle/properties';
+import { docLayoutArb } from 'anchor-oracle/arbitraries';
 const x: Tensor = tensor('bf16', [1], Uint16Array.of(0x3f80));
 const out: Record<string, Tensor> = runOp('bf16.add', {}, { a: x, b: x });
 const bits: number = bf16.fromF64(0.1);
-void out; void bits; void f32ToBf16Property;
+void out; void bits; void f32ToBf16Property; void maskProperty; void docLayoutArb;
 `,
   );
   const tsc = join(root, 'node_modules/typescript/bin/tsc');

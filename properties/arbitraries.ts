@@ -1,0 +1,4 @@
+// The fast-check arbitraries alone (anchor-oracle/arbitraries): bf16 bit patterns and values,
+// document layouts, mask cases, RoPE problems.
+export { bf16Bits, f32BitsWeighted, f64Weighted } from './bf16.ts';
+export { bf16ActivationArb, docLayoutArb, maskCaseArb, ropeCaseArb, variantArb } from './layouts.ts';

@@ -1,0 +1,3 @@
+// Every fast-check property and arbitrary for other people's suites (anchor-oracle/properties).
+export * from './bf16.ts';
+export * from './layouts.ts';
