@@ -7,9 +7,8 @@ import { getOp, runOp, validateInputs } from '../ops/registry.ts';
 import { rowPlan } from '../ops/rows.ts';
 import { jsonLines, openInput } from '../io/json-stream.ts';
 import { JsonlWriter } from '../io/line-writer.ts';
-import { WriteError, yieldToEvents } from '../io/lines.ts';
+import { yieldToEvents } from '../io/lines.ts';
 import { SidecarCache } from '../io/sidecar.ts';
-import { OpError } from '../io/errors.ts';
 import { type Command, intOption, shardOption, sizeOption, tensorsOption } from './main.ts';
 
 export const command: Command = {
@@ -28,16 +27,9 @@ export const command: Command = {
     const jobs = intOption(v.jobs, 'jobs', defaultJobs(), 1);
     const shard = shardOption(v.shard);
     const budget = sizeOption(v['max-memory'], 'max-memory');
-    let input;
-    let out: JsonlWriter;
-    try {
-      input = openInput(path);
-      out = new JsonlWriter(v.out as string | undefined, mode);
-    } catch (e) {
-      if (!(e instanceof OpError || e instanceof WriteError)) throw e;
-      console.error(`anchor-oracle eval: ${e.message}`);
-      return 2;
-    }
+    // an unreadable input or an unwritable output: one line, exit 2 (cli/main.ts failure)
+    const input = openInput(path);
+    const out = new JsonlWriter(v.out as string | undefined, mode);
     const sidecars = new SidecarCache(input.seekable ? dirname(path!) : process.cwd());
     const pool = jobs > 1 ? new Pool(jobs) : undefined;
     let errors = 0;
@@ -95,15 +87,7 @@ export const command: Command = {
       await ordered.drain();
       out.close();
     } catch (e) {
-      out.abort();
-      if (e instanceof WriteError || e instanceof OpError) {
-        console.error(`anchor-oracle eval: ${e.message}`);
-        return 2;
-      }
-      if ((e as NodeJS.ErrnoException).code) {
-        console.error(`anchor-oracle eval: cannot read input: ${(e as Error).message}`);
-        return 2;
-      }
+      out.abort(); // nothing half-written; the error is reported by cli/main.ts failure
       throw e;
     } finally {
       sidecars.close();

@@ -7,8 +7,7 @@ import { PRECISIONS, type AttnPrecision } from '../reference/attention.ts';
 import { VARIANTS, type Variant } from '../reference/masks.ts';
 import { ROPE_LAYOUTS, ROPE_PATHS, type RopeLayout, type RopePath } from '../reference/rope.ts';
 import { JsonlWriter } from '../io/line-writer.ts';
-import { WriteError, yieldToEvents } from '../io/lines.ts';
-import { OpError } from '../io/errors.ts';
+import { yieldToEvents } from '../io/lines.ts';
 import { tensor } from '../io/tensor.ts';
 import { fmtSeconds } from './progress.ts';
 import { type Command, intOption, shardOption, tensorsOption, UsageError } from './main.ts';
@@ -123,14 +122,7 @@ export const command: Command = {
     if (sample !== undefined && !op.rowSampling) throw new UsageError(`--sample-rows is for ops computed per query row (attention.forward), not ${op.name}`);
     const sized = sizedCases(op.name, v, seed, shard && { index: shard.index - 1, count: shard.count });
     const cases: Iterable<GenCase> = sized ?? op.generate({ n: intOption(v.n, 'n', 0), seed, level }).filter((_, k) => !shard || shard.has(k));
-    let out: JsonlWriter;
-    try {
-      out = new JsonlWriter(v.out as string | undefined, mode);
-    } catch (e) {
-      if (!(e instanceof WriteError)) throw e;
-      console.error(`anchor-oracle gen: ${e.message}`);
-      return 2;
-    }
+    const out = new JsonlWriter(v.out as string | undefined, mode); // unwritable: one line, exit 2 (cli/main.ts failure)
     let count = 0;
     try {
       for (const generated of cases) {
@@ -150,11 +142,7 @@ export const command: Command = {
       }
       out.close();
     } catch (e) {
-      out.abort();
-      if (e instanceof WriteError || e instanceof OpError) {
-        console.error(`anchor-oracle gen: ${e.message}`);
-        return 2;
-      }
+      out.abort(); // nothing half-written; the error is reported by cli/main.ts failure
       throw e;
     }
     if (v.out) console.error(`gen: wrote ${count} ${op.name} cases${shard ? ` (shard ${shard.label})` : ''} to ${v.out}${mode === 'sidecar' ? ' (tensors in its .safetensors sidecar)' : ''}`);

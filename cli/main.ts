@@ -113,7 +113,7 @@ export function failure(name: string, usage: string, e: unknown, debug: boolean)
   const who = name ? `anchor-oracle ${name}` : 'anchor-oracle';
   if (e instanceof UsageError) console.error(`${who}: ${err.message}${usage ? `\nusage: ${usage.split('\n')[0]} (--help: every option)` : ''}`);
   else if (e instanceof OpError || e instanceof WriteError) console.error(`${who}: ${err.message}`);
-  else if (typeof err?.code === 'string' && typeof err.syscall === 'string') console.error(`${who}: cannot ${err.syscall} ${err.path ?? ''}: ${errnoText(e)}`);
+  else if (typeof err?.code === 'string' && typeof err.syscall === 'string') console.error(`${who}: cannot ${err.syscall}${err.path ? ` ${err.path}` : ''}: ${errnoText(e)}`);
   else {
     console.error(`${who}: internal error: ${err?.message ?? String(e)} (please report it, with the command; --debug shows where)`);
     if (debug) console.error(err?.stack);

@@ -84,16 +84,10 @@ export const command: Command = {
     const shard = shardOption(v.shard);
     const budget = sizeOption(v['max-memory'], 'max-memory');
     const log = (s: string) => (v.json ? console.error(s) : console.log(s));
-    let spooled: { path: string; done(): void } | undefined;
-    try {
-      checkFile(v.cases as string, 'cases');
-      if (v.results === '-') spooled = spoolStdin();
-      else checkFile(v.results as string, 'results');
-    } catch (e) {
-      if (!(e instanceof OpError)) throw e;
-      console.error(`anchor-oracle verify: ${e.message}`);
-      return 2;
-    }
+    // a missing or special file: one line, exit 2 (cli/main.ts failure)
+    checkFile(v.cases as string, 'cases');
+    const spooled = v.results === '-' ? spoolStdin() : undefined;
+    if (!spooled) checkFile(v.results as string, 'results');
     const resultsPath = spooled?.path ?? (v.results as string);
     const verifier = new Verifier(opts);
     if (shard) verifier.report.shard = shard.label;
@@ -211,10 +205,6 @@ export const command: Command = {
       // 3. results that match no case
       if (reportsStrays)
         for (const [id, list] of index) if (!caseIds.has(id)) for (const at of list) verifier.extraResult(`results line ${at.lineNo}: id ${id} matches no case`);
-    } catch (e) {
-      if (!(e instanceof OpError)) throw e;
-      console.error(`anchor-oracle verify: ${e.message}`);
-      return 2;
     } finally {
       caseSidecars.close();
       resultSidecars.close();

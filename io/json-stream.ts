@@ -7,7 +7,7 @@
 // the memory budget, becomes an error naming the problem, and reading goes on with the next
 // line (a newline can never occur inside a JSON value, so it always ends a line).
 
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { OpError } from './errors.ts';
 
@@ -539,6 +539,10 @@ export function openInput(path?: string): { fd: number; close(): void; seekable:
     fd = openSync(path, 'r');
   } catch (e) {
     throw new OpError('BAD_ARGS', `cannot read ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  if (fstatSync(fd).isDirectory()) {
+    closeSync(fd);
+    throw new OpError('BAD_ARGS', `cannot read ${path}: it is a folder; give a case file`);
   }
   return { fd, close: () => closeSync(fd), seekable: true };
 }
