@@ -10,6 +10,8 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { OpError } from './errors.ts';
+// only read inside functions: the import cycle with tensor.ts (which uses Base64Bytes) is harmless
+import { BYTES, MAX_DIM, MAX_RANK, MAX_TENSOR_BYTES, type DType } from './tensor.ts';
 
 /** a decoded "b64" string: its bytes (exactly `length` of them), or the problem it has */
 export class Base64Bytes {
@@ -500,7 +502,6 @@ class LineParser {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-const DTYPE_BYTES: Record<string, number> = { bf16: 2, f32: 4, f64: 8, i32: 4, i64: 8, u8: 1 };
 
 /** the byte count a tensor object's dtype and shape call for, when both came before b64 and are sane */
 const UNUSABLE = -1;
@@ -510,13 +511,13 @@ const UNUSABLE = -1;
  * at most 8 dimensions, each ≤ 2^31, at most 4 GiB)
  */
 function expectedBytes(parent: Record<string, unknown>): number | undefined {
-  const size = typeof parent.dtype === 'string' && Object.hasOwn(DTYPE_BYTES, parent.dtype) ? DTYPE_BYTES[parent.dtype] : undefined;
+  const size = typeof parent.dtype === 'string' && Object.hasOwn(BYTES, parent.dtype) ? BYTES[parent.dtype as DType] : undefined;
   const shape = parent.shape;
   if (!size || !Array.isArray(shape)) return undefined;
-  if (shape.length > 8 || !shape.every((d) => Number.isSafeInteger(d) && d >= 0 && d <= 2 ** 31)) return UNUSABLE;
+  if (shape.length > MAX_RANK || !shape.every((d) => Number.isSafeInteger(d) && d >= 0 && d <= MAX_DIM)) return UNUSABLE;
   let n = size;
   for (const d of shape as number[]) n *= d;
-  return n <= 2 ** 32 - 1 ? n : UNUSABLE;
+  return n <= MAX_TENSOR_BYTES ? n : UNUSABLE;
 }
 
 export function fmtBytes(n: number): string {

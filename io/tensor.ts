@@ -95,6 +95,8 @@ function base64Problem(s: string): string | undefined {
 
 /** the most dimensions a tensor may have (as in safetensors sidecars) */
 export const MAX_RANK = 8;
+/** the largest size of one dimension */
+export const MAX_DIM = 2 ** 31;
 
 /** the most bytes one tensor may hold: its bytes are one typed-array view (2^32 − 1 elements of a byte) */
 export const MAX_TENSOR_BYTES = 2 ** 32 - 1;
@@ -106,7 +108,7 @@ export function decodeTensor(w: unknown, where: string, src: TensorSource = {}):
   if (typeof o.dtype !== 'string' || !(DTYPES as readonly string[]).includes(o.dtype))
     throw new OpError('BAD_TENSOR', `${where}: unknown dtype ${JSON.stringify(o.dtype)} (expected one of ${DTYPES.join(', ')})`);
   const dtype = o.dtype as DType;
-  if (!Array.isArray(o.shape) || o.shape.length > MAX_RANK || !o.shape.every((d) => Number.isInteger(d) && d >= 0 && d <= 2 ** 31))
+  if (!Array.isArray(o.shape) || o.shape.length > MAX_RANK || !o.shape.every((d) => Number.isInteger(d) && d >= 0 && d <= MAX_DIM))
     throw new OpError('BAD_TENSOR', `${where}: shape must be an array of at most ${MAX_RANK} non-negative integers, got ${JSON.stringify(o.shape)}`);
   const shape = o.shape as number[];
   const n = numel(shape);
