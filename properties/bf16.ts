@@ -47,14 +47,25 @@ export const f64Weighted = (): fc.Arbitrary<number> =>
   );
 
 const sameBf16 = (a: number, b: number) => a === b || (isNaN16(a) && isNaN16(b));
+const hex = (u: number, digits: number) => `0x${(u >>> 0).toString(16).padStart(digits, '0')}`;
+const f64Hex = (x: number) => {
+  const v = new DataView(new ArrayBuffer(8));
+  v.setFloat64(0, x);
+  return `0x${v.getBigUint64(0).toString(16).padStart(16, '0')}`;
+};
+/** a failed comparison says the bits, in hex, of the input and of both results */
+function agree(got: number, want: number, input: string): true {
+  if (sameBf16(got, want)) return true;
+  throw new Error(`${input}: got ${typeof got === 'number' && Number.isInteger(got) ? hex(got, 4) : String(got)}, the oracle gives ${hex(want, 4)}`);
+}
 
 /** someone's f32 bits → bf16 bits (RNE, IEEE NaN policy up to payload) agrees with the oracle */
-export const f32ToBf16Property = (impl: (u: number) => number) => fc.property(f32BitsWeighted(), (u) => sameBf16(impl(u), fromF32Bits(u)));
+export const f32ToBf16Property = (impl: (u: number) => number) => fc.property(f32BitsWeighted(), (u) => agree(impl(u), fromF32Bits(u), `f32 ${hex(u, 8)}`));
 /** someone's f64 → bf16 (one correct rounding) agrees with the oracle */
-export const f64ToBf16Property = (impl: (x: number) => number) => fc.property(f64Weighted(), (x) => sameBf16(impl(x), fromF64(x)));
+export const f64ToBf16Property = (impl: (x: number) => number) => fc.property(f64Weighted(), (x) => agree(impl(x), fromF64(x), `f64 ${f64Hex(x)} (${x})`));
 /** someone's bf16 binary op agrees with the correctly rounded oracle */
 export const binaryOpProperty = (op: A.BinaryOp, impl: (a: number, b: number) => number) =>
-  fc.property(bf16Bits(), bf16Bits(), (a, b) => sameBf16(impl(a, b), A.binary(op, a, b)));
+  fc.property(bf16Bits(), bf16Bits(), (a, b) => agree(impl(a, b), A.binary(op, a, b), `${op}(${hex(a, 4)}, ${hex(b, 4)})`));
 /** someone's bf16 fma agrees with the single-rounding oracle */
 export const fmaProperty = (impl: (a: number, b: number, c: number) => number) =>
-  fc.property(bf16Bits(), bf16Bits(), bf16Bits(), (a, b, c) => sameBf16(impl(a, b, c), A.fma(a, b, c)));
+  fc.property(bf16Bits(), bf16Bits(), bf16Bits(), (a, b, c) => agree(impl(a, b, c), A.fma(a, b, c), `fma(${hex(a, 4)}, ${hex(b, 4)}, ${hex(c, 4)})`));

@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import fc from 'fast-check';
 import { packDocuments, type Window } from '../reference/packing.ts';
 import { attentionForward, PRECISIONS, type AttnPrecision } from '../reference/attention.ts';
-import { hash32 } from '../reference/rng.ts';
+import { alignFlash, tokenQKV } from '../properties/packing.ts';
 import { OpError } from '../io/errors.ts';
 
 const BOS = 1;
@@ -103,24 +103,9 @@ test('property: interleaved keeps each document’s order, keeps the anchor firs
 });
 
 // ------------------------------------------------------------------ flex ≡ flash
-/**
- * q/k/v of a token as a deterministic function of (token id, rotary position): what a model's
- * per-token layers give. BOS copies at position 0 therefore carry exactly the anchor's vectors.
- */
-function qkv(win: Window, positions: ArrayLike<number>, H: number, D: number) {
-  const L = win.inputIds.length;
-  const make = (salt: number) => {
-    const x = new Float64Array(H * L * D);
-    for (let h = 0; h < H; h++)
-      for (let t = 0; t < L; t++)
-        for (let d = 0; d < D; d++) {
-          const u = hash32(hash32(hash32(win.inputIds[t] * 7919 + salt) ^ positions[t]) + h * 131 + d);
-          x[(h * L + t) * D + d] = (u / 2 ** 32 - 0.5) * 3;
-        }
-    return x;
-  };
-  return { q: make(1), k: make(2), v: make(3) };
-}
+// q/k/v per (token id, rotary position) and the flash → flex alignment live with the exported
+// property (properties/packing.ts); here the oracle's own outputs must agree bit for bit.
+const qkv = (win: Window, positions: ArrayLike<number>, H: number, D: number) => tokenQKV(win, positions, H, D);
 
 test('property: flex ≡ flash — each document token’s output is bit-identical once positions are aligned', () => {
   fc.assert(
@@ -138,22 +123,7 @@ test('property: flex ≡ flash — each document token’s output is bit-identic
         if (!flex.length || !flash.length) return true;
         const fx = flex[0];
         const fl = flash[0];
-        // flash positions with the per-document offset removed: a body token at flash index t' of
-        // segment s gets the index its token has in the flex window; prefix copies keep 0 (and 1)
-        const aligned = Int32Array.from(fl.positionIds);
-        const flexIndex = new Int32Array(L).fill(-1);
-        for (const s of fl.segments) {
-          const f = fx.segments.find((g) => g.doc === s.doc && g.from === s.from);
-          if (!f) continue;
-          for (let b = 0; b < s.to - s.from; b++) {
-            const tFlash = s.start + s.prefix + b;
-            const tFlex = f.start + b;
-            if (tFlash < L && tFlex < L && b < f.to - f.from) {
-              aligned[tFlash] = tFlex;
-              flexIndex[tFlash] = tFlex;
-            }
-          }
-        }
+        const { positions: aligned, flexIndex } = alignFlash(fx, fl);
         const a = qkv(fx, fx.positionIds, H, D);
         const b = qkv(fl, aligned, H, D);
         const shape = { Hq: H, Hkv: H, L, D };

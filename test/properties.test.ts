@@ -3,7 +3,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import fc from 'fast-check';
-import { blockMaskProperty, maskProperty, positionIdsProperty, ropeApplyHfProperty } from '../properties/index.ts';
+import {
+  attentionForwardProperty, blockMaskProperty, f32ToBf16Property, flexFlashProperty, lseMergeProperty, maskProperty, packingProperty, positionIdsProperty,
+  ropeApplyHfProperty, ropeInverseProperty, ropeNormProperty, ropeRelativePositionProperty, type AttentionCase, type RopeVectorConfig,
+} from '../properties/index.ts';
+import { attentionForward, mergePartials, type AttnResult } from '../reference/attention.ts';
+import { fromF32Bits } from '../reference/bf16.ts';
+import { packDocuments } from '../reference/packing.ts';
 import { blockKinds, type Variant } from '../reference/masks.ts';
 import { bf16Value, fromF32, toF32 } from '../reference/bf16.ts';
 
@@ -75,6 +81,118 @@ test('ropeApplyHfProperty: transformers-style bf16 ops pass; one fused rounding 
   };
   holds(ropeApplyHfProperty(apply(false)));
   assert.ok(fails(ropeApplyHfProperty(apply(true))));
+});
+
+test('bf16 properties print a counterexample in hex: input bits and both results', () => {
+  const r = check(f32ToBf16Property((u) => fromF32Bits(u) ^ (u === 0x3f808000 ? 1 : (u & 0xffff) === 0x8000 ? 1 : 0)));
+  assert.ok(r.failed);
+  assert.match(String(r.errorInstance ?? r.error), /f32 0x[0-9a-f]{8}: got 0x[0-9a-f]{4}, the oracle gives 0x[0-9a-f]{4}/);
+});
+
+/** an independent RoPE of one vector: f64 pow and libm cos/sin (rounded to f32 on the f32 path) */
+const myRope =
+  (path: 'f64' | 'f32', bug = '') =>
+  (x: Float64Array, p: number, { dim, base, layout }: RopeVectorConfig): Float64Array => {
+    const r = path === 'f32' ? Math.fround : (v: number) => v;
+    const y = new Float64Array(dim);
+    const half = dim / 2;
+    const pos = bug === 'bf16-positions' ? bf16Value(p) : p; // position ids held in bf16
+    for (let i = 0; i < half; i++) {
+      const w = r(1 / r(Math.pow(base, (2 * i) / dim)));
+      const a = r(w * pos);
+      const c = r(Math.cos(a));
+      const s = (bug === 'inverse-same-sign' ? 1 : 1) * r(Math.sin(a));
+      const [j0, j1] = layout === 'half' ? [i, i + half] : [2 * i, 2 * i + 1];
+      const minus = bug === 'no-minus' ? 1 : -1; // rotate_half = cat(−x2, x1)
+      y[j0] = r(r(x[j0] * c) + r(minus * x[j1] * s));
+      y[j1] = r(r(x[j1] * c) + r(x[j0] * s));
+    }
+    return y;
+  };
+/** its inverse: the rotation by −p */
+const myUnrope = (path: 'f64' | 'f32', bug = '') => (x: Float64Array, p: number, cfg: RopeVectorConfig) => myRope(path)(x, bug === 'same-direction' ? p : -p, cfg);
+
+test('RoPE properties (f64, f32): an independent rotation passes relative position, norm and inverse; bf16 positions, a missing minus and an inverse that rotates again are caught', () => {
+  for (const path of ['f64', 'f32'] as const) {
+    holds(ropeRelativePositionProperty(myRope(path), path));
+    holds(ropeNormProperty(myRope(path), path));
+    holds(ropeInverseProperty(myRope(path), myUnrope(path), path));
+    assert.ok(fails(ropeRelativePositionProperty(myRope(path, 'bf16-positions'), path)), `${path}: bf16 positions`);
+    assert.ok(fails(ropeNormProperty(myRope(path, 'no-minus'), path)), `${path}: rotate_half without the minus`);
+    assert.ok(fails(ropeInverseProperty(myRope(path), myUnrope(path, 'same-direction'), path)), `${path}: inverse rotating again`);
+  }
+  // the hf path (bf16 cos/sin and ops) is not a f32 rotation: the f32 bounds catch it
+  const hf = (x: Float64Array, p: number, cfg: RopeVectorConfig) => Float64Array.from(myRope('f32')(x, p, cfg), (v) => bf16Value(v));
+  assert.ok(fails(ropeNormProperty(hf, 'f32')));
+});
+
+/** an independent attention: f64 softmax per row, the result stored in the path's precision */
+const myAttention =
+  (bug = '') =>
+  ({ q, k, v, shape: { Hq, Hkv, L, D }, docIds, variant, precision }: AttentionCase) => {
+    const out = new Float64Array(Hq * L * D);
+    const lse = new Float64Array(Hq * L);
+    const group = Hq / Hkv;
+    for (let h = 0; h < Hq; h++) {
+      const g = bug === 'gqa-modulo' ? h % Hkv : Math.floor(h / group);
+      for (let i = 0; i < L; i++) {
+        const keys: number[] = [];
+        for (let j = 0; j <= i; j++) if (variant === 'full' || docIds[j] === docIds[i] || (variant === 'anchor' && docIds[j] === 0 && bug !== 'no-anchor')) keys.push(j);
+        const s = keys.map((j) => {
+          let a = 0;
+          for (let d = 0; d < D; d++) a += q[(h * L + i) * D + d] * k[(g * L + j) * D + d];
+          return a / Math.sqrt(D);
+        });
+        const m = Math.max(...s);
+        const e = s.map((x) => Math.exp(x - m));
+        const l = e.reduce((a, b) => a + b, 0);
+        lse[h * L + i] = m + Math.log(l);
+        for (let d = 0; d < D; d++) out[(h * L + i) * D + d] = keys.reduce((acc, j, n) => acc + e[n] * v[(g * L + j) * D + d], 0) / l;
+      }
+    }
+    const r = precision === 'f64' ? (x: number) => x : precision === 'f32' ? Math.fround : bf16Value;
+    return { out: out.map(r), lse: precision === 'f64' ? lse : lse.map(Math.fround) };
+  };
+
+test('attentionForwardProperty: an independent f64 attention passes on every path; GQA heads mapped h % Hkv and a missing anchor column are caught', () => {
+  holds(attentionForwardProperty(myAttention()));
+  assert.ok(fails(attentionForwardProperty(myAttention('gqa-modulo'))));
+  assert.ok(fails(attentionForwardProperty(myAttention('no-anchor'))));
+});
+
+test('lseMergeProperty: a log-sum-exp merge passes (ours and the reference); max instead of logaddexp, or averaging the outputs, is caught', () => {
+  const merge = (bug = '') => (a: AttnResult, b: AttnResult, rows: number, D: number) => {
+    const out = new Float64Array(rows * D);
+    const lse = new Float64Array(rows);
+    for (let i = 0; i < rows; i++) {
+      const m = Math.max(a.lse[i], b.lse[i]);
+      const L = bug === 'max' ? m : m + Math.log(Math.exp(a.lse[i] - m) + Math.exp(b.lse[i] - m));
+      lse[i] = L;
+      for (let d = 0; d < D; d++) {
+        const wa = bug === 'average' ? (b.lse[i] === -Infinity ? 1 : a.lse[i] === -Infinity ? 0 : 0.5) : Math.exp(a.lse[i] - L);
+        const wb = bug === 'average' ? 1 - wa : Math.exp(b.lse[i] - L);
+        out[i * D + d] = (wa ? wa * a.out[i * D + d] : 0) + (wb ? wb * b.out[i * D + d] : 0);
+      }
+    }
+    return { out, lse };
+  };
+  holds(lseMergeProperty(merge()));
+  holds(lseMergeProperty((a, b, rows, D) => mergePartials([a, b], rows, D)));
+  assert.ok(fails(lseMergeProperty(merge('max'))));
+  assert.ok(fails(lseMergeProperty(merge('average'))));
+});
+
+test('packingProperty: the oracle passes; positions that do not reset in continuation windows are caught', () => {
+  holds(packingProperty(packDocuments));
+  const buggy: typeof packDocuments = (docs, o) => packDocuments(docs, o).map((w, i) => (i > 0 && o.variant === 'intra_doc_reset' ? { ...w, positionIds: w.positionIds.map((p, t) => (w.docIds[t] === w.docIds[0] ? p + 1 : p)) } : w));
+  assert.ok(fails(packingProperty(buggy)));
+});
+
+test('flexFlashProperty: the reference attention passes on every path; an attention that drops the anchor column is caught', () => {
+  const ref = (c: AttentionCase) => attentionForward(c.q, c.k, c.v, c.shape, c.docIds, { variant: c.variant, precision: c.precision });
+  holds(flexFlashProperty(ref));
+  holds(flexFlashProperty(myAttention()));
+  assert.ok(fails(flexFlashProperty(myAttention('no-anchor'))));
 });
 
 test.run();
