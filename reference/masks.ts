@@ -153,7 +153,7 @@ export function pairCount(variant: Variant, docIds: ArrayLike<number>): number {
 
 /** tiles FlexAttention would compute: partial and full tiles */
 export function nonEmptyBlocks(variant: Variant, docIds: ArrayLike<number>, blockSize = 128): { partial: number; full: number } {
-  const { kind } = blockMask(variant, docIds, blockSize);
+  const { kind } = blockKinds(variant, docIds, blockSize); // = blockMask's table, without its O(L²) pair walk
   let partial = 0;
   let full = 0;
   for (const k of kind) {
