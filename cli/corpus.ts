@@ -2,6 +2,7 @@
 
 import type { Command } from './main.ts';
 import { UsageError } from './main.ts';
+import { info } from './progress.ts';
 import { OpError } from '../io/errors.ts';
 import { JsonlWriter } from '../io/line-writer.ts';
 import { buildCorpus, defaultCorpus, globToRegExp, statOrNull } from '../data/corpus.ts';
@@ -11,7 +12,12 @@ const root = new URL('..', import.meta.url).pathname;
 export const command: Command = {
   summary: 'turn local text/Markdown files into raw_json rows (default: the docs in node_modules)',
   usage: 'anchor-oracle corpus [--from DIR] [--glob PATTERN]... [--out FILE]',
-  options: { from: { type: 'string' }, glob: { type: 'string', multiple: true }, out: { type: 'string' } },
+  options: {
+    from: { type: 'string', placeholder: 'DIR', description: 'the folder holding the text / Markdown files', default: 'the docs in node_modules' },
+    glob: { type: 'string', multiple: true, placeholder: 'PATTERN', description: 'files under --from to take, relative to it (repeat for more; needs --from)', default: '**/*.{md,markdown,txt}' },
+    out: { type: 'string', placeholder: 'FILE', description: 'write the rows to FILE (atomically) instead of standard output', default: 'standard output' },
+  },
+  examples: ['anchor-oracle corpus --out corpus.jsonl', "anchor-oracle corpus --from notes --glob '**/*.md' --glob '*.txt' --out corpus.jsonl"],
   async run(v) {
     const globs = v.glob as unknown as string[] | undefined;
     if (globs && !v.from) throw new UsageError('--glob needs --from');
@@ -40,7 +46,7 @@ export const command: Command = {
       sink.abort();
       throw e;
     }
-    console.error(`corpus: ${rows.length} files, ${rows.reduce((a, r) => a + r.text.length, 0)} characters`);
+    info(`corpus: ${rows.length} files, ${rows.reduce((a, r) => a + r.text.length, 0)} characters`);
     if (!rows.length) console.error(`corpus: no file matched${globs ? ` ${globs.join(', ')}` : ''} under ${from ?? 'node_modules'} (the default glob is **/*.{md,markdown,txt})`);
     return 0;
   },

@@ -3,11 +3,11 @@
 
 import { readFileSync } from 'node:fs';
 import { statOrNull } from '../data/corpus.ts';
-import type { Command } from './main.ts';
+import type { Command, Options } from './main.ts';
 import { useModelBackend } from './model-backend.ts';
-import { intOption, UsageError } from './main.ts';
+import { enumOption, intListOption, intOption, listOption, UsageError, wordArgument } from './main.ts';
 import { Progress } from './progress.ts';
-import { tinyPreset } from './train.ts';
+import { BACKEND, tinyPreset } from './train.ts';
 import { decompositionOf, decompositionTable, driftSequences, logitCurves, logitTable, ModelAtPrecisions, PAPER_DELTA1, perTokenTable, RUNS, shiftCurves, shiftTable, writeDriftPlots } from '../demos/drift.ts';
 import { docIdsFromLengths, VARIANTS, type Variant } from '../reference/masks.ts';
 import { parseConfig } from '../reference/model/config.ts';
@@ -16,12 +16,28 @@ import { OpError } from '../io/errors.ts';
 import { checkForwardFits, checkModelFits, loadModelChecked, oneLine, resolveCheckpointDir } from '../train/checkpoint.ts';
 import type { DriftRun } from '../reference/drift.ts';
 
-const list = (v: string | boolean | undefined, name: string, dflt: number[]): number[] => {
-  if (v === undefined) return dflt;
-  const xs = String(v).split(',').map(Number);
-  if (!xs.length || xs.some((x) => !Number.isSafeInteger(x) || x < 0)) throw new UsageError(`--${name} must be a comma-separated list of non-negative integers, got ${JSON.stringify(v)}`);
-  return xs;
-};
+const INITS = ['pytorch', 'transformers'] as const;
+const METRICS = ['shift', 'logit'] as const;
+const ATTENTIONS = ['eager', 'flash'] as const;
+
+const O = {
+  checkpoint: { type: 'string', placeholder: 'DIR', description: "a model folder (config.json + model.safetensors), or a train run folder (its newest checkpoint)" },
+  random: { type: 'string', placeholder: 'CONFIG|tiny', description: 'a seeded random-init model of a config.json, or of the tiny train preset', default: 'tiny' },
+  init: { type: 'string', placeholder: INITS.join('|'), description: "--random: PyTorch's default initialisation or transformers' (normal, std 0.02)", default: 'pytorch' as const },
+  seed: { type: 'string', placeholder: 'S', description: 'seed of the random init and of the token sequences (integer ≥ 0)', default: 1 },
+  runs: { type: 'string', placeholder: 'LIST', description: `the precision runs, comma-separated: ${Object.keys(RUNS).join('; ')}`, default: 'all' },
+  variant: { type: 'string', placeholder: 'V', description: `the attention mask: ${VARIANTS.join(', ')}`, default: 'full' as const },
+  docs: { type: 'string', placeholder: 'K', description: 'documents per sequence for the document-masked variants (≥ 1)', default: 1 },
+  seqs: { type: 'string', placeholder: 'N', description: 'sequences averaged over (≥ 1)', default: 4 },
+  len: { type: 'string', placeholder: 'T', description: 'tokens per sequence, shift and decompose (≥ 2)', default: 128 },
+  delta1: { type: 'string', placeholder: 'LIST', description: 'position shifts Δ1, comma-separated (logit, decompose: the first one)', default: `shift: the paper's ${PAPER_DELTA1.join(',')}; logit, decompose: 0` },
+  delta2: { type: 'string', placeholder: 'N', description: 'the reference shift Δ2 (integer ≥ 0)', default: 16 },
+  lengths: { type: 'string', placeholder: 'LIST', description: 'logit: the sequence lengths T, comma-separated', default: [64, 128, 256, 512] },
+  metric: { type: 'string', placeholder: METRICS.join('|'), description: 'decompose: the metric split by rounding stage (Eq. 4 shift or Eq. 5 logit)', default: 'shift' as const },
+  attention: { type: 'string', placeholder: ATTENTIONS.join('|'), description: 'bf16 attention: eager (transformers eager: bf16 logits and P) or flash (f32 logits, bf16 P)', default: 'eager' as const },
+  out: { type: 'string', placeholder: 'DIR', description: 'the folder the SVG plots are written to', default: 'drift-out' },
+  backend: BACKEND,
+} satisfies Options;
 
 /** working bytes per parameter, at the least: the model at f64, f32 and bf16, and the file's copy */
 const DRIFT_BYTES_PER_PARAM = 28;
@@ -33,10 +49,9 @@ export function loadDriftModel(v: Record<string, string | boolean | undefined>):
     const dir = resolveCheckpointDir(String(v.checkpoint));
     return { model: loadModelChecked(dir, 'checkpoint', DRIFT_BYTES_PER_PARAM), label: `checkpoint ${dir}` };
   }
-  const src = String(v.random ?? 'tiny');
-  const init = (v.init ?? 'pytorch') as InitScheme;
-  if (init !== 'pytorch' && init !== 'transformers') throw new UsageError(`--init must be pytorch or transformers, got ${JSON.stringify(init)}`);
-  const seed = intOption(v.seed, 'seed', 1);
+  const src = String(v.random ?? O.random.default);
+  const init: InitScheme = enumOption(v.init, 'init', INITS, O.init.default);
+  const seed = intOption(v.seed, 'seed', O.seed.default);
   let config;
   if (src === 'tiny') config = tinyPreset('unused').model;
   else {
@@ -60,52 +75,42 @@ export const command: Command = {
   usage:
     'anchor-oracle drift shift|logit|decompose (--checkpoint DIR | --random CONFIG|tiny [--init pytorch|transformers]) [--seed S]\n' +
     '  [--runs "f64,f32,bf16 hf,bf16 paper,bf16 hf, bf16 inv_freq"] [--variant full|intra_doc|intra_doc_reset|anchor] [--docs K]\n' +
-    '  [--seqs N] [--len T] [--delta1 LIST] [--delta2 16] [--lengths 64,128,...] [--metric shift|logit] [--out DIR]\n  [--backend reference|webasm|cpu]',
-  options: {
-    checkpoint: { type: 'string' },
-    random: { type: 'string' },
-    init: { type: 'string' },
-    seed: { type: 'string' },
-    runs: { type: 'string' },
-    variant: { type: 'string' },
-    docs: { type: 'string' },
-    seqs: { type: 'string' },
-    len: { type: 'string' },
-    delta1: { type: 'string' },
-    delta2: { type: 'string' },
-    lengths: { type: 'string' },
-    metric: { type: 'string' },
-    attention: { type: 'string' },
-    out: { type: 'string' },
-    backend: { type: 'string' },
-  },
+    '  [--seqs N] [--len T] [--delta1 LIST] [--delta2 16] [--lengths 64,128,...] [--metric shift|logit] [--attention eager|flash] [--out DIR]\n  [--backend reference|webasm|cpu]',
+  options: O,
+  examples: [
+    'anchor-oracle drift shift --random tiny',
+    'anchor-oracle drift logit --checkpoint test/fixtures/drift/model --lengths 64,256,1024',
+    "anchor-oracle drift decompose --random tiny --runs 'bf16 paper' --metric logit",
+    'anchor-oracle drift shift --checkpoint out/train-tiny --variant anchor --docs 3 --attention flash',
+  ],
   allowPositionals: true,
   async run(v, pos) {
     useModelBackend(v.backend as string | undefined);
-    const what = pos[0];
-    if (what !== 'shift' && what !== 'logit' && what !== 'decompose') throw new UsageError('name a measurement: shift, logit or decompose');
-    const { model, label } = loadDriftModel(v);
-    const variant = (v.variant ?? 'full') as Variant;
-    if (!VARIANTS.includes(variant)) throw new UsageError(`--variant must be one of ${VARIANTS.join(', ')}`);
-    const runNames = v.runs ? String(v.runs).split(/,(?! )/) : Object.keys(RUNS);
-    for (const n of runNames) if (!(n in RUNS)) throw new UsageError(`unknown run "${n}" (known: ${Object.keys(RUNS).join('; ')})`);
-    const T = intOption(v.len, 'len', 128, 2);
-    const docs = intOption(v.docs, 'docs', 1, 1);
+    const what = wordArgument(pos[0], 'a measurement', ['shift', 'logit', 'decompose']);
+    // every flag is checked before the model is loaded
+    const variant: Variant = enumOption(v.variant, 'variant', VARIANTS, O.variant.default);
+    // run names hold ", " ("bf16 hf, bf16 inv_freq"): a comma and no space separates them
+    const runNames = listOption(v.runs, 'runs', Object.keys(RUNS), Object.keys(RUNS), /,(?! )/);
+    const T = intOption(v.len, 'len', O.len.default, 2);
+    const docs = intOption(v.docs, 'docs', O.docs.default, 1);
     const docIdsFor = (len: number) => (variant === 'full' ? undefined : docIdsFromLengths(split(len - (variant === 'anchor' ? 1 : 0), docs), variant === 'anchor'));
-    const attention = String(v.attention ?? 'eager');
-    if (attention !== 'eager' && attention !== 'flash') throw new UsageError('--attention must be eager (transformers eager: bf16 logits and P) or flash (f32 logits, bf16 P)');
+    const attention = enumOption(v.attention, 'attention', ATTENTIONS, O.attention.default);
     const bf16Attention = attention === 'flash' ? 'bf16_flash' : 'bf16_eager';
     const runs: Record<string, DriftRun> = Object.fromEntries(runNames.map((n) => [n, { ...RUNS[n], variant, docIds: docIdsFor(T), bf16Attention }]));
-    const seed = intOption(v.seed, 'seed', 1);
-    const nSeqs = intOption(v.seqs, 'seqs', 4, 1);
-    const delta2 = intOption(v.delta2, 'delta2', 16);
-    const out = (v.out as string | undefined) ?? 'drift-out';
-    const longest = what === 'logit' ? Math.max(...list(v.lengths, 'lengths', [64, 128, 256, 512])) : T;
+    const seed = intOption(v.seed, 'seed', O.seed.default);
+    const nSeqs = intOption(v.seqs, 'seqs', O.seqs.default, 1);
+    const delta2 = intOption(v.delta2, 'delta2', O.delta2.default);
+    const out = (v.out as string | undefined) ?? O.out.default;
+    const lengths = intListOption(v.lengths, 'lengths', O.lengths.default);
+    const delta1s = intListOption(v.delta1, 'delta1', what === 'shift' ? PAPER_DELTA1 : [0]); // logit, decompose: the first
+    const metric = enumOption(v.metric, 'metric', METRICS, O.metric.default);
+    const { model, label } = loadDriftModel(v);
+    const longest = what === 'logit' ? Math.max(...lengths) : T;
     checkForwardFits(model.config, longest, `drift ${what}`);
     const m = new ModelAtPrecisions(model);
     console.log(`model: ${label}; variant ${variant}${docs > 1 ? ` with ${docs} documents` : ''}; bf16 attention: ${attention}`);
     if (what === 'shift') {
-      const delta1 = list(v.delta1, 'delta1', PAPER_DELTA1);
+      const delta1 = delta1s;
       const seqs = driftSequences(model.config.vocabSize, nSeqs, T, seed);
       const bar = new Progress('drift shift', delta1.length * runNames.length);
       let done = 0;
@@ -113,8 +118,7 @@ export const command: Command = {
       for (const l of [...shiftTable(curves, delta2), '', ...perTokenTable(curves, delta2)]) console.log(l);
       console.log(`plots: ${writeDriftPlots(out, 'drift', curves, undefined, delta2).map((f) => `${out}/${f}`).join(', ')}`);
     } else if (what === 'logit') {
-      const lengths = list(v.lengths, 'lengths', [64, 128, 256, 512]);
-      const delta1 = list(v.delta1, 'delta1', [0])[0];
+      const delta1 = delta1s[0];
       const bar = new Progress('drift logit', lengths.length * runNames.length);
       let done = 0;
       const perLengthRuns = (len: number) => Object.fromEntries(Object.entries(runs).map(([k, r]) => [k, { ...r, docIds: docIdsFor(len) }]));
@@ -124,9 +128,7 @@ export const command: Command = {
       for (const l of logitTable(merged, delta1, delta2)) console.log(l);
       console.log(`plots: ${writeDriftPlots(out, 'drift', undefined, merged, delta2).map((f) => `${out}/${f}`).join(', ')}`);
     } else {
-      const metric = (v.metric ?? 'shift') as 'shift' | 'logit';
-      if (metric !== 'shift' && metric !== 'logit') throw new UsageError('--metric must be shift or logit');
-      const delta1 = list(v.delta1, 'delta1', [0])[0];
+      const delta1 = delta1s[0];
       const runName = runNames.length === 1 ? runNames[0] : 'bf16 hf';
       const seqs = driftSequences(model.config.vocabSize, nSeqs, T, seed);
       const d = decompositionOf(m, metric, seqs, delta1, delta2, runs[runName] ?? { ...RUNS['bf16 hf'], variant, docIds: docIdsFor(T), bf16Attention });

@@ -2,27 +2,41 @@ import '../ops/index.ts';
 import { dirname } from 'node:path';
 import { caseFromValue, errorOf, idOf, type CaseLine, type Result } from '../ops/cases.ts';
 import { defaultJobs, Ordered, Pool, rowsInParts, worthSplitting } from '../ops/pool.ts';
-import { stepsProgress } from './progress.ts';
+import { info, stepsProgress } from './progress.ts';
 import { getOp, runOp, validateInputs } from '../ops/registry.ts';
 import { rowPlan } from '../ops/rows.ts';
 import { jsonLines, openInput } from '../io/json-stream.ts';
 import { JsonlWriter } from '../io/line-writer.ts';
 import { yieldToEvents } from '../io/lines.ts';
 import { SidecarCache } from '../io/sidecar.ts';
-import { type Command, intOption, shardOption, sizeOption, tensorsOption } from './main.ts';
+import { type Command, intOption, type Options, UsageError, shardOption, sizeOption, tensorsOption } from './main.ts';
+
+/** the options eval and verify share */
+export const JOBS = { type: 'string', placeholder: 'N', description: 'worker threads (≥ 1); a long case is cut into row parts, the output is the same as one job\'s', default: 'the number of CPUs' } as const;
+export const SHARD = { type: 'string', placeholder: 'i/n', description: 'only shard i of n: case lines k (0-based, in file order) with k mod n = i - 1 (1 ≤ i ≤ n)' } as const;
+export const MAX_MEMORY = { type: 'string', placeholder: 'SIZE', description: 'memory budget of one case line\'s tensors: a number with K, M, G or T (powers of 1024)', default: 'a third of the memory' } as const;
+
 
 export const command: Command = {
   summary: 'compute the oracle outputs for each case line (stdin or FILE); one result line per case',
   usage:
     'anchor-oracle eval [FILE|-] [--out FILE] [--tensors inline|sidecar] [--jobs N] [--shard i/n] [--max-memory SIZE]   (exit 0: all ok, 1: some error lines, 2: could not run)',
-  options: { out: { type: 'string' }, tensors: { type: 'string' }, jobs: { type: 'string' }, shard: { type: 'string' }, 'max-memory': { type: 'string' } },
+  options: {
+    out: { type: 'string', placeholder: 'FILE', description: 'write the result lines to FILE (atomically) instead of standard output', default: 'standard output' },
+    tensors: { type: 'string', placeholder: 'inline|sidecar', description: 'output tensors inline as base64, or in a .safetensors sidecar beside --out', default: 'inline' },
+    jobs: JOBS,
+    shard: SHARD,
+    'max-memory': MAX_MEMORY,
+  } satisfies Options,
+  examples: [
+    'anchor-oracle eval cases.jsonl > results.jsonl',
+    'anchor-oracle eval --jobs 1 < cases.jsonl',
+    'anchor-oracle eval long.jsonl --tensors sidecar --out long-results.jsonl --max-memory 8G --shard 3/8',
+  ],
   allowPositionals: true,
   async run(v, pos) {
     const path = pos[0];
-    if (pos.length > 1) {
-      console.error('anchor-oracle eval: at most one input file');
-      return 2;
-    }
+    if (pos.length > 1) throw new UsageError('at most one input file');
     const mode = tensorsOption(v.tensors, v.out);
     const jobs = intOption(v.jobs, 'jobs', defaultJobs(), 1);
     const shard = shardOption(v.shard);
@@ -94,7 +108,7 @@ export const command: Command = {
       input.close();
       await pool?.close();
     }
-    console.error(`eval: ${count} cases${shard ? ` (shard ${shard.label})` : ''}, ${count - errors} ok, ${errors} errors`);
+    info(`eval: ${count} cases${shard ? ` (shard ${shard.label})` : ''}, ${count - errors} ok, ${errors} errors`);
     return errors ? 1 : 0;
   },
 };

@@ -5,7 +5,8 @@ import type { Command } from './main.ts';
 export const command: Command = {
   summary: 'list the registered ops with their arguments and tensors (--json for machines)',
   usage: 'anchor-oracle ops [--json]',
-  options: { json: { type: 'boolean' } },
+  options: { json: { type: 'boolean', description: 'one JSON array of the ops (name, summary, args, inputs, outputs) instead of text' } },
+  examples: ['anchor-oracle ops', "anchor-oracle ops --json | jq '.[].name'"],
   async run(v) {
     const ops = listOps().map((o) => ({
       name: o.name,

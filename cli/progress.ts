@@ -1,4 +1,19 @@
-// Progress for long work: a bar with ETA on a TTY, plain lines otherwise (logs, CI).
+// Progress for long work: a bar with ETA on a TTY, plain lines otherwise (logs, CI); and
+// informational lines. The global --quiet (cli/main.ts) silences both, here and only here:
+// errors and warnings are written elsewhere and still print.
+
+let quiet = false;
+/** --quiet: no progress bars or lines, no informational lines (set by cli/main.ts run) */
+export function setQuiet(on: boolean): void {
+  quiet = on;
+}
+export function isQuiet(): boolean {
+  return quiet;
+}
+/** an informational line on stderr (what was written, how long a case took), unless --quiet */
+export function info(line: string): void {
+  if (!quiet) console.error(line);
+}
 
 export class Progress {
   private readonly start = Date.now();
@@ -12,6 +27,7 @@ export class Progress {
     this.tty = Boolean(stream.isTTY);
   }
   update(done: number): void {
+    if (quiet) return;
     const now = Date.now();
     const final = done >= this.total;
     if (!final && now - this.lastPrint < (this.tty ? 100 : 5000)) return;

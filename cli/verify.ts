@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { caseFromValue, idOf, type CaseId, type CaseLine } from '../ops/cases.ts';
 import { defaultJobs, Ordered, Pool, rowsInParts, worthSplitting } from '../ops/pool.ts';
-import { stepsProgress } from './progress.ts';
+import { info, stepsProgress } from './progress.ts';
+import { JOBS, MAX_MEMORY, SHARD } from './eval.ts';
 import { getOp, validateCase } from '../ops/registry.ts';
 import { rowPlan } from '../ops/rows.ts';
 import { caseLabel, checkCase, resultFromValue, Verifier, type CaseOutcome, type ResultValue, type VerifyOptions, type VerifyReport } from '../ops/verify.ts';
@@ -13,7 +14,7 @@ import { SidecarCache } from '../io/sidecar.ts';
 import { decodeTensor } from '../io/tensor.ts';
 import { OpError } from '../io/errors.ts';
 import { writeAll } from '../io/lines.ts';
-import { type Command, intOption, shardOption, sizeOption, UsageError } from './main.ts';
+import { type Command, intOption, type Options, shardOption, sizeOption, UsageError } from './main.ts';
 
 const key = (id: CaseId) => JSON.stringify(id);
 
@@ -48,37 +49,45 @@ interface Indexed {
   lineNo: number;
 }
 
+const O = {
+  cases: { type: 'string', placeholder: 'FILE', description: 'the case lines (a file, not standard input), required' },
+  results: { type: 'string', placeholder: 'FILE|-', description: "the other implementation's result lines, matched to cases by id (-: standard input), required" },
+  'sample-rows': { type: 'string', placeholder: 'K', description: "row ops (attention.forward): check K query rows of each case, the op's required rows and seeded ones (0: every row)", default: 0 },
+  seed: { type: 'string', placeholder: 'S', description: 'seed of the sampled rows (integer ≥ 0)', default: 1 },
+  jobs: JOBS,
+  shard: SHARD,
+  json: { type: 'boolean', description: 'a JSON summary on standard output (the messages go to stderr); verify --merge adds such summaries up' },
+  'strict-nan': { type: 'boolean', description: 'compare the bits of NaNs too (by default any NaN matches any NaN)' },
+  'max-report': { type: 'string', placeholder: 'N', description: 'print at most N failure messages (the rest are counted)', default: 20 },
+  'max-memory': MAX_MEMORY,
+  merge: { type: 'boolean', description: 'add up the --json summaries named as arguments (shards of one run); exit 1 unless all passed and every shard is there once' },
+} satisfies Options;
+
 export const command: Command = {
   summary: "check another implementation's results against the cases under each op's contract (results matched by id)",
   usage:
     'anchor-oracle verify --cases FILE --results FILE [--sample-rows K] [--seed S] [--jobs N] [--shard i/n] [--json] [--strict-nan] [--max-report N] [--max-memory SIZE]\n' +
     '       anchor-oracle verify --merge SUMMARY.json...   (the --json summaries of shards, added up)\n' +
     '(exit 0: all match, 1: mismatches, failures, missing or extra results, 2: could not run)',
-  options: {
-    cases: { type: 'string' },
-    results: { type: 'string' },
-    'strict-nan': { type: 'boolean' },
-    'max-report': { type: 'string' },
-    'sample-rows': { type: 'string' },
-    seed: { type: 'string' },
-    jobs: { type: 'string' },
-    shard: { type: 'string' },
-    json: { type: 'boolean' },
-    merge: { type: 'boolean' },
-    'max-memory': { type: 'string' },
-  },
+  options: O,
+  examples: [
+    'anchor-oracle verify --cases cases.jsonl --results theirs.jsonl',
+    'anchor-oracle verify --cases long.jsonl --results long-results.jsonl --sample-rows 64 --max-report 5',
+    'anchor-oracle verify --cases c.jsonl --results r.jsonl --shard 3/8 --json > s3.json',
+    'anchor-oracle verify --merge s*.json',
+  ],
   allowPositionals: true,
   async run(v, pos) {
     if (v.merge) return merge(pos, Boolean(v.json));
     if (pos.length) throw new UsageError(`unexpected argument ${JSON.stringify(pos[0])}`);
     if (!v.cases || !v.results) throw new UsageError('--cases and --results are both required');
     if (v.cases === '-') throw new UsageError('--cases must be a file (results may come from stdin)');
-    const sample = v['sample-rows'] === undefined ? undefined : intOption(v['sample-rows'], 'sample-rows', 0, 0);
+    const sample = intOption(v['sample-rows'], 'sample-rows', O['sample-rows'].default, 0);
     const opts: VerifyOptions = {
       strictNaN: Boolean(v['strict-nan']),
-      maxReports: intOption(v['max-report'], 'max-report', 20),
+      maxReports: intOption(v['max-report'], 'max-report', O['max-report'].default),
       sampleRows: sample || undefined,
-      seed: intOption(v.seed, 'seed', 1),
+      seed: intOption(v.seed, 'seed', O.seed.default),
     };
     const jobs = intOption(v.jobs, 'jobs', defaultJobs(), 1);
     const shard = shardOption(v.shard);
@@ -127,7 +136,7 @@ export const command: Command = {
       const caseIds = new Set<string>();
       const ordered = new Ordered<{ o: CaseOutcome; meta: { id: CaseId; line: number; op?: string } }>(pool ? jobs + 1 : 1, ({ o, meta }) => {
         verifier.add(o, meta);
-        if (o.seconds !== undefined && o.seconds > 5) console.error(`verify: ${caseLabel(meta.id, meta.op, meta.line)} checked in ${o.seconds.toFixed(1)} s`);
+        if (o.seconds !== undefined && o.seconds > 5) info(`verify: ${caseLabel(meta.id, meta.op, meta.line)} checked in ${o.seconds.toFixed(1)} s`);
       });
       const failNow = (o: Omit<CaseOutcome, 'status' | 'mismatchedElements'>, meta: { id: CaseId; line: number; op?: string }) =>
         ordered.submit(Promise.resolve({ o: { status: 'failed' as const, mismatchedElements: 0, ...o }, meta }));

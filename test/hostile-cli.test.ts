@@ -129,7 +129,7 @@ test('outputs that cannot be written: one line, exit 2, nothing left behind', ()
 
 test('bad flags are one line and the usage, exit 2: a negative value, an unknown option, a bad shard, jobs 0, a bad size', () => {
   for (const [args, msg] of [
-    [['gen', '--op', 'bf16.add', '--n', '-5'], /--n takes a value; for one that starts with '-' write --n=VALUE/],
+    [['gen', '--op', 'bf16.add', '--n', '-5'], /--n must be an integer ≥ 0, got -5/],
     [['gen', '--op', 'bf16.add', '--bogus'], /Unknown option '--bogus'/],
     [['eval', 'c.jsonl', '--shard', '0/2'], /--shard must be i\/n with 1 ≤ i ≤ n/],
     [['eval', 'c.jsonl', '--jobs', '0'], /--jobs must be an integer ≥ 1/],
