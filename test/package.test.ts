@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -85,6 +85,43 @@ void out; void bits; void f32ToBf16Property; void maskProperty; void docLayoutAr
   const ver = cli('verify', '--cases', 'c.jsonl', '--results', 'r.jsonl');
   assert.is(ver.code, 0, ver.out + ver.err);
   assert.match(ver.out, /0 failed/);
+});
+
+test('with fast-check 3 instead of 4: RoPE and attention properties run, and a failing bf16 property keeps its hex counterexample', () => {
+  rmSync(join(app, 'node_modules/fast-check'), { recursive: true, force: true });
+  cpSync(join(root, 'node_modules/fast-check-3'), join(app, 'node_modules/fast-check'), { recursive: true });
+  writeFileSync(
+    join(app, 'fc3.mjs'),
+    `import fc from 'fast-check';
+import { attention } from 'anchor-oracle';
+import { attentionForwardProperty, f32ToBf16Property, referenceRope, ropeNormProperty } from 'anchor-oracle/properties';
+fc.assert(ropeNormProperty(referenceRope('f32'), 'f32'), { numRuns: 50 });
+fc.assert(attentionForwardProperty((c) => attention.attentionForward(c.q, c.k, c.v, c.shape, c.docIds, { variant: c.variant, precision: c.precision })), { numRuns: 20 });
+let hex = 'no failure';
+try { fc.assert(f32ToBf16Property(() => 0), { seed: 1 }); } catch (e) { hex = /f32 0x[0-9a-f]{8}: got 0x0000, the oracle gives 0x[0-9a-f]{4}/.exec(e.message)?.[0] ?? e.message; }
+console.log(fc.__version, hex);
+`,
+  );
+  const r = run(process.execPath, ['fc3.mjs'], app);
+  assert.is(r.code, 0, r.err);
+  assert.match(r.out, /^3\.\d+\.\d+ f32 0x[0-9a-f]{8}: got 0x0000, the oracle gives 0x[0-9a-f]{4}/);
+});
+
+test('anchor-oracle/kernels: without gpu.js one line names the install; with gpu.js a kernel runs from the build', () => {
+  writeFileSync(
+    join(app, 'kernels.mjs'),
+    `import { bf16Round } from 'anchor-oracle/kernels';
+try { console.log(Array.from(await bf16Round([1.00390625, 1.01171875], 'cpu')).join(' ')); } catch (e) { console.log('unavailable: ' + e.message); }
+`,
+  );
+  const without = run(process.execPath, ['kernels.mjs'], app);
+  assert.is(without.code, 0, without.err);
+  assert.match(without.out, /^unavailable: .*npm install gpu\.js@2\.24\.1/);
+  // gpu.js from this checkout (its own dependencies resolve from there)
+  symlinkSync(join(root, 'node_modules/gpu.js'), join(app, 'node_modules/gpu.js'));
+  const withGpu = run(process.execPath, ['kernels.mjs'], app);
+  assert.is(withGpu.code, 0, withGpu.err);
+  assert.is(withGpu.out.trim(), '1 1.015625');
 });
 
 test.after(() => rmSync(dir, { recursive: true, force: true }));
