@@ -5,7 +5,7 @@
 
 import { join } from 'node:path';
 import { writeFileAtomic } from '../io/lines.ts';
-import { linePlot, type Series } from '../io/svg-plot.ts';
+import { linePlot, type PanelSpec, type Series } from '../io/svg-plot.ts';
 import { decompose, logitDeviation, shiftDeviation, type Decomposition, type DriftRun, type DriftStage, DRIFT_STAGES } from '../reference/drift.ts';
 import { roundModel, type Model } from '../reference/model/params.ts';
 import { policy } from '../reference/model/precision.ts';
@@ -144,6 +144,12 @@ export function decompositionTable(d: Decomposition, label: string): string[] {
   return out;
 }
 
+/**
+ * The drift plots' panels: the bf16 paths (D around 1e-2) and f64 / f32 (1e-16 … 1e-5) each on
+ * their own axes, so neither group is squeezed against the other on one log scale.
+ */
+export const PRECISION_PANELS: PanelSpec[] = [{ title: 'bf16 paths', select: /bf16/ }, { title: 'f64 / f32' }];
+
 /** write the Eq. 4, per-token and Eq. 5 plots into dir; returns the file names */
 export function writeDriftPlots(dir: string, prefix: string, shift?: ShiftCurve[], logit?: LogitCurve[], delta2 = 16): string[] {
   const files: string[] = [];
@@ -154,13 +160,13 @@ export function writeDriftPlots(dir: string, prefix: string, shift?: ShiftCurve[
   if (shift) {
     // log-x as the paper's Fig. 1 left: Δ1 = 0 is drawn at 0.5 so it appears on the axis
     const series: Series[] = shift.map((c) => ({ name: c.label, x: c.delta1.map((d) => (d === 0 ? 0.5 : d)), y: c.D, markers: true }));
-    save(`${prefix}-eq4-shift.svg`, linePlot(series, { title: `Eq. 4: D(X, Δ1, Δ2=${delta2}) (Δ1 = 0 drawn at 0.5)`, xLabel: 'Δ1', yLabel: 'D', logX: true, logY: true }));
+    save(`${prefix}-eq4-shift.svg`, linePlot(series, { title: `Eq. 4: D(X, Δ1, Δ2=${delta2}) (Δ1 = 0 drawn at 0.5)`, xLabel: 'Δ1', yLabel: 'D', logX: true, logY: true, panels: PRECISION_PANELS }));
     const pt: Series[] = shift.map((c) => ({ name: c.label, x: Array.from(c.perToken, (_, j) => j + 1), y: Array.from(c.perToken) }));
-    save(`${prefix}-per-token.svg`, linePlot(pt, { title: `Per key token, Δ1 = ${shift[0].delta1[0]} vs Δ2 = ${delta2}`, xLabel: 'key token j (1 = first)', yLabel: 'n_j Σ_i |ΔATTN_ij|', logX: true, logY: true }));
+    save(`${prefix}-per-token.svg`, linePlot(pt, { title: `Per key token, Δ1 = ${shift[0].delta1[0]} vs Δ2 = ${delta2}`, xLabel: 'key token j (1 = first)', yLabel: 'n_j Σ_i |ΔATTN_ij|', logX: true, logY: true, panels: PRECISION_PANELS }));
   }
   if (logit) {
     const series: Series[] = logit.map((c) => ({ name: c.label, x: c.T, y: c.D_logit, markers: true }));
-    save(`${prefix}-eq5-logit.svg`, linePlot(series, { title: 'Eq. 5: D_logit against length T', xLabel: 'T', yLabel: 'D_logit', logX: true, logY: true }));
+    save(`${prefix}-eq5-logit.svg`, linePlot(series, { title: 'Eq. 5: D_logit against length T', xLabel: 'T', yLabel: 'D_logit', logX: true, logY: true, panels: PRECISION_PANELS }));
   }
   return files;
 }

@@ -69,7 +69,7 @@ export function ropeReport(seed = 1): { lines: string[]; svgs: { name: string; s
   const xs = plotPositions().filter((p) => p > 0);
   const series: Series[] = [];
   for (const b of BASES) series.push({ name: `cos/sin error, base ${b.toExponential(0)}`, x: xs, y: xs.map((p) => cosSinError(b, p)) });
-  for (const b of BASES) series.push({ name: `violation, base ${b.toExponential(0)}`, x: xs, y: xs.map((p) => violation(b, p, seed)), dashed: true });
+  for (const b of BASES) series.push({ name: `violation, base ${b.toExponential(0)}`, x: xs, y: xs.map((p) => violation(b, p, seed)) });
   const svg = linePlot(series, { title: 'bf16 RoPE: cos/sin error and relative-position violation vs position', xLabel: 'position (= shift Δ)', yLabel: 'error', logX: true, logY: true });
   lines.push('');
   const ratios = BASES.map((b) => `${b.toExponential(0)}: ×${(violation(b, 131072, seed) / violation(b, 1, seed)).toFixed(2)}`);
