@@ -7,7 +7,7 @@
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { bulkFromF32 } from '../reference/bf16.ts';
-import { Progress } from '../cli/progress.ts';
+import { Progress } from '../io/progress.ts';
 import { checkBlock, independent } from './exhaustive-check.ts';
 
 const CHUNK = 1 << 16; // one block of equal top halves; the buffers stay in cache

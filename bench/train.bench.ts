@@ -6,7 +6,7 @@
 import { ByteTokenizer } from '../data/tokenizer.ts';
 import { defaultCorpus } from '../data/corpus.ts';
 import { modelLossGrad, randomInitModel, roundModel, policy } from '../reference/model/index.ts';
-import { tinyPreset } from '../cli/train.ts';
+import { tinyPreset } from '../train/presets.ts';
 import { packWindows } from '../train/trainer.ts';
 import { adamwStep, newAdamW, ADAMW_DEFAULTS } from '../train/adamw.ts';
 

@@ -2,7 +2,7 @@
 
 import type { Command } from './main.ts';
 import { UsageError } from './main.ts';
-import { info } from './progress.ts';
+import { info } from '../io/progress.ts';
 import { OpError } from '../io/errors.ts';
 import { JsonlWriter } from '../io/line-writer.ts';
 import { buildCorpus, defaultCorpus, globToRegExp, statOrNull } from '../data/corpus.ts';

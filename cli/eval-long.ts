@@ -8,7 +8,7 @@ import { OpError } from '../io/errors.ts';
 import { makeSample, scoreSample, TASKS, type Task } from '../data/long-context.ts';
 import { modelForward, policy, PRECISIONS, roundModel, type Precision } from '../reference/model/index.ts';
 import { checkForwardFits, EVAL_BYTES_PER_PARAM, loadModelChecked, readCheckedConfig, resolveCheckpointDir } from '../train/checkpoint.ts';
-import { Progress } from './progress.ts';
+import { Progress } from '../io/progress.ts';
 
 const O = {
   checkpoint: { type: 'string', placeholder: 'DIR', description: 'a model folder, or a train run folder (its newest checkpoint), required' },

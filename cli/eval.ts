@@ -2,7 +2,7 @@ import '../ops/index.ts';
 import { dirname } from 'node:path';
 import { caseFromValue, errorOf, idOf, type CaseLine, type Result } from '../ops/cases.ts';
 import { defaultJobs, Ordered, Pool, rowsInParts, worthSplitting } from '../ops/pool.ts';
-import { info, stepsProgress } from './progress.ts';
+import { info, stepsProgress } from '../io/progress.ts';
 import { getOp, runOp, validateInputs } from '../ops/registry.ts';
 import { rowPlan } from '../ops/rows.ts';
 import { jsonLines, openInput } from '../io/json-stream.ts';

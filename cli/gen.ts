@@ -9,7 +9,7 @@ import { ROPE_LAYOUTS, ROPE_PATHS, type RopeLayout, type RopePath } from '../ref
 import { JsonlWriter } from '../io/line-writer.ts';
 import { yieldToEvents } from '../io/lines.ts';
 import { tensor } from '../io/tensor.ts';
-import { fmtSeconds, info } from './progress.ts';
+import { fmtSeconds, info } from '../io/progress.ts';
 import { type Command, enumOption, intOption, listOption, numberOption, type Options, shardOption, tensorsOption, UsageError } from './main.ts';
 
 const ATTENTION_SIZE = ['L', 'Hq', 'Hkv', 'D', 'variant', 'precision', 'docs', 'block-size'] as const;

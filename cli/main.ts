@@ -6,7 +6,7 @@ import { OpError } from '../io/errors.ts';
 import { closest } from '../ops/registry.ts';
 import { errnoText, WriteError } from '../io/lines.ts';
 import { bold, red } from './colour.ts';
-import { setQuiet } from './progress.ts';
+import { setQuiet } from '../io/progress.ts';
 
 /** one option of a command: what parseArgs needs (type, multiple), and what help shows */
 export interface OptionSpec {

@@ -11,8 +11,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Command } from './main.ts';
 import { enumOption, intOption } from './main.ts';
-import { StepProgress, fmtSeconds } from './progress.ts';
-import { tinyPreset } from './train.ts';
+import { StepProgress, fmtSeconds } from '../io/progress.ts';
+import { tinyPreset } from '../train/presets.ts';
 import { bf16Tour } from '../demos/bf16.ts';
 import { ropeReport } from '../demos/rope.ts';
 import {

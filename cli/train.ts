@@ -7,38 +7,20 @@ import { join } from 'node:path';
 import type { Command, Options } from './main.ts';
 import { useModelBackend } from './model-backend.ts';
 import { enumOption, intOption, numberOption, UsageError } from './main.ts';
-import { info } from './progress.ts';
+import { info } from '../io/progress.ts';
 import { loadDocuments, type DataFormat } from '../data/docs.ts';
 import { ByteTokenizer, getTokenizer } from '../data/tokenizer.ts';
 import { parseConfig } from '../reference/model/config.ts';
 import { PRECISIONS, type Precision } from '../reference/model/precision.ts';
 import { PACK_VARIANTS, type Layout, type PackVariant } from '../reference/packing.ts';
-import { defaultTrainOptions, train, type TrainOptions } from '../train/trainer.ts';
+import { train, type TrainOptions } from '../train/trainer.ts';
+import { tinyPreset } from '../train/presets.ts';
 import { checkModelFits, oneLine, TRAIN_BYTES_PER_PARAM } from '../train/checkpoint.ts';
 import { errnoText } from '../io/lines.ts';
 import { OpError } from '../io/errors.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 
-/** the tiny preset: a 2-layer LLaMA over the byte tokenizer (vocab 267) */
-export function tinyPreset(out: string): TrainOptions {
-  const tok = new ByteTokenizer();
-  const model = parseConfig({
-    architectures: ['LlamaForCausalLM'],
-    vocab_size: tok.vocabSize,
-    hidden_size: 64,
-    intermediate_size: 176,
-    num_hidden_layers: 2,
-    num_attention_heads: 4,
-    num_key_value_heads: 2,
-    max_position_embeddings: 4096,
-    rope_parameters: { rope_theta: 10000, rope_type: 'default' },
-    bos_token_id: tok.bos,
-    eos_token_id: tok.eos,
-    pad_token_id: tok.pad,
-  });
-  return { ...defaultTrainOptions(model, out), L: 128, steps: 200, lr: 3e-3, warmup: 10, checkpointEvery: 50, bos: tok.bos, tag: tok.tag(0) };
-}
 
 /** the --backend option of the model commands (train, drift) */
 export const BACKEND = { type: 'string', placeholder: 'reference|webasm|cpu', description: "the model's compute backend: the reference loops, or generated gpu.js kernels", default: 'reference' } as const;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { caseFromValue, idOf, type CaseId, type CaseLine } from '../ops/cases.ts';
 import { defaultJobs, Ordered, Pool, rowsInParts, worthSplitting } from '../ops/pool.ts';
-import { info, stepsProgress } from './progress.ts';
+import { info, stepsProgress } from '../io/progress.ts';
 import { JOBS, MAX_MEMORY, SHARD } from './eval.ts';
 import { getOp, validateCase } from '../ops/registry.ts';
 import { rowPlan } from '../ops/rows.ts';

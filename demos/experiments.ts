@@ -44,7 +44,7 @@ import { Rng } from '../reference/rng.ts';
 import { ropeCosSin, ropeInvFreq, ropeRotate, type RopeConfig } from '../reference/rope.ts';
 import { checkpointDir } from '../train/checkpoint.ts';
 import { packWindows, train, type TrainHooks, type TrainOptions } from '../train/trainer.ts';
-import { tinyPreset } from '../cli/train.ts';
+import { tinyPreset } from '../train/presets.ts';
 import { driftSequences, RUNS } from './drift.ts';
 import { compareSpread, logLogFit, mean, spearman, spread, std, type Spread, type SpreadVerdict } from './stats.ts';
 

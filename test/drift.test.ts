@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { anchorKeyExperiment, driftSequences, ModelAtPrecisions, PAPER_DELTA1, RUNS } from '../demos/drift.ts';
-import { tinyPreset } from '../cli/train.ts';
+import { tinyPreset } from '../train/presets.ts';
 import { decompose, logitDeviation, logitDeviationOf, shiftDeviation, shiftDeviationOf } from '../reference/drift.ts';
 import { randomInitModel } from '../reference/model/params.ts';
 import { ropeApply, ropeCosSin, ROPE_PATHS, ROPE_LAYOUTS } from '../reference/rope.ts';

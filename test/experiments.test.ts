@@ -5,7 +5,7 @@
 // of one training run equal to the run's own weights, and determinism (same seed → same numbers).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { tinyPreset } from '../cli/train.ts';
+import { tinyPreset } from '../train/presets.ts';
 import {
   corpusDocuments,
   driftFixtureModel,

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { OpError } from '../io/errors.ts';
 import { errnoText, writeFileAtomic, WriteError } from '../io/lines.ts';
 import { linePlot } from '../io/svg-plot.ts';
-import { Progress } from '../cli/progress.ts';
+import { Progress } from '../io/progress.ts';
 import { packDocuments, type Layout, type PackVariant, type Window } from '../reference/packing.ts';
 import { Rng } from '../reference/rng.ts';
 import type { ModelConfig } from '../reference/model/config.ts';
