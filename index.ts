@@ -11,6 +11,7 @@ export * as packing from './reference/packing.ts';
 export * as seqpar from './reference/seqpar.ts';
 export * as model from './reference/model/index.ts';
 export * as drift from './reference/drift.ts';
+export { loadModel, saveModel } from './train/model-files.ts';
 export * as safetensors from './io/safetensors.ts';
 export { Rng, counterUint32, counterUniform16, hash32 } from './reference/rng.ts';
 export { runOp, getOp, listOps, registerOp, type OpDef, type Tolerance } from './ops/registry.ts';

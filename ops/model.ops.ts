@@ -6,7 +6,8 @@ import { isAbsolute, join } from 'node:path';
 import { OpError } from '../io/errors.ts';
 import { alloc, intValues, type Tensor } from '../io/tensor.ts';
 import { VARIANTS, type Variant } from '../reference/masks.ts';
-import { loadModel, modelForward, modelLossGrad, parameterShapes, policy, roundModel, PRECISIONS, type Model, type Precision } from '../reference/model/index.ts';
+import { modelForward, modelLossGrad, parameterShapes, policy, roundModel, PRECISIONS, type Model, type Precision } from '../reference/model/index.ts';
+import { loadModel } from '../train/model-files.ts';
 import { Rng } from '../reference/rng.ts';
 import { type ArgSpec, type GenCase, type Tolerance, registerOp } from './registry.ts';
 

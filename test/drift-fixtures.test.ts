@@ -7,7 +7,8 @@ import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { bf16Value } from '../reference/bf16.ts';
 import { logitDeviation, shiftDeviation } from '../reference/drift.ts';
-import { loadModel, roundModel } from '../reference/model/params.ts';
+import { roundModel } from '../reference/model/params.ts';
+import { loadModel } from '../train/model-files.ts';
 
 const here = new URL('./fixtures/drift/', import.meta.url).pathname;
 const fx = JSON.parse(readFileSync(here + 'drift.json', 'utf8'));

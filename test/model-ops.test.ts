@@ -6,7 +6,8 @@ import '../ops/index.ts';
 import { runOp } from '../ops/registry.ts';
 import { OpError } from '../io/errors.ts';
 import { tensor } from '../io/tensor.ts';
-import { loadModel, modelLossGrad } from '../reference/model/index.ts';
+import { modelLossGrad } from '../reference/model/index.ts';
+import { loadModel } from '../train/model-files.ts';
 
 const ckpt = join(import.meta.dirname, 'fixtures', 'model', 'mistral_anchor');
 const ids = tensor('i32', [6], Int32Array.from([3, 7, 1, 40, 2, 9]));

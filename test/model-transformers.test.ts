@@ -9,7 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadModel, modelLossGrad, policy, roundModel, parameterShapes } from '../reference/model/index.ts';
+import { modelLossGrad, policy, roundModel, parameterShapes } from '../reference/model/index.ts';
+import { loadModel } from '../train/model-files.ts';
 import { maxAbs, maxDiff } from './norms.ts';
 
 const DIR = join(import.meta.dirname, 'fixtures', 'model');

@@ -18,7 +18,8 @@ import { OpError } from '../io/errors.ts';
 import { writeFileAtomic } from '../io/lines.ts';
 import { readSafetensorsFile, stFromValues, stValues, writeSafetensorsFile, type StDType, type StTensor } from '../io/safetensors.ts';
 import { parameterCount, parameterShapes, parseConfig, type ModelConfig } from '../reference/model/config.ts';
-import { loadModel, saveModel, type Model } from '../reference/model/params.ts';
+import { type Model } from '../reference/model/params.ts';
+import { loadModel, saveModel } from './model-files.ts';
 import type { AdamWState } from './adamw.ts';
 
 export interface TrainerState {

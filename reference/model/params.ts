@@ -1,14 +1,11 @@
 // A model = its config + its parameters (Float64Array values, named exactly as
-// transformers saves them). Loading from / saving to a transformers-style folder
-// (config.json + model.safetensors), and seeded random initialisation.
+// transformers saves them), built from named tensors, and seeded random initialisation.
+// Reading and writing checkpoint folders is file I/O: train/model-files.ts.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { OpError } from '../../io/errors.ts';
-import { writeFileAtomic } from '../../io/lines.ts';
-import { readSafetensorsFile, stFromValues, stValues, writeSafetensorsFile, type StDType, type StTensor } from '../../io/safetensors.ts';
+import { stValues, type StTensor } from '../../io/safetensors.ts';
 import { Rng } from '../rng.ts';
-import { configToJson, parameterShapes, parseConfig, type ModelConfig } from './config.ts';
+import { parameterShapes, type ModelConfig } from './config.ts';
 
 export interface Model {
   config: ModelConfig;
@@ -20,23 +17,6 @@ export function numParams(m: Model): number {
   let n = 0;
   for (const p of m.params.values()) n += p.length;
   return n;
-}
-
-/** read config.json + model.safetensors from a folder; every parameter is checked for name and shape */
-export function loadModel(dir: string): Model {
-  const cfgPath = join(dir, 'config.json');
-  if (!existsSync(cfgPath)) throw new OpError('BAD_ARGS', `checkpoint ${dir}: no config.json`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
-  } catch (e) {
-    throw new OpError('BAD_ARGS', `checkpoint ${dir}: config.json is not valid JSON (${(e as Error).message})`);
-  }
-  const config = parseConfig(raw);
-  const stPath = join(dir, 'model.safetensors');
-  if (!existsSync(stPath)) throw new OpError('BAD_ARGS', `checkpoint ${dir}: no model.safetensors`);
-  const file = readSafetensorsFile(stPath);
-  return modelFromTensors(config, file.tensors, dir);
 }
 
 /** build a model from named tensors (any float dtype), checking names and shapes */
@@ -57,14 +37,6 @@ export function modelFromTensors(config: ModelConfig, tensors: Map<string, StTen
       throw new OpError('BAD_TENSOR', `${where}: unexpected tensor "${name}" for ${config.architecture}`);
   }
   return { config, params };
-}
-
-/** write config.json + model.safetensors (atomically); values are rounded to `dtype` */
-export function saveModel(dir: string, m: Model, dtype: StDType = 'F32'): void {
-  const list: [string, StTensor][] = parameterShapes(m.config).map(([name, shape]) => [name, stFromValues(m.params.get(name)!, dtype, shape)]);
-  writeSafetensorsFile(join(dir, 'model.safetensors'), list, { format: 'pt' });
-  const tdt = dtype === 'BF16' ? 'bfloat16' : dtype === 'F64' ? 'float64' : 'float32';
-  writeFileAtomic(join(dir, 'config.json'), JSON.stringify(configToJson(m.config, tdt), null, 2) + '\n');
 }
 
 export type InitScheme = 'pytorch' | 'transformers';

@@ -1,0 +1,36 @@
+// A model's transformers-style folder (config.json + model.safetensors): read and write. The
+// reference builds the model from the tensors (reference/model/params.ts modelFromTensors);
+// this file does the I/O.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { OpError } from '../io/errors.ts';
+import { writeFileAtomic } from '../io/lines.ts';
+import { readSafetensorsFile, stFromValues, writeSafetensorsFile, type StDType, type StTensor } from '../io/safetensors.ts';
+import { configToJson, parameterShapes, parseConfig } from '../reference/model/config.ts';
+import { modelFromTensors, type Model } from '../reference/model/params.ts';
+
+/** read config.json + model.safetensors from a folder; every parameter is checked for name and shape */
+export function loadModel(dir: string): Model {
+  const cfgPath = join(dir, 'config.json');
+  if (!existsSync(cfgPath)) throw new OpError('BAD_ARGS', `checkpoint ${dir}: no config.json`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
+  } catch (e) {
+    throw new OpError('BAD_ARGS', `checkpoint ${dir}: config.json is not valid JSON (${(e as Error).message})`);
+  }
+  const config = parseConfig(raw);
+  const stPath = join(dir, 'model.safetensors');
+  if (!existsSync(stPath)) throw new OpError('BAD_ARGS', `checkpoint ${dir}: no model.safetensors`);
+  const file = readSafetensorsFile(stPath);
+  return modelFromTensors(config, file.tensors, dir);
+}
+
+/** write config.json + model.safetensors (atomically); values are rounded to `dtype` */
+export function saveModel(dir: string, m: Model, dtype: StDType = 'F32'): void {
+  const list: [string, StTensor][] = parameterShapes(m.config).map(([name, shape]) => [name, stFromValues(m.params.get(name)!, dtype, shape)]);
+  writeSafetensorsFile(join(dir, 'model.safetensors'), list, { format: 'pt' });
+  const tdt = dtype === 'BF16' ? 'bfloat16' : dtype === 'F64' ? 'float64' : 'float32';
+  writeFileAtomic(join(dir, 'config.json'), JSON.stringify(configToJson(m.config, tdt), null, 2) + '\n');
+}
