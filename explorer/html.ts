@@ -7,7 +7,9 @@
 // esbuild is a devDependency and is imported only when the fragment is built: without it
 // explorerHtml throws ExplorerUnavailable (an OpError, so the CLI prints one line).
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OpError } from '../io/errors.ts';
 import { ROPE_LAYOUTS, ROPE_PATHS } from '../reference/rope.ts';
@@ -23,6 +25,41 @@ export class ExplorerUnavailable extends OpError {
 }
 
 type Esbuild = typeof import('esbuild');
+type Plugin = import('esbuild').Plugin;
+
+/**
+ * What the browser bundle swaps out: kernels/runtime.ts's `node:module` (it needs require only
+ * to open gpu.js in Node, which the page never does) becomes a stub, and generated/index.ts
+ * (every kernel for every backend) becomes an index of the one kernel the page runs,
+ * generated/ropeApply.webgl2.ts, so kernels/ops.ts ropeApply is bundled as it is; the
+ * Chromium backend (kernels/browser.ts, which runtime.ts imports lazily) becomes a stub.
+ */
+const BROWSER_SWAPS: Plugin = {
+  name: 'anchor-explorer-swaps',
+  setup(build) {
+    // node:* (kernels/runtime.ts opens gpu.js and finds devices in Node): every export a function
+    // that throws if called, except createRequire, which runtime.ts calls at load
+    build.onResolve({ filter: /^node:/ }, (args) => ({ path: args.path, namespace: 'ax-node-stub' }));
+    build.onLoad({ filter: /.*/, namespace: 'ax-node-stub' }, async (args) => {
+      const names = Object.keys(await import(args.path)).filter((n) => n !== 'default' && /^[A-Za-z_$][\w$]*$/.test(n));
+      const lines = ["const fail = () => { throw new Error('not available in the page'); };"];
+      for (const n of names) lines.push(`export const ${n} = ${n === 'createRequire' ? '() => fail' : 'fail'};`);
+      return { contents: lines.join('\n'), loader: 'js' };
+    });
+    // packages runtime.ts imports lazily for other backends stay lazy imports the page never makes
+    build.onResolve({ filter: /^[^./]/ }, (args) => (args.kind === 'dynamic-import' ? { path: args.path, external: true } : undefined));
+    // runtime.ts imports the Chromium backend lazily; the page never opens a backend by name
+    build.onLoad({ filter: /[\\/]kernels[\\/]browser\.ts$/ }, () => ({
+      contents: "export class BrowserBackend { static launch() { throw new Error('the page runs its kernel itself'); } }",
+      loader: 'js',
+    }));
+    build.onLoad({ filter: /[\\/]generated[\\/]index\.ts$/ }, (args) => ({
+      contents: "import { ropeApply_webgl2 } from './ropeApply.webgl2.ts';\nexport const GENERATED = { ropeApply: { webgl2: ropeApply_webgl2 } };\n",
+      loader: 'ts',
+      resolveDir: dirname(args.path),
+    }));
+  },
+};
 
 let cached: Promise<string> | undefined;
 
@@ -57,6 +94,7 @@ async function bundle(): Promise<string> {
       legalComments: 'none',
       charset: 'utf8',
       logLevel: 'silent',
+      plugins: [BROWSER_SWAPS],
     });
   } catch (e) {
     const errors = (e as { errors?: { text: string; location?: { file: string; line: number } | null }[] }).errors;
@@ -92,6 +130,7 @@ const STYLE = `
 #anchor-explorer .ax-k2{background:#cfe8c8}#anchor-explorer .ax-k1{background:#f7ebb5}#anchor-explorer .ax-k0{color:#bbb}
 #anchor-explorer .ax-swatch{display:inline-block;width:10px;height:10px;margin:0 3px 0 8px;vertical-align:middle}
 #anchor-explorer .ax-legend{font-size:12px;margin:.2em 0 .6em}
+#anchor-explorer .ax-diff{background:#fdd}
 #anchor-explorer .ax-pos{font:12px monospace;max-height:7em;overflow:auto;background:#f8f8f8;padding:.4em;word-break:break-all}
 `;
 
@@ -128,11 +167,38 @@ function markup(): string {
 </div>`;
 }
 
+/** inline-safe text of gpu.js's browser build (gpu.js 2.24.1, ≈ 640 KB), or undefined when gpu.js is not installed */
+let gpuJsCached: string | null | undefined;
+export function gpuJsBrowserBuild(): string | undefined {
+  if (gpuJsCached === undefined) {
+    try {
+      const require = createRequire(import.meta.url);
+      const file = join(dirname(require.resolve('gpu.js/package.json')), 'dist', 'gpu-browser.min.js');
+      gpuJsCached = readFileSync(file, 'utf8').replace(/<\/(script)/gi, '<\\/$1').replace(/<!--/g, '<\\!--');
+    } catch {
+      gpuJsCached = null;
+    }
+  }
+  return gpuJsCached ?? undefined;
+}
+
+export interface ExplorerOptions {
+  /**
+   * inline gpu.js's browser build (≈ 640 KB) so the RoPE panel also runs the generated
+   * ropeApply kernel on WebGL2 where the browser has it (default true). Without it, or
+   * without gpu.js installed, the panel says so in one line and shows everything else.
+   */
+  webgl2?: boolean;
+}
+
 /**
  * The explorer as one self-contained HTML fragment, `<section id="anchor-explorer">…<script>…</script></section>`,
  * for the report's body. Throws ExplorerUnavailable (one-line message) when esbuild is missing.
  */
-export async function explorerHtml(): Promise<string> {
+export async function explorerHtml(options: ExplorerOptions = {}): Promise<string> {
   const js = await explorerBundle();
-  return `<section id="anchor-explorer"><style>${STYLE}</style>\n${markup()}\n<script>${js}</script></section>`;
+  const gpuJs = options.webgl2 === false ? undefined : gpuJsBrowserBuild();
+  // gpu.js first: it defines the global GPU that the explorer's script looks for
+  const gpuScript = gpuJs ? `<script data-ax="gpu-js">${gpuJs}</script>\n` : '';
+  return `<section id="anchor-explorer"><style>${STYLE}</style>\n${markup()}\n${gpuScript}<script>${js}</script></section>`;
 }

@@ -95,6 +95,13 @@ export interface RopeModel {
   /** |⟨R̃(p+Δ)q, R̃(n+Δ)k⟩ − ⟨R̃(p)q, R̃(n)k⟩| for the whole head */
   viol: number;
   bitsKind: 'bf16' | 'f32' | 'f64';
+  /** the seeded x, the path's cos/sin at p (one row of D), and the reference's R̃(p)x (reference/rope.ts ropeApply) */
+  x: Float64Array;
+  cos: Float64Array;
+  sin: Float64Array;
+  rx: Float64Array;
+  /** the format R̃(p)x is stored in: bf16 (hf, paper), f32, f64 */
+  outKind: 'bf16' | 'f32' | 'f64';
 }
 
 /** the seeded vectors: x, then q, then k, each dim draws of toBf16(normal) from Rng(seed) */
@@ -110,6 +117,16 @@ export function seededVectors(dim: number, seed: number): { x: Float64Array; q: 
 /** the two dimensions frequency i rotates */
 export function pairOf(i: number, dim: number, layout: RopeLayout): [number, number] {
   return layout === 'half' ? [i, i + dim / 2] : [2 * i, 2 * i + 1];
+}
+
+/** v's bit pattern in a storage format (hex) */
+export function bitsIn(v: number, kind: 'bf16' | 'f32' | 'f64'): string {
+  if (kind === 'bf16') return hex16(fromF64(v));
+  if (kind === 'f64') {
+    const [hi, lo] = f64ToWords(v);
+    return hex32(hi) + (lo >>> 0).toString(16).toUpperCase().padStart(8, '0');
+  }
+  return hex32(f32ToBits(v));
 }
 
 function bitsOf(v: number, path: RopePath): string {
@@ -163,7 +180,18 @@ export function ropeModel(inputs: RopeInputs): RopeModel {
     s0 += q0[j] * k0[j];
     s1 += q1[j] * k1[j];
   }
-  return { inputs, rows, rotErr: Math.sqrt(sq), viol: Math.abs(s1 - s0), bitsKind: path === 'hf' ? 'bf16' : path === 'f64' ? 'f64' : 'f32' };
+  return {
+    inputs,
+    rows,
+    rotErr: Math.sqrt(sq),
+    viol: Math.abs(s1 - s0),
+    bitsKind: path === 'hf' ? 'bf16' : path === 'f64' ? 'f64' : 'f32',
+    x,
+    cos: cs.cos,
+    sin: cs.sin,
+    rx,
+    outKind: path === 'hf' || path === 'paper' ? 'bf16' : path === 'f64' ? 'f64' : 'f32',
+  };
 }
 
 // ---------------------------------------------------------------- masks

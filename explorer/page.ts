@@ -5,7 +5,8 @@
 // significant digits, bit patterns as hex) so a test can compare them with the reference
 // run in Node. Bad input shows one line in the panel; nothing is thrown to the console.
 
-import { MAX_DIM, parseMaskInputs, parseRopeInputs, maskModel, ropeModel, type MaskModel, type Raw, type RopeModel, type RopeRow } from './model.ts';
+import { glProbe, ropeOnGl } from './webgl.ts';
+import { bitsIn, MAX_DIM, pairOf, parseMaskInputs, parseRopeInputs, maskModel, ropeModel, type MaskModel, type Raw, type RopeModel, type RopeRow } from './model.ts';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 /** full precision, round-trips every double */
@@ -120,10 +121,14 @@ function ropeTable(m: RopeModel, sort: SortKey): string {
   const key: Record<SortKey, (r: RopeRow) => number> = { index: (r) => -r.i, rot: (r) => r.rotErr, viol: (r) => r.viol, cossin: cosSinErr };
   const rows = [...m.rows].sort((a, b) => key[sort](b) - key[sort](a) || a.i - b.i);
   const { path } = m.inputs;
-  const head = ['i', 'inv_freq', path === 'f64' ? 'angle (f64 product)' : 'angle (f32)', 'cos exact', `cos ${path}`, '|Δcos|', 'sin exact', `sin ${path}`, '|Δsin|', `${m.bitsKind} bits cos / sin`, '|R̃x − Rx|', 'violation'];
+  const kernel = path !== 'f64';
+  const head = ['i', 'inv_freq', path === 'f64' ? 'angle (f64 product)' : 'angle (f32)', 'cos exact', `cos ${path}`, '|Δcos|', 'sin exact', `sin ${path}`, '|Δsin|', `${m.bitsKind} bits cos / sin`, '|R̃x − Rx|', 'violation', `R̃x ${m.outKind} bits [a] / [b]`];
+  if (kernel) head.push('WebGL2 kernel bits [a] / [b]');
   const body = rows.map((r) => {
+    const [a, b] = pairOf(r.i, m.inputs.dim, m.inputs.layout);
     const attrs = [
       `data-i="${r.i}"`,
+      `data-y-bits="${bitsIn(m.rx[a], m.outKind)} ${bitsIn(m.rx[b], m.outKind)}"`,
       `data-inv-freq="${full(r.invFreq)}"`,
       `data-angle="${full(r.angle)}"`,
       `data-cos-exact="${full(r.cosExact)}"`,
@@ -148,7 +153,9 @@ function ropeTable(m: RopeModel, sort: SortKey): string {
       `<code>${r.cosBits} / ${r.sinBits}</code>`,
       showErr(r.rotErr),
       showErr(r.viol),
+      `<code>${bitsIn(m.rx[a], m.outKind)} / ${bitsIn(m.rx[b], m.outKind)}</code>`,
     ];
+    if (kernel) cells.push('<span data-ax="gl-cell">…</span>');
     return `<tr ${attrs}>${cells.map((c) => `<td>${c}</td>`).join('')}</tr>`;
   });
   return `<table data-ax="rope-table"><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
@@ -171,10 +178,62 @@ function initRope(panel: HTMLElement): void {
       `‖R̃(p)x − R(p)x‖ = <b>${showErr(m.rotErr)}</b>. ` +
       `|⟨R̃(p+Δ)q, R̃(n+Δ)k⟩ − ⟨R̃(p)q, R̃(n)k⟩| with n = ${n}, Δ = ${delta}: <b>${showErr(m.viol)}</b> ` +
       `(x, q, k: ${dim} seeded bf16 normals each; exact R = the f64 path).</p>`;
-    out.innerHTML = summary + `<figure class="ax-fig">${ropeChart(m)}</figure><div class="ax-scroll">${ropeTable(m, (raw.sort as SortKey) || 'index')}</div>`;
+    out.innerHTML = summary + `<p data-ax="rope-gl" data-state="running">WebGL2 kernel: …</p>` + `<figure class="ax-fig">${ropeChart(m)}</figure><div class="ax-scroll">${ropeTable(m, (raw.sort as SortKey) || 'index')}</div>`;
+    glLine(out, m);
     return undefined;
   });
 }
+
+/**
+ * The generated ropeApply kernel on WebGL2 (explorer/webgl.ts) for the same x, cos and sin:
+ * fills the line and the table's kernel column. Asynchronous (kernels/ops.ts is); a newer
+ * input replaces the line, and a stale result then finds it gone and is dropped.
+ */
+function glLine(out: HTMLElement, m: RopeModel): void {
+  const line = q<HTMLElement>(out, 'rope-gl');
+  const { path, layout, dim } = m.inputs;
+  const done = (stateName: string, html: string) => {
+    line.dataset.state = stateName;
+    line.innerHTML = html;
+  };
+  const probe = glProbe();
+  if (!probe.ok) {
+    for (const cell of Array.from(out.querySelectorAll('[data-ax="gl-cell"]'))) cell.textContent = '—';
+    return done('none', `No WebGL2 kernel check here: ${esc(probe.reason)}.`);
+  }
+  line.dataset.renderer = probe.renderer;
+  if (path === 'f64') return done('f64', `WebGL2 kernel (${esc(probe.renderer)}): the f64 path has no kernel (the kernels compute in float32); choose f32, hf or paper.`);
+  const unit = m.outKind === 'bf16' ? 'bf16' : 'f32';
+  ropeOnGl(m.x, m.cos, m.sin, m.rx, path, layout).then(
+    (r) => {
+      if (!line.isConnected) return;
+      line.dataset.same = String(r.same);
+      line.dataset.total = String(dim);
+      line.dataset.maxUlp = String(r.maxUlp);
+      line.dataset.bits = Array.from(r.y, (v) => bitsIn(v, 'f32')).join(',');
+      done(
+        'ok',
+        `WebGL2 kernel (${esc(r.renderer)}): <b>${r.same} of ${dim}</b> elements bit-identical to the reference; ` +
+          `largest difference <b>${r.maxUlp} ${unit} ulp${r.maxUlp === 1 ? '' : 's'}</b> (generated/ropeApply.webgl2.ts through kernels/ops.ts ropeApply, path ${path}, ${layout}).`,
+      );
+      for (const tr of Array.from(out.querySelectorAll<HTMLElement>('[data-ax="rope-table"] tbody tr'))) {
+        const cell = tr.querySelector<HTMLElement>('[data-ax="gl-cell"]');
+        if (!cell) continue;
+        const [a, b] = pairOf(Number(tr.dataset.i), dim, layout);
+        const ya = bitsIn(r.y[a], m.outKind);
+        const yb = bitsIn(r.y[b], m.outKind);
+        tr.dataset.glBits = `${bitsIn(r.y[a], 'f32')} ${bitsIn(r.y[b], 'f32')}`;
+        const same = f32Same(r.y[a], m.rx[a]) && f32Same(r.y[b], m.rx[b]);
+        cell.innerHTML = `<code${same ? '' : ' class="ax-diff"'}>${ya} / ${yb}</code>`;
+      }
+    },
+    (e: unknown) => {
+      for (const cell of Array.from(out.querySelectorAll('[data-ax="gl-cell"]'))) cell.textContent = '—';
+      if (line.isConnected) done('error', `WebGL2 kernel (${esc(probe.renderer)}) failed: ${esc(e instanceof Error ? e.message.split('\n')[0] : String(e))}`);
+    },
+  );
+}
+const f32Same = (a: number, b: number): boolean => bitsIn(a, 'f32') === bitsIn(b, 'f32');
 
 // ---------------------------------------------------------------- masks
 const DOC_COLORS = ['#4e79a7', '#59a14f', '#b07aa1', '#76b7b2', '#9c755f', '#edc948', '#bab0ac', '#e15759'];

@@ -14,14 +14,14 @@ import { explorerHtml } from '../explorer/html.ts';
 import { f32ToBits, f64ToWords, fromF64, hex16, hex32 } from '../reference/bf16.ts';
 import { BLOCK_FULL, BLOCK_PARTIAL, blockMask, denseMask, docIdsFromLengths, pairCount, positionIds, type Variant } from '../reference/masks.ts';
 import { Rng } from '../reference/rng.ts';
-import { ropeCosSin, ropeInvFreq, ropeRotate, toBf16, type RopeConfig, type RopeLayout, type RopePath } from '../reference/rope.ts';
+import { ropeApply, ropeCosSin, ropeInvFreq, ropeRotate, toBf16, type RopeConfig, type RopeLayout, type RopePath } from '../reference/rope.ts';
 
 /** a DOM element inside page callbacks (the project's tsconfig has no DOM lib) */
 type DomEl = any;
 const CHROMIUM_CANDIDATES = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
 const ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic', '--disable-gpu'];
 
-async function openPage(): Promise<{ page: any; errors: string[]; close: () => Promise<void> } | string> {
+async function openPage(): Promise<{ page: any; browser: any; dir: string; errors: string[]; close: () => Promise<void> } | string> {
   let chromium: any;
   try {
     ({ chromium } = await import('playwright-core'));
@@ -43,6 +43,8 @@ async function openPage(): Promise<{ page: any; errors: string[]; close: () => P
   if (process.env.EXPLORER_SCREENSHOT) await page.screenshot({ path: process.env.EXPLORER_SCREENSHOT, fullPage: true });
   return {
     page,
+    browser,
+    dir,
     errors,
     close: async () => {
       await browser.close();
@@ -57,7 +59,7 @@ if (typeof opened === 'string') {
   test.skip('explorer in Chromium: not available', () => {});
   test.run();
 } else {
-  const { page, errors, close } = opened;
+  const { page, browser, dir, errors, close } = opened;
 
   /** type into one field as a user would (playwright fill / selectOption: each fires input and change) */
   async function type(panel: 'rope' | 'mask', name: string, v: string): Promise<void> {
@@ -262,6 +264,116 @@ if (typeof opened === 'string') {
     ];
     for (const c of cases) await checkRope(c);
     console.log(`  libm-dependent f64 values (ideal cos/sin, f64 path): ${libmStats.same} of ${libmStats.total} bit-identical to Node's, the rest within the ideal's accuracy`);
+  });
+
+  // ------------------------------------------------ the generated ropeApply kernel on WebGL2, in the page
+  type GlLine = { state: string; text: string; renderer?: string; same?: string; total?: string; maxUlp?: string; bits?: string };
+  async function glLine(p: any = page): Promise<GlLine> {
+    await p.waitForSelector('[data-ax="rope-gl"]:not([data-state="running"])', { state: 'attached', timeout: 10000 });
+    return p.$eval('[data-ax="rope-gl"]', (el: DomEl) => ({ ...el.dataset, text: el.textContent }));
+  }
+  const glSeen: { renderer?: string; cases: number; ms: number } = { cases: 0, ms: 0 };
+
+  /** the page's kernel output equals reference/rope.ts ropeApply run here on the same x, cos, sin, bit for bit */
+  async function checkGl(c: RopeCase): Promise<void> {
+    const t0 = Date.now();
+    await set('rope', { base: c.base, dim: c.dim, p: c.p, delta: c.delta, n: c.n, path: c.path, layout: c.layout, seed: c.seed, sort: 'rot' });
+    const gl = await glLine();
+    glSeen.ms += Date.now() - t0;
+    const label = `webgl2 ${c.path}/${c.layout} base ${c.base} D ${c.dim} p ${c.p}`;
+    if (gl.state === 'none') {
+      assert.match(gl.text, /^No WebGL2 kernel check here: this browser gives the page no WebGL2 context\.$/, `${label}: the one line`);
+      return;
+    }
+    assert.is(gl.state, 'ok', `${label}: ${gl.text}`);
+    glSeen.renderer = gl.renderer;
+    glSeen.cases++;
+    const D = c.dim;
+    const cfg: RopeConfig = { dim: D, base: c.base, path: c.path, layout: c.layout };
+    const rng = new Rng(c.seed);
+    const x = Float64Array.from({ length: D }, () => toBf16(rng.normal()));
+    const { cos, sin } = ropeCosSin([c.p], cfg);
+    const want = ropeApply(x, 1, 1, D, cos, sin, cfg);
+    const wantBits = Array.from(want, (v) => hex32(f32ToBits(v)));
+    const gotBits = (gl.bits ?? '').split(',');
+    assert.is(gotBits.length, D, `${label}: the kernel's output length`);
+    const same = gotBits.filter((b, j) => b === wantBits[j]).length;
+    const first = gotBits.findIndex((b, j) => b !== wantBits[j]);
+    assert.is(Number(gl.same), same, `${label}: the page counts what Node counts`);
+    // SPEC.md, Kernels, Contracts: ropeApply is bit-exact vs reference/rope.ts ropeApply on every backend
+    assert.is(same, D, `${label}: ${same} of ${D} bit-identical; first difference at ${first}: kernel ${gotBits[first]}, reference ${wantBits[first]}`);
+    assert.equal([Number(gl.same), Number(gl.total), Number(gl.maxUlp)], [D, D, 0], `${label}: the page's own count`);
+    assert.ok(gl.text.includes(`(${gl.renderer}): ${D} of ${D} elements bit-identical to the reference; largest difference 0 ${c.path === 'f32' ? 'f32' : 'bf16'} ulps`), `${label}: the line says so: ${gl.text}`);
+    // the table's per-row kernel column (rows sorted by rotation error, so matched by data-i)
+    const rows: Record<string, string>[] = await page.$$eval('[data-ax="rope-table"] tbody tr', (trs: DomEl[]) => trs.map((tr: DomEl) => ({ ...tr.dataset })));
+    assert.is(rows.length, D / 2);
+    for (const r of rows) {
+      const i = Number(r.i);
+      const [a, b] = c.layout === 'half' ? [i, i + D / 2] : [2 * i, 2 * i + 1];
+      assert.is(r.glBits, `${wantBits[a]} ${wantBits[b]}`, `${label}, i = ${i}: the row's kernel bits`);
+      const yb = (v: number) => (c.path === 'f32' ? hex32(f32ToBits(v)) : hex16(fromF64(v)));
+      assert.is(r.yBits, `${yb(want[a])} ${yb(want[b])}`, `${label}, i = ${i}: the row's reference R̃x bits`);
+    }
+  }
+
+  test('WebGL2: the generated ropeApply kernel in the page equals the reference bit for bit (f32, hf, paper); f64 says it has none', async () => {
+    const cases: RopeCase[] = [
+      { base: 1e4, dim: 128, p: 32768, delta: 1, n: 0, path: 'hf', layout: 'half', seed: 1 },
+      { base: 5e5, dim: 64, p: 1048576, delta: 1, n: 0, path: 'hf', layout: 'interleaved', seed: 7 },
+      { base: 1e6, dim: 256, p: 123457, delta: 1, n: 0, path: 'f32', layout: 'half', seed: 2 },
+      { base: 12345.5, dim: 6, p: 3, delta: 1, n: 0, path: 'f32', layout: 'interleaved', seed: 3 },
+      { base: 1e4, dim: 128, p: 99991, delta: 1, n: 0, path: 'paper', layout: 'half', seed: 4 },
+      { base: 500000, dim: 2, p: 0, delta: 1, n: 0, path: 'paper', layout: 'interleaved', seed: 0 },
+    ];
+    for (const c of cases) await checkGl(c);
+    await set('rope', { path: 'f64' });
+    const f64 = await glLine();
+    if (f64.state !== 'none') {
+      assert.is(f64.state, 'f64');
+      assert.match(f64.text, /the f64 path has no kernel/);
+      assert.is(await page.$$eval('[data-ax="gl-cell"]', (c: DomEl[]) => c.length), 0, 'no kernel column on f64');
+    }
+    assert.equal(errors, [], 'no console or page errors');
+    console.log(glSeen.cases ? `  webgl2 (${glSeen.renderer}): ${glSeen.cases} cases bit-identical to the reference, ${glSeen.ms} ms` : '  webgl2: this Chromium gives the page no WebGL2 context; the line says so');
+  });
+
+  test('no WebGL2, or a fragment without gpu.js: one line says so and the rest works', async () => {
+    const t0 = Date.now();
+    const variants: [string, string, RegExp][] = [
+      ['no-webgl2', await explorerHtml(), /^No WebGL2 kernel check here: this browser gives the page no WebGL2 context\.$/],
+      ['no-gpujs', await explorerHtml({ webgl2: false }), /^No WebGL2 kernel check here: this page was built without gpu\.js/],
+    ];
+    for (const [name, html, re] of variants) {
+      const file = join(dir, `${name}.html`);
+      writeFileSync(file, `<!doctype html><html><head><meta charset="utf-8"><title>${name}</title></head><body>${html}</body></html>\n`);
+      const p = await browser.newPage();
+      const errs: string[] = [];
+      p.on('console', (m: any) => m.type() === 'error' && errs.push(`console: ${m.text()}`));
+      p.on('pageerror', (e: Error) => errs.push(`pageerror: ${e.message}`));
+      // a browser without WebGL2: the canvas gives no webgl2 context
+      if (name === 'no-webgl2')
+        await p.addInitScript(() => {
+          const g = (globalThis as DomEl).HTMLCanvasElement.prototype;
+          const orig = g.getContext;
+          g.getContext = function (this: unknown, kind: string, ...rest: unknown[]) {
+            return kind === 'webgl2' ? null : orig.call(this, kind, ...rest);
+          };
+        });
+      await p.goto(pathToFileURL(file).href);
+      await p.waitForSelector('#anchor-explorer[data-ready="1"]', { timeout: 5000 });
+      const gl = await glLine(p);
+      assert.is(gl.state, 'none', `${name}: ${gl.text}`);
+      assert.match(gl.text, re, `${name}: ${gl.text}`);
+      assert.is(await p.$eval('[data-ax="rope"]', (el: DomEl) => el.dataset.state), 'ok', `${name}: the panel still computes`);
+      assert.ok((await p.$$('[data-ax="rope-table"] tbody tr')).length > 0, `${name}: the table is drawn`);
+      assert.equal(errs, [], `${name}: no console or page errors`);
+      await p.close();
+    }
+    const withGl = (await explorerHtml()).length;
+    const without = (await explorerHtml({ webgl2: false })).length;
+    assert.ok(withGl - without > 500_000, 'gpu.js is inlined once by default');
+    assert.is((await explorerHtml()).split('data-ax="gpu-js"').length - 1, 1, 'exactly one gpu.js script');
+    console.log(`  fragment: ${without} characters without gpu.js, ${withGl} with (+${withGl - without}); ${Date.now() - t0} ms`);
   });
 
   async function checkMask(lengths: number[], variant: Variant, B: number): Promise<void> {
