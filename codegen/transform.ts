@@ -5,7 +5,9 @@
 //   cpu        gpu.js runs the function as JS, in float64: every float op and Math call is
 //              wrapped in Math.fround, f32(x) becomes Math.fround(x).
 //   webasm     wasm f32 is IEEE single: ops stay as written; every local gets its own name
-//              (codegen/unique-locals.ts: gpu.js decides lane variance per name).
+//              (codegen/unique-locals.ts: gpu.js decides lane variance per name); loop
+//              counters step as `i = i + 1` (the webgpu backend runs this lowering as WGSL,
+//              which has no ++ on f32).
 //   webgl2     GLSL ES 3.00: bf16(x) calls the native bf16bits (floatBitsToUint), and every
 //              float subtrahend is multiplied by the opaque argument `one`.
 //   headlessgl GLSL ES 1.00 (Mesa folds (a+b)−a): the `one` guard, bf16 by bf16Split.
@@ -175,13 +177,20 @@ export function transformFunction(fn: ts.FunctionDeclaration, opts: TransformOpt
       if (!inc || !(ts.isPostfixUnaryExpression(inc) && inc.operator === ts.SyntaxKind.PlusPlusToken)) fail(n, 'for loops step with i++');
       const bound = visitExpr(cond.right);
       const body = ts.visitNode(n.statement, visit) as ts.Statement;
+      // webasm (which webgpu also runs): counters step as `i = i + 1`, not `i++`: gpu.js's WGSL
+      // types a counter initialized from a float expression (an unrolled loop's tail) as f32, and
+      // WGSL allows ++ on integers only. GL keeps `i++` (GLSL ES 1.00 loops take only that form).
+      const stepOne = (name: string): ts.Expression =>
+        backend === 'webasm'
+          ? f.createAssignment(f.createIdentifier(name), f.createBinaryExpression(f.createIdentifier(name), ts.SyntaxKind.PlusToken, f.createNumericLiteral(1)))
+          : f.createPostfixIncrement(f.createIdentifier(name));
       const loop = (from: ts.Expression, to: ts.Expression, step: number, stmt: ts.Statement) => loopAs(name, from, to, step, stmt);
       const loopAs = (name: string, from: ts.Expression, to: ts.Expression, step: number | ts.Statement, stmt?: ts.Statement): ts.ForStatement => {
         if (typeof step !== 'number') return loopAs(name, from, to, 1, step);
         return f.createForStatement(
           f.createVariableDeclarationList([f.createVariableDeclaration(name, undefined, undefined, from)], ts.NodeFlags.Let),
           f.createBinaryExpression(f.createIdentifier(name), ts.SyntaxKind.LessThanToken, to),
-          step === 1 ? f.createPostfixIncrement(f.createIdentifier(name)) : f.createBinaryExpression(f.createIdentifier(name), ts.SyntaxKind.PlusEqualsToken, f.createNumericLiteral(step)),
+          step === 1 ? stepOne(name) : f.createBinaryExpression(f.createIdentifier(name), ts.SyntaxKind.PlusEqualsToken, f.createNumericLiteral(step)),
           stmt!,
         );
       };

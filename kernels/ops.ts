@@ -9,7 +9,7 @@ import { blockKinds } from '../reference/masks.ts';
 import { GENERATED, type KernelName } from '../generated/index.ts';
 import { openBackend, type KernelArg, type KernelBackend } from './runtime.ts';
 import type { GeneratedKernel } from './types.ts';
-import type { BackendName } from './types.ts';
+import { KERNEL_FLAVOR, type BackendName } from './types.ts';
 
 export type BackendChoice = KernelBackend | BackendName | undefined;
 
@@ -19,7 +19,7 @@ async function resolve(b: BackendChoice): Promise<KernelBackend> {
 const f32 = (x: ArrayLike<number>): Float32Array => (x instanceof Float32Array ? x : Float32Array.from(x));
 async function run(b: BackendChoice, name: KernelName, args: KernelArg[], output: number[]): Promise<Float32Array> {
   const be = await resolve(b);
-  return be.run(GENERATED[name][be.name], args, output);
+  return be.run(GENERATED[name][KERNEL_FLAVOR[be.name]], args, output);
 }
 function need(cond: boolean, msg: string): void {
   if (!cond) throw new OpError('BAD_TENSOR', msg);
@@ -121,14 +121,14 @@ export type Plan<T> = Generator<KernelCall, T, Float32Array>;
 export function runPlanSync<T>(plan: Plan<T>, be: KernelBackend): T {
   if (!be.runSync) throw new OpError('BAD_ARGS', `kernel backend ${be.name} cannot run synchronously`);
   let r = plan.next();
-  while (!r.done) r = plan.next(be.runSync(GENERATED[r.value.name][be.name] as GeneratedKernel, r.value.args, r.value.output));
+  while (!r.done) r = plan.next(be.runSync(GENERATED[r.value.name][KERNEL_FLAVOR[be.name]] as GeneratedKernel, r.value.args, r.value.output));
   return r.value;
 }
 /** run a plan on any backend */
 export async function runPlan<T>(plan: Plan<T>, backend?: BackendChoice): Promise<T> {
   const be = await resolve(backend);
   let r = plan.next();
-  while (!r.done) r = plan.next(await be.run(GENERATED[r.value.name][be.name] as GeneratedKernel, r.value.args, r.value.output));
+  while (!r.done) r = plan.next(await be.run(GENERATED[r.value.name][KERNEL_FLAVOR[be.name]] as GeneratedKernel, r.value.args, r.value.output));
   return r.value;
 }
 

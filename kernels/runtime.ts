@@ -4,14 +4,18 @@
 //   cpu         gpu.js cpu mode in Node (kernels are fround-wrapped JS)
 //   webgl2      gpu.js WebGL2 in headless Chromium (playwright-core + Debian's chromium)
 //   headlessgl  gpu.js WebGL1 through the `gl` native module (needs its build and an X display)
+//   webgpu      gpu.js WebGPU mode in Node through Dawn's bindings (the `dawn-webgpu` alias of
+//               the `webgpu` package) on a Vulkan driver; runs webasm's generated kernels as WGSL
 //
-// Choose with openBackend(name) or the ANCHOR_BACKEND environment variable. Every run is
+// Choose with openBackend(name) or the ANCHOR_BACKEND environment variable; `auto` picks
+// webgpu when Dawn finds a hardware adapter and webasm otherwise. Every run is
 // async (the browser backend answers over a page bridge); arrays go in and come out as
 // flat Float32Arrays, output dims are [x] / [x, y] / [x, y, z] (x fastest).
 
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { OpError } from '../io/errors.ts';
-import { BACKEND_NAMES, type BackendName, type GeneratedKernel } from './types.ts';
+import { BACKEND_NAMES, KERNEL_FLAVOR, type BackendName, type GeneratedKernel } from './types.ts';
 
 export type KernelArg = Float32Array | number;
 
@@ -28,7 +32,7 @@ export interface KernelBackend {
    * threads (asyncMode; results are identical). Off unless ANCHOR_THREADS=1; runSync never does.
    */
   threads?: boolean;
-  /** the same, synchronously: present where gpu.js runs in this process (webasm, cpu, headlessgl) */
+  /** the same, synchronously: present where gpu.js runs in this process (webasm, cpu, headlessgl; not webgpu, whose readback is async) */
   runSync?(k: GeneratedKernel, args: KernelArg[], output: number[]): Float32Array;
   close(): Promise<void>;
 }
@@ -40,6 +44,8 @@ export const INSTALL_HINT: Record<BackendName, string> = {
   webgl2: 'install Chromium (`apt-get install -y chromium`, or run .ci/system-deps) and `npm install` (playwright-core); set CHROMIUM_PATH if it is not /usr/bin/chromium',
   headlessgl:
     'build the optional `gl` module: `apt-get install -y pkg-config libx11-dev libxext-dev libxi-dev libgl-dev xvfb xauth libgl1-mesa-dri libglx-mesa0`, set "gl": true under allowScripts in package.json, `npm rebuild gl`, and run under `xvfb-run -a`',
+  webgpu:
+    '`npm install dawn-webgpu@npm:webgpu@0.6.2` (Dawn\'s Node bindings), the Vulkan loader and a Vulkan driver: `apt-get install -y libvulkan1` plus a GPU\'s driver, or mesa-vulkan-drivers from bookworm-backports (lavapipe), or Chromium (its SwiftShader, /usr/lib/chromium/vk_swiftshader_icd.json, is used when VK_ICD_FILENAMES is unset); .ci/system-deps installs them',
 };
 
 export class BackendUnavailable extends OpError {
@@ -51,11 +57,14 @@ export class BackendUnavailable extends OpError {
   }
 }
 
-export function defaultBackendName(): BackendName {
+/** a backend name, or `auto`: webgpu on a hardware adapter, webasm otherwise */
+export type BackendChoiceName = BackendName | 'auto';
+
+export function defaultBackendName(): BackendChoiceName {
   const env = process.env.ANCHOR_BACKEND;
   if (!env) return 'webasm';
-  if (!(BACKEND_NAMES as readonly string[]).includes(env)) throw new BackendUnavailable(env, `unknown backend (ANCHOR_BACKEND=${env}); choose one of ${BACKEND_NAMES.join(', ')}`);
-  return env as BackendName;
+  if (env !== 'auto' && !(BACKEND_NAMES as readonly string[]).includes(env)) throw new BackendUnavailable(env, `unknown backend (ANCHOR_BACKEND=${env}); choose one of ${BACKEND_NAMES.join(', ')}, auto`);
+  return env as BackendChoiceName;
 }
 
 const require = createRequire(import.meta.url);
@@ -120,7 +129,7 @@ class NodeBackend implements KernelBackend {
     return flattenOutput(this.kernel(k, args, output, false)(...args, 1), output, k.components);
   }
   private kernel(k: GeneratedKernel, args: KernelArg[], output: number[], threaded: boolean): (...a: unknown[]) => any {
-    if (k.backend !== this.name) throw new Error(`kernel ${k.name} was generated for ${k.backend}, not ${this.name}`);
+    if (k.backend !== KERNEL_FLAVOR[this.name]) throw new Error(`kernel ${k.name} was generated for ${k.backend}, not ${this.name}`);
     if (args.length !== k.params.length - 1) throw new OpError('BAD_ARGS', `kernel ${k.name} takes ${k.params.length - 1} arguments (${k.params.slice(0, -1).join(', ')}), got ${args.length}`);
     const key = `${k.name}|${output.join('x')}|${threaded}`;
     let fn = this.kernels.get(key);
@@ -145,10 +154,188 @@ class NodeBackend implements KernelBackend {
   }
 }
 
+
+// ---------------------------------------------------------------- webgpu
+
+/** Chromium's SwiftShader Vulkan driver (Debian's chromium-common ships it) */
+export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
+interface DawnAdapter {
+  readonly info: { vendor?: string; architecture?: string; device?: string; description?: string; isFallbackAdapter?: boolean; type?: string; adapterType?: string };
+  readonly isFallbackAdapter?: boolean;
+  readonly limits: Record<string, number>;
+  requestDevice(desc?: { requiredLimits?: Record<string, number> }): Promise<unknown>;
+}
+interface DawnGpu {
+  requestAdapter(opts?: { powerPreference?: string; forceFallbackAdapter?: boolean }): Promise<DawnAdapter | null>;
+}
+
+export interface WebGPUAdapterInfo {
+  /** one line: vendor, architecture, device, description */
+  name: string;
+  /** a software rasterizer (SwiftShader, lavapipe, llvmpipe): Dawn's fallback flag, or a CPU device type */
+  software: boolean;
+}
+
+const SOFTWARE_NAMES = /swiftshader|lavapipe|llvmpipe|softpipe/i;
+function describeAdapter(a: DawnAdapter): WebGPUAdapterInfo {
+  const i = a.info ?? {};
+  const name = [i.vendor, i.architecture, i.device, i.description].filter((x) => x).join(' / ') || 'unknown adapter';
+  const type = String(i.type ?? i.adapterType ?? '').toLowerCase();
+  const software = Boolean(a.isFallbackAdapter || i.isFallbackAdapter) || type.includes('cpu') || SOFTWARE_NAMES.test(name);
+  return { name, software };
+}
+
+/** whether the Vulkan loader has driver manifests registered in the standard places */
+function systemIcds(): boolean {
+  const dirs = ['/etc/vulkan/icd.d', '/usr/share/vulkan/icd.d', '/usr/local/share/vulkan/icd.d', '/usr/local/etc/vulkan/icd.d'];
+  for (const d of [...(process.env.XDG_DATA_DIRS ?? '').split(':').filter(Boolean).map((x) => `${x}/vulkan/icd.d`), ...dirs]) {
+    try {
+      if (readdirSync(d).some((n) => n.endsWith('.json'))) return true;
+    } catch {}
+  }
+  return false;
+}
+
+let dawnGpu: Promise<DawnGpu> | undefined;
+/**
+ * navigator.gpu from Dawn's Node bindings, installed once per process where gpu.js looks for
+ * it, with requestAdapter handing out adapters whose requestDevice also asks for the adapter's
+ * storage-buffer count (attention kernels bind 9–10 storage buffers; the default limit is 8)
+ */
+function dawn(): Promise<DawnGpu> {
+  dawnGpu ??= (async (): Promise<DawnGpu> => {
+    let mod: { create(flags: string[]): DawnGpu; globals: Record<string, unknown> };
+    try {
+      mod = await import('dawn-webgpu' as string);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') throw new BackendUnavailable('webgpu', "Dawn's Node bindings (the dawn-webgpu package) are not installed");
+      throw new BackendUnavailable('webgpu', `Dawn's Node bindings (dawn-webgpu) did not load: ${(e as Error).message.split('\n')[0]}`);
+    }
+    for (const [k, v] of Object.entries(mod.globals)) if (!(k in globalThis)) (globalThis as any)[k] = v;
+    // Linux: Vulkan only (Dawn's GL backend would only probe EGL and log about it)
+    const flags = process.platform === 'linux' ? ['backend=vulkan'] : [];
+    let gpu = mod.create(flags);
+    // The Vulkan driver: the caller's (VK_ICD_FILENAMES / VK_DRIVER_FILES), else the system's
+    // registered ones, else, where those give no adapter (none registered, or Debian 12's Mesa 22
+    // lavapipe, which Dawn rejects), Chromium's SwiftShader. The loader reads these variables
+    // when Dawn creates its Vulkan instance, so a fresh instance sees the change.
+    if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES && existsSync(SWIFTSHADER_ICD) && (!systemIcds() || !(await gpu.requestAdapter().catch(() => null)))) {
+      process.env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+      // Mesa's implicit device-select layer only logs (about XDG_RUNTIME_DIR) with one driver
+      process.env.NODEVICE_SELECT ??= '1';
+      gpu = mod.create(flags);
+    }
+    const requestAdapter = gpu.requestAdapter.bind(gpu);
+    const patched: DawnGpu = {
+      async requestAdapter(opts) {
+        const a = await requestAdapter(opts ?? { powerPreference: 'high-performance' });
+        if (!a) return a;
+        const requestDevice = a.requestDevice.bind(a);
+        const extra = { maxStorageBuffersPerShaderStage: a.limits.maxStorageBuffersPerShaderStage };
+        Object.defineProperty(a, 'requestDevice', {
+          configurable: true,
+          value: (desc: { requiredLimits?: Record<string, number> } = {}) => requestDevice({ ...desc, requiredLimits: { ...extra, ...desc.requiredLimits } }),
+        });
+        return a;
+      },
+    };
+    const nav = (globalThis as any).navigator;
+    if (nav && typeof nav === 'object') Object.defineProperty(nav, 'gpu', { configurable: true, value: patched });
+    else Object.defineProperty(globalThis, 'navigator', { configurable: true, writable: true, value: { gpu: patched } });
+    return patched;
+  })();
+  dawnGpu.catch(() => (dawnGpu = undefined));
+  return dawnGpu;
+}
+
+/** the adapter Dawn would hand gpu.js here, or null (no bindings, no Vulkan loader/driver) */
+export async function webgpuAdapterInfo(): Promise<WebGPUAdapterInfo | null> {
+  try {
+    const a = await (await dawn()).requestAdapter();
+    return a ? describeAdapter(a) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** gpu.js webgpu mode in this process; every run is async (readback maps a buffer) */
+class WebGPUBackend implements KernelBackend {
+  readonly name = 'webgpu' as const;
+  /** WGSL on Vulkan: f32 subnormals may flush (SPIR-V leaves denorms to the driver); measured at open */
+  readonly flushesSubnormals: boolean;
+  private kernels = new Map<string, (...a: unknown[]) => Promise<unknown>>();
+  private helpersAdded = new Set<string>();
+  private constructor(
+    readonly description: string,
+    readonly adapter: WebGPUAdapterInfo,
+    private gpu: any,
+    flushes: boolean,
+  ) {
+    this.flushesSubnormals = flushes;
+  }
+
+  static async open(): Promise<WebGPUBackend> {
+    const { GPU } = gpujs('webgpu');
+    const nav = await dawn();
+    const a = await nav.requestAdapter().catch(() => null);
+    if (!a)
+      throw new BackendUnavailable(
+        'webgpu',
+        `Dawn found no WebGPU adapter (no Vulkan loader libvulkan.so.1 or no Vulkan driver${process.env.VK_ICD_FILENAMES ? `; VK_ICD_FILENAMES=${process.env.VK_ICD_FILENAMES}` : ''})`,
+      );
+    const adapter = describeAdapter(a);
+    if ((a.limits.maxStorageBuffersPerShaderStage ?? 0) < 10) throw new BackendUnavailable('webgpu', `the adapter (${adapter.name}) allows ${a.limits.maxStorageBuffersPerShaderStage} storage buffers per shader stage; the attention kernels bind 10`);
+    const gpu = new GPU({ mode: 'webgpu' });
+    let flushes = false;
+    try {
+      // one tiny kernel: proves the device works and measures subnormal handling
+      const probe = gpu.createKernel('function kernel(x, one) { return x[this.thread.x] * one; }', { ...KERNEL_SETTINGS, output: [2] });
+      const r = flattenOutput(await probe(Float32Array.of(2 ** -130, 1), 1), [2]);
+      flushes = r[0] === 0;
+      probe.destroy?.();
+    } catch (e) {
+      gpu.destroy?.();
+      throw new BackendUnavailable('webgpu', `gpu.js could not run a kernel on ${adapter.name} (${(e as Error).message.split('\n')[0]})`);
+    }
+    return new WebGPUBackend(`gpu.js webgpu on Dawn (${adapter.name}${adapter.software ? ', software' : ''})`, adapter, gpu, flushes);
+  }
+
+  async run(k: GeneratedKernel, args: KernelArg[], output: number[]): Promise<Float32Array> {
+    if (k.backend !== KERNEL_FLAVOR.webgpu) throw new Error(`kernel ${k.name} was generated for ${k.backend}, not webgpu (which runs the ${KERNEL_FLAVOR.webgpu} lowering)`);
+    if (args.length !== k.params.length - 1) throw new OpError('BAD_ARGS', `kernel ${k.name} takes ${k.params.length - 1} arguments (${k.params.slice(0, -1).join(', ')}), got ${args.length}`);
+    const key = `${k.name}|${output.join('x')}`;
+    let fn = this.kernels.get(key);
+    if (!fn) {
+      for (const h of k.helpers) {
+        if (this.helpersAdded.has(h)) continue;
+        this.gpu.addFunction(h);
+        this.helpersAdded.add(h);
+      }
+      fn = this.gpu.createKernel(k.kernel, { ...KERNEL_SETTINGS, output });
+      this.kernels.set(key, fn!);
+    }
+    return flattenOutput(await fn!(...args, 1), output, k.components);
+  }
+
+  async close(): Promise<void> {
+    this.gpu.destroy();
+    this.kernels.clear();
+  }
+}
+
 const open = new Map<BackendName, Promise<KernelBackend>>();
 
-/** open (once per process) the named backend, or the ANCHOR_BACKEND / default one */
+/** `auto`: webgpu when Dawn's adapter is a hardware one, webasm otherwise (software WebGPU is slower than webasm) */
+export async function resolveAuto(): Promise<BackendName> {
+  const info = await webgpuAdapterInfo();
+  return info && !info.software ? 'webgpu' : 'webasm';
+}
+
+/** open (once per process) the named backend, or the ANCHOR_BACKEND / default one; `auto` as resolveAuto */
 export function openBackend(name: string = defaultBackendName()): Promise<KernelBackend> {
+  if (name === 'auto') return resolveAuto().then((b) => openBackend(b));
   if (!(BACKEND_NAMES as readonly string[]).includes(name)) return Promise.reject(new BackendUnavailable(name, 'unknown backend'));
   const b = name as BackendName;
   let p = open.get(b);
@@ -158,6 +345,7 @@ export function openBackend(name: string = defaultBackendName()): Promise<Kernel
         const { BrowserBackend } = await import('./browser.ts');
         return BrowserBackend.launch();
       }
+      if (b === 'webgpu') return WebGPUBackend.open();
       return syncOpen.get(b) ?? new NodeBackend(b);
     })();
     open.set(b, p);
@@ -168,10 +356,13 @@ export function openBackend(name: string = defaultBackendName()): Promise<Kernel
 
 /**
  * open a backend that runs synchronously (webasm, cpu, headlessgl; not webgl2, which answers
- * over the browser bridge), once per process
+ * over the browser bridge, nor webgpu, whose readback is async), once per process
  */
 export function openBackendSync(name: string = defaultBackendName()): KernelBackend & { runSync: NonNullable<KernelBackend['runSync']> } {
+  // auto: webgpu is asynchronous only, so a synchronous caller gets webasm
+  if (name === 'auto') name = 'webasm';
   if (name === 'webgl2') throw new BackendUnavailable(name, 'webgl2 runs in the browser and is asynchronous only (use openBackend)');
+  if (name === 'webgpu') throw new BackendUnavailable(name, 'webgpu reads results back asynchronously (use openBackend)');
   if (!(BACKEND_NAMES as readonly string[]).includes(name)) throw new BackendUnavailable(name, 'unknown backend');
   let b = syncOpen.get(name);
   if (!b) {

@@ -1,11 +1,19 @@
 // The shape of a generated kernel module (generated/<kernel>.<backend>.ts).
 
-export type BackendName = 'webasm' | 'cpu' | 'webgl2' | 'headlessgl';
-export const BACKEND_NAMES: readonly BackendName[] = ['webasm', 'cpu', 'webgl2', 'headlessgl'];
+export type BackendName = 'webasm' | 'cpu' | 'webgl2' | 'headlessgl' | 'webgpu';
+export const BACKEND_NAMES: readonly BackendName[] = ['webasm', 'cpu', 'webgl2', 'headlessgl', 'webgpu'];
+
+/** the backends codegen lowers kernels for (generated/<kernel>.<flavor>.ts) */
+export type KernelFlavor = Exclude<BackendName, 'webgpu'>;
+/**
+ * which generated lowering each backend runs: webgpu runs webasm's (IEEE float32 as written;
+ * gpu.js translates it to WGSL), every other backend its own
+ */
+export const KERNEL_FLAVOR: Record<BackendName, KernelFlavor> = { webasm: 'webasm', cpu: 'cpu', webgl2: 'webgl2', headlessgl: 'headlessgl', webgpu: 'webasm' };
 
 export interface GeneratedKernel {
   name: string;
-  backend: BackendName;
+  backend: KernelFlavor;
   /** the reference kernel file it was generated from */
   source: string;
   /** the reference function the kernel must agree with */

@@ -73,15 +73,21 @@ test('@unroll N unrolls with a tail loop, keeping the order', () => {
   const src = 'function k(this: T, a: Arr, n: int): number {\n  let s = 0;\n  // @unroll 2\n  for (let e: int = 0; e < n; e++) {\n    s += a[e];\n  }\n  return s;\n}';
   assert.fixture(
     lower(src, 'webasm'),
-    'function kernel(a, n, one) {\n    let s = 0.0;\n    let e_end1 = n - (n - 0) % 2;\n    for (let e = 0; e < e_end1; e += 2) {\n        s = s + a[e];\n        s = s + a[(e + 1)];\n    }\n    for (let e_tail1 = e_end1; e_tail1 < n; e_tail1++) {\n        s = s + a[e_tail1];\n    }\n    return s;\n}',
+    'function kernel(a, n, one) {\n    let s = 0.0;\n    let e_end1 = n - (n - 0) % 2;\n    for (let e = 0; e < e_end1; e += 2) {\n        s = s + a[e];\n        s = s + a[(e + 1)];\n    }\n    for (let e_tail1 = e_end1; e_tail1 < n; e_tail1 = e_tail1 + 1) {\n        s = s + a[e_tail1];\n    }\n    return s;\n}',
   );
 });
 test('@unroll renames names declared in the body in each copy', () => {
   const src = 'function k(this: T, a: Arr, n: int): number {\n  let s = 0;\n  // @unroll 2\n  for (let e: int = 0; e < n; e++) {\n    const v = a[e];\n    s += v * v;\n  }\n  return s;\n}';
   assert.fixture(
     lower(src, 'webasm'),
-    'function kernel(a, n, one) {\n    let s = 0.0;\n    let e_end1 = n - (n - 0) % 2;\n    for (let e = 0; e < e_end1; e += 2) {\n        let v = a[e];\n        s = s + (v * v);\n        let v_u1 = a[(e + 1)];\n        s = s + (v_u1 * v_u1);\n    }\n    for (let e_tail1 = e_end1; e_tail1 < n; e_tail1++) {\n        let v_2 = a[e_tail1];\n        s = s + (v_2 * v_2);\n    }\n    return s;\n}',
+    'function kernel(a, n, one) {\n    let s = 0.0;\n    let e_end1 = n - (n - 0) % 2;\n    for (let e = 0; e < e_end1; e += 2) {\n        let v = a[e];\n        s = s + (v * v);\n        let v_u1 = a[(e + 1)];\n        s = s + (v_u1 * v_u1);\n    }\n    for (let e_tail1 = e_end1; e_tail1 < n; e_tail1 = e_tail1 + 1) {\n        let v_2 = a[e_tail1];\n        s = s + (v_2 * v_2);\n    }\n    return s;\n}',
   );
+});
+test('webasm (and so webgpu) steps loop counters as `i = i + 1` (WGSL has no ++ on f32); GL and cpu keep i++', () => {
+  const src = 'function k(this: T, a: Arr, n: int): number {\n  let s = 0;\n  for (let e: int = 0; e < n; e++) {\n    s += a[e];\n  }\n  return s;\n}';
+  assert.ok(lower(src, 'webasm').includes('for (let e = 0; e < n; e = e + 1) {'), lower(src, 'webasm'));
+  for (const b of ['cpu', 'webgl2', 'headlessgl'] as const) assert.ok(lower(src, b).includes('for (let e = 0; e < n; e++) {'), lower(src, b));
+  for (const k of Object.values(GENERATED)) assert.not.ok(/\w\+\+/.test([k.webasm.kernel, ...k.webasm.helpers].join('\n')), `${k.webasm.name}.webasm has ++`);
 });
 test('webasm: every local gets its own name (gpu.js decides lane variance per name), scoping kept', () => {
   const code = [

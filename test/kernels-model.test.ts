@@ -18,18 +18,22 @@ import { referenceBackend } from '../reference/model/backend.ts';
 
 const u = 2 ** -24;
 const NUM_RUNS = 12;
-const probes = await probeBackends(['webasm', 'cpu', 'webgl2']);
+const probes = await probeBackends(['webasm', 'cpu', 'webgl2', 'webgpu']);
 const backends: KernelBackend[] = [];
 for (const p of probes) {
   if (p.ok) backends.push(await openBackend(p.name));
-  else test.skip(`${p.name}: not available (${p.reason})`, () => {});
+  else {
+    console.log(`skipped backend ${p.name}: ${p.reason}`);
+    test.skip(`${p.name}: not available (${p.reason})`, () => {});
+  }
 }
 const acts = ['f32', 'bf16'] as const;
 /** the spacing of the activation dtype at |x| (relative 2^-23 for f32, 2^-7 for bf16 ≥ normal) */
 const ulpAct = (x: number, a: Precision) => Math.max(Math.abs(x), 2 ** -126) * (a === 'bf16' ? 2 ** -7 : 2 ** -23);
 
 for (const be of backends) {
-  const gl = be.name === 'webgl2';
+  // the FTZ allowances: webgl2, and webgpu where its device flushes subnormals (SwiftShader)
+  const gl = be.flushesSubnormals;
   test(`${be.name}: RMSNorm: rstd within ((d+1)/2 + 3)·u of the exact, out bit-exact given rstd`, async () => {
     await fc.assert(
       fc.asyncProperty(fc.constantFrom(...acts), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 48 }), fc.integer({ min: 0, max: 2 ** 31 }), async (a, T, d, seed) => {
