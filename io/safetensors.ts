@@ -9,6 +9,7 @@
 // tensor's bytes when asked for, so a file larger than memory (a binary sidecar of many
 // GB) can be used. SafetensorsWriter writes one the same way, a tensor at a time.
 
+import { bf16BitsToValues, bf16ValuesToBits } from './bf16-codec.ts';
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OpError } from './errors.ts';
@@ -453,8 +454,6 @@ export class SafetensorsWriter {
 }
 
 // ------------------------------------------------------------------ values
-const f32s = new Float32Array(1);
-const u32s = new Uint32Array(f32s.buffer);
 
 /** IEEE half bits → value (exact) */
 export function f16ToNumber(h: number): number {
@@ -504,10 +503,7 @@ export function stValues(t: StTensor): Float64Array {
       for (let i = 0; i < n; i++) out[i] = (t.data as Float64Array)[i];
       break;
     case 'BF16':
-      for (let i = 0; i < n; i++) {
-        u32s[0] = (t.data as Uint16Array)[i] << 16;
-        out[i] = f32s[0];
-      }
+      bf16BitsToValues(t.data as Uint16Array, out);
       break;
     case 'F16':
       for (let i = 0; i < n; i++) out[i] = f16ToNumber((t.data as Uint16Array)[i]);
@@ -531,15 +527,9 @@ export function stFromValues(values: ArrayLike<number>, dtype: StDType, shape: n
     case 'F32':
       data = Float32Array.from(values);
       break;
-    case 'BF16': {
-      const d = new Uint16Array(n);
-      for (let i = 0; i < n; i++) {
-        f32s[0] = bf16Value(values[i]);
-        d[i] = u32s[0] >>> 16;
-      }
-      data = d;
+    case 'BF16':
+      data = bf16ValuesToBits(Float64Array.from(values, bf16Value));
       break;
-    }
     case 'F16': {
       const d = new Uint16Array(n);
       for (let i = 0; i < n; i++) d[i] = numberToF16(values[i]);

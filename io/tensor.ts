@@ -2,6 +2,7 @@
 // (FORMAT.md, "Tensors"). In memory a tensor is a typed array of
 // its dtype; bf16 stays uint16 bits so NaN payloads and signed zeros survive.
 
+import { bf16BitsToValue, bf16BitsToValues } from './bf16-codec.ts';
 import { endianness } from 'node:os';
 import { OpError } from './errors.ts';
 import { Base64Bytes, fmtBytes, type Budget } from './json-stream.ts';
@@ -153,10 +154,7 @@ export function decodeTensor(w: unknown, where: string, src: TensorSource = {}):
 
 /** element i as a JS number (bf16 decoded, i64 converted) */
 export function elementValue(t: Tensor, i: number): number {
-  if (t.dtype === 'bf16') {
-    u32Scratch[0] = (t.data as Uint16Array)[i] << 16;
-    return f32Scratch[0];
-  }
+  if (t.dtype === 'bf16') return bf16BitsToValue((t.data as Uint16Array)[i]);
   const v = t.data[i];
   return typeof v === 'bigint' ? Number(v) : v;
 }
@@ -186,21 +184,11 @@ export function intValues(t: Tensor, where: string): number[] {
   });
 }
 
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
 
 /** float values of an f32/f64/bf16 tensor as a fresh Float64Array (exact) */
 export function floatValues(t: Tensor): Float64Array {
   const n = t.data.length;
-  if (t.dtype === 'bf16') {
-    const bits = t.data as Uint16Array;
-    const out = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      u32Scratch[0] = bits[i] << 16;
-      out[i] = f32Scratch[0];
-    }
-    return out;
-  }
+  if (t.dtype === 'bf16') return bf16BitsToValues(t.data as Uint16Array);
   if (t.dtype === 'i64') return Float64Array.from(t.data as BigInt64Array, Number);
   return Float64Array.from(t.data as Exclude<AnyData, BigInt64Array>);
 }

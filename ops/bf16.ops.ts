@@ -1,5 +1,6 @@
 // Registration of the bf16.* ops (SPEC.md, "bf16 ops").
 
+import { bf16BitsToValues } from '../io/bf16-codec.ts';
 import * as A from '../reference/bf16-arith.ts';
 import { fromF32Bits, fromF64, nanFromF64Words, PROFILES, ROUNDINGS, type Profile, type Rounding } from '../reference/bf16.ts';
 import { BF16_CLASSES, F32_CLASSES, F64_CLASSES, randomBf16Bits, randomF32Bits, randomF64 } from '../reference/bf16-cases.ts';
@@ -93,8 +94,7 @@ registerOp({
   outputs: [{ name: 'y', dtypes: ['f32'], doc: 'shape of x' }],
   run(_args, { x }) {
     const y = alloc('f32', x.shape);
-    const u = new Uint32Array(y.data.buffer);
-    for (let i = 0; i < u.length; i++) u[i] = (x.data as Uint16Array)[i] << 16;
+    bf16BitsToValues(x.data as Uint16Array, y.data as Float32Array);
     return { y };
   },
   contract: exact,

@@ -1,10 +1,11 @@
 // Registration of the model.* ops (SPEC.md, "model"): the LLaMA-family reference run from
 // a transformers-style checkpoint folder.
 
+import { bf16ValuesToBits } from '../io/bf16-codec.ts';
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { OpError } from '../io/errors.ts';
-import { alloc, intValues, type Tensor } from '../io/tensor.ts';
+import { alloc, intValues, type Tensor, elementValue } from '../io/tensor.ts';
 import { VARIANTS, type Variant } from '../reference/masks.ts';
 import { modelForward, modelLossGrad, parameterShapes, policy, roundModel, PRECISIONS, type Model, type Precision } from '../reference/model/index.ts';
 import { loadModel } from '../train/model-files.ts';
@@ -71,15 +72,7 @@ function normRelative(k: number, why: string): Tolerance {
     },
   };
 }
-const f32s = new Float32Array(1);
-const u32s = new Uint32Array(f32s.buffer);
-function toNum(t: Tensor, i: number): number {
-  if (t.dtype === 'bf16') {
-    u32s[0] = (t.data as Uint16Array)[i] << 16;
-    return f32s[0];
-  }
-  return Number(t.data[i]);
-}
+const toNum = (t: Tensor, i: number): number => elementValue(t, i);
 
 const K: Record<Precision, number> = { f64: 1e-9, f32: 1e-4, bf16: 5e-2 };
 const WHY: Record<Precision, string> = {
@@ -174,12 +167,8 @@ registerOp({
     for (const [name, shape] of parameterShapes(m.config)) {
       const g = r.grads.get(name)!;
       const t = alloc(dt, shape);
-      if (dt === 'bf16') {
-        for (let i = 0; i < g.length; i++) {
-          f32s[0] = g[i];
-          (t.data as Uint16Array)[i] = u32s[0] >>> 16; // already a bf16 value: exact
-        }
-      } else t.data.set(g);
+      if (dt === 'bf16') bf16ValuesToBits(g, t.data as Uint16Array); // already bf16 values: exact
+      else t.data.set(g);
       out[`grad.${name}`] = t;
     }
     return out;

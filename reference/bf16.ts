@@ -9,6 +9,7 @@
 //   ftz     - as ieee, but subnormal inputs (in their own format) and subnormal results
 //             are flushed to a zero of the same sign.
 
+import { bf16BitsToValue } from '../io/bf16-codec.ts';
 import { counterUniform16 } from './rng.ts';
 
 export type Profile = 'ieee' | 'pytorch' | 'ftz';
@@ -82,11 +83,8 @@ export function f64ToWords(x: number): [number, number] {
   return [u32PairScratch[1], u32PairScratch[0]];
 }
 
-/** bf16 bits → its exact value as a JS number (every bf16 value is an f32 value). */
-export function toF32(b: number): number {
-  u32Scratch[0] = (b & 0xffff) << 16;
-  return f32Scratch[0];
-}
+/** bf16 bits → its exact value as a JS number (every bf16 value is an f32 value): the storage codec's decode */
+export const toF32: (b: number) => number = bf16BitsToValue;
 
 // ---------------------------------------------------------------- classification
 export type Bf16Class = 'zero' | 'subnormal' | 'normal' | 'inf' | 'nan';
