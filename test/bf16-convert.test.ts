@@ -7,6 +7,7 @@ import fc from 'fast-check';
 import * as B from '../reference/bf16.ts';
 import { decodeF32Bits, decodeF64, roundToBf16 } from '../reference/slowfloat.ts';
 import { f32BitsWeighted, f64Weighted } from '../properties/bf16.ts';
+import { bf16BitsToValue, bf16BitsToValues, bf16ValuesToBits } from '../io/bf16-codec.ts';
 
 const BATCH = 1000;
 const RUNS = 1000; // 10^6 inputs per property
@@ -114,6 +115,21 @@ test('stochastic rounding: deterministic per (seed, index), always a neighbour, 
     const v = Math.fround(1 + i * 1e-5);
     assert.is(B.fromF64(v, { rounding: 'stochastic', seed: 3, index: i }), B.fromF32(v, { rounding: 'stochastic', seed: 3, index: i }));
   }
+});
+
+test('the storage codec: every one of the 65536 bf16 patterns decodes (scalar, bulk f64, bulk f32) to the value its fields give, and encodes back', () => {
+  const bits = Uint16Array.from({ length: 65536 }, (_, i) => i);
+  const f64 = bf16BitsToValues(bits);
+  const f32 = bf16BitsToValues(bits, new Float32Array(65536));
+  for (let b = 0; b < 65536; b++) {
+    const sign = b & 0x8000 ? -1 : 1;
+    const e = (b >>> 7) & 0xff;
+    const m = b & 0x7f;
+    const want = e === 0xff ? (m ? NaN : sign * Infinity) : e === 0 ? sign * m * 2 ** -133 : sign * (128 + m) * 2 ** (e - 134);
+    for (const got of [bf16BitsToValue(b), f64[b], f32[b]]) assert.ok(Object.is(got, want) || (Number.isNaN(got) && Number.isNaN(want)), `0x${b.toString(16)}: ${got} vs ${want}`);
+  }
+  const back = bf16ValuesToBits(f64);
+  for (let b = 0; b < 65536; b++) if (!Number.isNaN(f64[b])) assert.is(back[b], b);
 });
 
 test.run();
