@@ -90,8 +90,9 @@ export function anchorTrainingFinding(
     finding: 'Training with AnchorAttention beats full and intra-document attention at long context',
     paper: 'better RULER (8K–128K) and LongBench ICL than full attention and intra-document masking (with or without position reset); LLaMA-2-7B continued pretraining on SlimPajama / UpSampledMix',
     ours: `${metric === 'taskAccuracy' ? 'task accuracy' : 'held-out loss beyond the training length (every task scored 0)'}: ${ps.map((p) => `anchor − ${p.b} = ${g(p.diff)} (${p.larger ? 'beyond' : 'within'} the seed spread)`).join('; ')} (${setting})`,
-    verdict: !ps.length ? 'inconclusive' : better.length === ps.length ? 'reproduced' : worse.length ? 'not reproduced' : better.length ? 'partly reproduced' : 'inconclusive',
-    rule: `anchor better beyond the seed spread (|Δmean| > 2·pooled std and no range overlap) against ${better.length} of ${ps.length}, worse against ${worse.length}; otherwise inconclusive`,
+    // the paper's claim is about task accuracy: judged on the loss (no run solved a task), the best verdict is "partly"
+    verdict: !ps.length ? 'inconclusive' : worse.length ? 'not reproduced' : better.length === ps.length && !allTasksZero ? 'reproduced' : better.length ? 'partly reproduced' : 'inconclusive',
+    rule: `anchor better beyond the seed spread (|Δmean| > 2·pooled std and no range overlap) against ${better.length} of ${ps.length}, worse against ${worse.length}; otherwise inconclusive${allTasksZero ? '; judged on the loss, a proxy for the paper\'s task accuracy, so at best partly' : ''}`,
   };
 }
 
