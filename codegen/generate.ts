@@ -1,15 +1,19 @@
-// Reads the reference's kernel functions (reference/kernels/*.ts: exported functions tagged
-// @kernel, helpers tagged @helper) with ts-morph and renders generated/<kernel>.<backend>.ts
-// for every backend, plus generated/index.ts. Pure: returns file contents; main.ts writes.
+// Reads the kernel sources (kernels/src/*.ts: exported functions tagged @kernel, helpers
+// tagged @helper, shared pieces tagged @inline (codegen/inline.ts), exported integer-code
+// objects) with ts-morph, checks each kernel's @reference, and renders
+// generated/<kernel>.<backend>.ts for every backend, plus generated/index.ts. Pure: returns
+// file contents; main.ts writes.
 
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { Project, ts, type FunctionDeclaration } from 'ts-morph';
+import { existsSync, readdirSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
+import { Node, Project, ts, type FunctionDeclaration } from 'ts-morph';
+import { OpError } from '../io/errors.ts';
+import { inlineCalls, type InlineFn } from './inline.ts';
 import { BACKENDS, transformFunction, type Backend } from './transform.ts';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
-export const KERNEL_DIR = 'reference/kernels';
+export const KERNEL_DIR = 'kernels/src';
 export const OUT_DIR = 'generated';
 
 /** GLSL ES 3.00 bit route for bf16 rounding on webgl2 (RNE; NaN passes through) */
@@ -25,38 +29,81 @@ export const BF16BITS_GLSL = [
 interface Found {
   fn: FunctionDeclaration;
   file: string;
-  kind: 'kernel' | 'helper';
+  kind: Kind;
   reference: string;
   doc: string;
 }
 
-function tagsOf(fn: FunctionDeclaration): { kind?: 'kernel' | 'helper'; reference: string; doc: string } {
-  let kind: 'kernel' | 'helper' | undefined;
+type Kind = 'kernel' | 'helper' | 'inline';
+
+function tagsOf(fn: FunctionDeclaration): { kind?: Kind; reference: string; doc: string } {
+  let kind: Kind | undefined;
   let reference = '';
   let doc = '';
   for (const jsdoc of fn.getJsDocs()) {
     doc = (jsdoc.getDescription() ?? '').trim();
     for (const tag of jsdoc.getTags()) {
       const name = tag.getTagName();
-      if (name === 'kernel' || name === 'helper') kind = name;
+      if (name === 'kernel' || name === 'helper' || name === 'inline') kind = name;
       if (name === 'reference') reference = (tag.getCommentText() ?? '').trim();
     }
   }
   return { kind, reference, doc };
 }
 
-function findFunctions(): Found[] {
+/** integer codes: exported `const X = { a: 0, b: 1 } as const` objects of number literals, name → key → literal */
+export type Codes = Map<string, Map<string, string>>;
+
+function findFunctions(dir: string, codes: Codes = new Map()): Found[] {
   const project = new Project({ useInMemoryFileSystem: false, skipAddingFilesFromTsConfig: true, compilerOptions: { allowJs: false } });
-  const files = readdirSync(join(ROOT, KERNEL_DIR)).filter((n) => n.endsWith('.ts')).sort();
+  const abs = isAbsolute(dir) ? dir : join(ROOT, dir);
+  const label = isAbsolute(dir) ? relative(ROOT, dir) : dir;
+  const files = readdirSync(abs).filter((n) => n.endsWith('.ts')).sort();
   const found: Found[] = [];
   for (const name of files) {
-    const sf = project.addSourceFileAtPath(join(ROOT, KERNEL_DIR, name));
+    const sf = project.addSourceFileAtPath(join(abs, name));
+    for (const v of sf.getVariableStatements()) {
+      if (!v.isExported()) continue;
+      for (const d of v.getDeclarations()) {
+        let init = d.getInitializer();
+        while (init && (Node.isAsExpression(init) || Node.isSatisfiesExpression(init) || Node.isParenthesizedExpression(init))) init = init.getExpression();
+        if (!init || !Node.isObjectLiteralExpression(init)) continue;
+        const entries = new Map<string, string>();
+        for (const p of init.getProperties()) {
+          const value = Node.isPropertyAssignment(p) ? p.getInitializer()?.getText() : undefined;
+          if (!Node.isPropertyAssignment(p) || value === undefined || !/^-?\d+$/.test(value)) break;
+          entries.set(p.getName(), value);
+        }
+        if (entries.size === init.getProperties().length) codes.set(d.getName(), entries);
+      }
+    }
     for (const fn of sf.getFunctions()) {
       const { kind, reference, doc } = tagsOf(fn);
-      if (kind && fn.isExported()) found.push({ fn, file: `${KERNEL_DIR}/${name}`, kind, reference, doc });
+      if (kind && fn.isExported()) found.push({ fn, file: `${label}/${name}`, kind, reference, doc });
     }
   }
   return found;
+}
+
+/**
+ * Checks a kernel's `@reference <path> <name> (note)` tag: <path> (from the repository root)
+ * exists and exports a function <name>. Throws an error naming the kernel otherwise.
+ */
+export function checkReference(kernel: string, tag: string, project = new Project({ skipAddingFilesFromTsConfig: true })): { path: string; name: string } {
+  const bad = (why: string): never => {
+    throw new OpError('BAD_ARGS', `kernel ${kernel}: @reference ${JSON.stringify(tag)}: ${why} (write \`@reference <path> <function> (note)\`, the path from the repository root)`);
+  };
+  const m = /^(\S+\.ts)\s+([A-Za-z_$][\w$]*)(?:\s+\(.*\))?$/s.exec(tag);
+  if (!m) return bad('not `<path> <function>`');
+  const [, path, name] = m;
+  const abs = join(ROOT, path);
+  if (!existsSync(abs)) return bad(`${path} does not exist`);
+  const sf = project.getSourceFile(abs) ?? project.addSourceFileAtPath(abs);
+  const decls = sf.getExportedDeclarations().get(name) ?? [];
+  const isFn = (d: Node): boolean =>
+    Node.isFunctionDeclaration(d) || (Node.isVariableDeclaration(d) && !!d.getInitializer() && (Node.isArrowFunction(d.getInitializerOrThrow()) || Node.isFunctionExpression(d.getInitializerOrThrow())));
+  if (!decls.some(isFn)) return bad(`${path} exports no function ${name}`);
+  return { path, name };
 }
 
 const hash = (s: string): string => createHash('sha256').update(s).digest('hex').slice(0, 16);
@@ -67,19 +114,25 @@ export interface GeneratedFile {
   content: string;
 }
 
-/** every generated file, deterministic (sorted names, fixed formatting) */
-export function generateAll(): GeneratedFile[] {
-  const found = findFunctions();
+/** every generated file, deterministic (sorted names, fixed formatting); `dir`: the kernel sources (tests pass another) */
+export function generateAll(dir: string = KERNEL_DIR): GeneratedFile[] {
+  const codes: Codes = new Map();
+  const found = findFunctions(dir, codes);
   const helpers = new Map(found.filter((x) => x.kind === 'helper').map((x) => [x.fn.getName()!, x]));
   const helperNames = new Set(helpers.keys());
+  const inlines = new Map<string, InlineFn>(found.filter((x) => x.kind === 'inline').map((x) => [x.fn.getName()!, { name: x.fn.getName()!, node: x.fn.compilerNode as ts.FunctionDeclaration, file: x.file }]));
   const kernels = found.filter((x) => x.kind === 'kernel').sort((a, b) => a.fn.getName()!.localeCompare(b.fn.getName()!));
   const files: GeneratedFile[] = [];
   const index: string[] = [];
+  const refProject = new Project({ skipAddingFilesFromTsConfig: true });
   for (const k of kernels) {
     const name = k.fn.getName()!;
-    const sourceText = k.fn.getText();
+    checkReference(name, k.reference, refProject);
+    // the kernel with its @inline calls expanded (what the transforms see, and what the hash covers)
+    const expanded = inlineCalls(k.fn.compilerNode as ts.FunctionDeclaration, inlines, codes);
+    const sourceText = expanded.getText();
     for (const backend of BACKENDS) {
-      const main = transformFunction(k.fn.compilerNode as ts.FunctionDeclaration, { backend, isKernel: true, helpers: helperNames });
+      const main = transformFunction(expanded, { backend, isKernel: true, helpers: helperNames });
       // helpers, transitively, each lowered for this backend
       const helperCode = new Map<string, string>();
       const pending = [...main.calls];
@@ -88,7 +141,7 @@ export function generateAll(): GeneratedFile[] {
         if (helperCode.has(h)) continue;
         const found = helpers.get(h);
         if (!found) throw new Error(`helper ${h} not found`);
-        const t = transformFunction(found.fn.compilerNode as ts.FunctionDeclaration, { backend, isKernel: false, helpers: helperNames });
+        const t = transformFunction(inlineCalls(found.fn.compilerNode as ts.FunctionDeclaration, inlines, codes), { backend, isKernel: false, helpers: helperNames });
         helperCode.set(h, t.code);
         pending.push(...t.calls);
       }

@@ -1,4 +1,4 @@
-// `npm run codegen`: regenerate generated/ from reference/kernels/ (and delete files no
+// `npm run codegen`: regenerate generated/ from kernels/src/ (and delete files no
 // kernel produces any more). `--check` only reports stale files and exits 1 if any.
 
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';

@@ -1,4 +1,4 @@
-// The per-backend transforms from the kernel subset (reference/kernels/precision.ts) to a
+// The per-backend transforms from the kernel subset (kernels/src/precision.ts) to a
 // gpu.js kernel function in plain JavaScript. Each transform is one visitor case below,
 // so the emitted source can be reviewed against SPEC.md's table ("Kernels: codegen").
 //
@@ -99,7 +99,7 @@ function substitute<T extends ts.Node>(node: T, name: string, by: () => ts.Expre
 }
 
 /**
- * bf16Split (reference/kernels/precision.ts) of the name x as one expression (webasm, IEEE f32:
+ * bf16Split (kernels/src/precision.ts) of the name x as one expression (webasm, IEEE f32:
  * no `one` guard needed): the same operations, with branches as conditionals
  */
 function bf16Inline(x: string): ts.Expression {

@@ -7,8 +7,12 @@ import { bf16Value } from '../reference/bf16.ts';
 import { ANCHOR_DOC, BLOCK_EMPTY, BLOCK_FULL, type Variant } from '../reference/masks.ts';
 import { blockKinds } from '../reference/masks.ts';
 import { GENERATED, type KernelName } from '../generated/index.ts';
-import { openBackend, type KernelArg, type KernelBackend } from './runtime.ts';
+import { openBackend, orderArgs, type KernelBackend, type NamedArgs } from './runtime.ts';
 import type { GeneratedKernel } from './types.ts';
+import { ATTN_VARIANT, TILE_KIND } from './src/attention.ts';
+import { COLS_DK, COLS_DV } from './src/attention-backward.ts';
+import { ROUNDING } from './src/precision.ts';
+import { ROPE_LAYOUT, ROPE_PATH } from './src/rope-apply.ts';
 import { KERNEL_FLAVOR, type BackendName } from './types.ts';
 
 export type BackendChoice = KernelBackend | BackendName | undefined;
@@ -17,9 +21,10 @@ async function resolve(b: BackendChoice): Promise<KernelBackend> {
   return typeof b === 'object' ? b : openBackend(b);
 }
 const f32 = (x: ArrayLike<number>): Float32Array => (x instanceof Float32Array ? x : Float32Array.from(x));
-async function run(b: BackendChoice, name: KernelName, args: KernelArg[], output: number[]): Promise<Float32Array> {
+async function run(b: BackendChoice, name: KernelName, args: NamedArgs, output: number[]): Promise<Float32Array> {
   const be = await resolve(b);
-  return be.run(GENERATED[name][KERNEL_FLAVOR[be.name]], args, output);
+  const k = GENERATED[name][KERNEL_FLAVOR[be.name]];
+  return be.run(k, orderArgs(k, args), output);
 }
 function need(cond: boolean, msg: string): void {
   if (!cond) throw new OpError('BAD_TENSOR', msg);
@@ -28,13 +33,13 @@ function need(cond: boolean, msg: string): void {
 /** bf16 values (RNE, NaN stays NaN) of float32 values */
 export async function bf16Round(x: ArrayLike<number>, backend?: BackendChoice): Promise<Float32Array> {
   if (x.length === 0) return new Float32Array(0);
-  return run(backend, 'bf16Round', [f32(x)], [x.length]);
+  return run(backend, 'bf16Round', { x: f32(x) }, [x.length]);
 }
 
 /** c [M, N] = a [M, K] · b [K, N], bf16 inputs, float32 accumulation in k order; out 'f32' or 'bf16' */
 export async function matmul(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, out: 'f32' | 'bf16' = 'f32', backend?: BackendChoice): Promise<Float32Array> {
   need(a.length === M * K && b.length === K * N, `matmul: a has ${a.length} values (M·K = ${M * K}), b has ${b.length} (K·N = ${K * N})`);
-  return run(backend, 'matmul', [f32(a), f32(b), K, N, out === 'bf16' ? 1 : 0], [N, M]);
+  return run(backend, 'matmul', { a: f32(a), b: f32(b), K, N, outBf16: out === 'bf16' ? ROUNDING.bf16 : ROUNDING.f32 }, [N, M]);
 }
 
 export type RopeKernelPath = 'f32' | 'hf' | 'paper';
@@ -45,9 +50,9 @@ export async function ropeApply(
 ): Promise<Float32Array> {
   need(D % 2 === 0 && D >= 2, `rope.apply: head dim D must be even, got ${D}`);
   need(x.length === H * T * D && cos.length === T * D && sin.length === T * D, `rope.apply: x/cos/sin sizes ${x.length}/${cos.length}/${sin.length} do not match H·T·D, T·D`);
-  const p = { f32: 0, hf: 1, paper: 2 }[path];
+  const p = (ROPE_PATH as Record<string, number>)[path];
   if (p === undefined) throw new OpError('BAD_ARGS', `rope.apply kernel: path must be f32, hf or paper, got ${path}`);
-  return run(backend, 'ropeApply', [f32(x), f32(cos), f32(sin), T, D, D / 2, p, layout === 'interleaved' ? 1 : 0], [D, T, H]);
+  return run(backend, 'ropeApply', { x: f32(x), cos: f32(cos), sin: f32(sin), T, D, Dh: D / 2, path: p, interleaved: layout === 'interleaved' ? ROPE_LAYOUT.interleaved : ROPE_LAYOUT.half }, [D, T, H]);
 }
 
 // ---------------------------------------------------------------- attention
@@ -60,7 +65,7 @@ export interface BlockTable {
   /** 1 = every pair allowed (the mask is skipped), 0 = partial */
   tileFull: Int32Array;
 }
-const VARIANT_CODE: Record<Variant, number> = { full: 0, intra_doc: 1, intra_doc_reset: 1, anchor: 2 };
+const VARIANT_CODE: Record<Variant, number> = ATTN_VARIANT;
 
 /** the block table of a mask: reference/masks.ts blockMask's tile kinds (computed by blockKinds), empty tiles dropped */
 export function blockTable(variant: Variant, docIds: ArrayLike<number>, B: number): BlockTable {
@@ -73,7 +78,7 @@ export function blockTable(variant: Variant, docIds: ArrayLike<number>, B: numbe
       const k = kind[qb * nb + c];
       if (k === BLOCK_EMPTY) continue;
       kb.push(c);
-      full.push(k === BLOCK_FULL ? 1 : 0);
+      full.push(k === BLOCK_FULL ? TILE_KIND.full : TILE_KIND.partial);
     }
     rowStart[qb + 1] = kb.length;
   }
@@ -112,7 +117,8 @@ export const FORWARD_CHUNK_TILES = 8192;
 // asynchronous one (webgl2) share the code.
 export interface KernelCall {
   name: KernelName;
-  args: KernelArg[];
+  /** by parameter name (the kernel's generated params; kernels/runtime.ts orderArgs) */
+  args: NamedArgs;
   output: number[];
 }
 export type Plan<T> = Generator<KernelCall, T, Float32Array>;
@@ -121,14 +127,20 @@ export type Plan<T> = Generator<KernelCall, T, Float32Array>;
 export function runPlanSync<T>(plan: Plan<T>, be: KernelBackend): T {
   if (!be.runSync) throw new OpError('BAD_ARGS', `kernel backend ${be.name} cannot run synchronously`);
   let r = plan.next();
-  while (!r.done) r = plan.next(be.runSync(GENERATED[r.value.name][KERNEL_FLAVOR[be.name]] as GeneratedKernel, r.value.args, r.value.output));
+  while (!r.done) {
+    const k = GENERATED[r.value.name][KERNEL_FLAVOR[be.name]] as GeneratedKernel;
+    r = plan.next(be.runSync(k, orderArgs(k, r.value.args), r.value.output));
+  }
   return r.value;
 }
 /** run a plan on any backend */
 export async function runPlan<T>(plan: Plan<T>, backend?: BackendChoice): Promise<T> {
   const be = await resolve(backend);
   let r = plan.next();
-  while (!r.done) r = plan.next(await be.run(GENERATED[r.value.name][KERNEL_FLAVOR[be.name]] as GeneratedKernel, r.value.args, r.value.output));
+  while (!r.done) {
+    const k = GENERATED[r.value.name][KERNEL_FLAVOR[be.name]] as GeneratedKernel;
+    r = plan.next(await be.run(k, orderArgs(k, r.value.args), r.value.output));
+  }
   return r.value;
 }
 
@@ -199,7 +211,7 @@ export function buildChunks(table: BlockTable, Hq: number, chunkTiles = 1024, or
     const tH = new Float32Array(capT);
     const tQb = new Float32Array(capT);
     const tKb = new Float32Array(capT);
-    const tFull = new Float32Array(capT).fill(-1);
+    const tFull = new Float32Array(capT).fill(TILE_KIND.padding);
     const tRow = new Float32Array(capT);
     const cH = new Float32Array(capE);
     const cStart = new Float32Array(capE);
@@ -270,7 +282,7 @@ export function* attentionForwardPlan(
   const scale = Math.fround(opts.scale ?? 1 / Math.sqrt(D));
   const group = Hq / Hkv;
   const variant = VARIANT_CODE[opts.variant];
-  const bf16io = opts.precision === 'bf16_flash' ? 1 : 0;
+  const bf16io = opts.precision === 'bf16_flash' ? ROUNDING.bf16 : ROUNDING.f32;
   const qf = f32(q);
   const kf = f32(k);
   const vf = f32(v);
@@ -282,11 +294,11 @@ export function* attentionForwardPlan(
   const R = chunks[0].R;
   for (const { e0, e1, tH, tQb, tKb, tFull, tRow, cH, cStart, cEnd, entries, capT } of chunks) {
     // scores and probabilities in the blocked layout [tile][ii div 4][jj][ii mod 4]
-    const s = yield { name: 'attnScores', args: [qf, kf, ids, rowLo, colHi, tH, tQb, tKb, tFull, L, D, B, group, variant, scale], output: [B, B / 4, capT] };
-    const stats = yield { name: 'attnRowStats', args: [s, cStart, cEnd, POW2_TABLE, B], output: [R] };
-    const p = yield { name: 'attnProbs', args: [s, stats, tRow, POW2_TABLE, B, bf16io], output: [B, B / 4, capT] };
+    const s = yield { name: 'attnScores', args: { q: qf, k: kf, docIds: ids, rowLo, colHi, tileH: tH, tileQb: tQb, tileKb: tKb, tileFull: tFull, L, D, B, group, variant, scale }, output: [B, B / 4, capT] };
+    const stats = yield { name: 'attnRowStats', args: { s, cStart, cEnd, pow2: POW2_TABLE, B }, output: [R] };
+    const p = yield { name: 'attnProbs', args: { s, stats, tileRow: tRow, pow2: POW2_TABLE, B, bf16io }, output: [B, B / 4, capT] };
     // out in [row div 4][d][row mod 4]
-    const o = yield { name: 'attnOut', args: [p, vf, stats, cH, cStart, cEnd, tQb, tKb, rowLo, L, D, B, group, bf16io], output: [D, R / 4] };
+    const o = yield { name: 'attnOut', args: { p, v: vf, stats, cH, cStart, cEnd, tileQb: tQb, tileKb: tKb, rowLo, L, D, B, group, bf16io }, output: [D, R / 4] };
     for (let c = 0; c < e1 - e0; c++) {
       const { h, qb } = entries[c];
       const rows = Math.min(B, L - qb * B);
@@ -325,7 +337,7 @@ export function* attentionBackwardPlan(
   const scale = Math.fround(opts.scale ?? 1 / Math.sqrt(D));
   const group = Hq / Hkv;
   const variant = VARIANT_CODE[opts.variant];
-  const bf16io = opts.precision === 'bf16_flash' ? 1 : 0;
+  const bf16io = opts.precision === 'bf16_flash' ? ROUNDING.bf16 : ROUNDING.f32;
   const round = bf16io ? bf16Value : Math.fround;
   const rin = (x: ArrayLike<number>) => Float32Array.from(x, round);
   const qf = rin(q), kf = rin(k), vf = rin(v), of = rin(out), dOf = rin(dOut);
@@ -366,12 +378,12 @@ export function* attentionBackwardPlan(
       for (const t of l) colTile[n++] = t;
       colEnd[gb] = n;
     });
-    const s = yield { name: 'attnScores', args: [qf, kf, ids, rowLo, colHi, tH, tQb, tKb, tFull, L, D, B, group, variant, scale], output: [B, B / 4, capT] };
-    const probs = yield { name: 'attnBwdProbs', args: [s, rowLse, tRow, POW2_TABLE, B, bf16io], output: [B * B * capT] };
-    const ds = yield { name: 'attnBwdDs', args: [probs, dOf, vf, rowDot, rowLo, colHi, tH, tQb, tKb, tFull, tRow, L, D, B, group, bf16io], output: [B, B / 4, capT] };
-    const rows = yield { name: 'attnBwdRows', args: [ds, kf, cH, cStart, cEnd, tQb, tKb, rowLo, L, D, B, group], output: [D, R / 4] };
-    dkAcc = Float32Array.from(yield { name: 'attnBwdCols', args: [ds, qf, dkAcc, colStart, colEnd, colTile, tH, tQb, colHi, L, D, B, nb, 1, 0], output: [D, KR / 4] });
-    dvAcc = Float32Array.from(yield { name: 'attnBwdCols', args: [probs, dOf, dvAcc, colStart, colEnd, colTile, tH, tQb, colHi, L, D, B, nb, 2, 1], output: [D, KR / 4] });
+    const s = yield { name: 'attnScores', args: { q: qf, k: kf, docIds: ids, rowLo, colHi, tileH: tH, tileQb: tQb, tileKb: tKb, tileFull: tFull, L, D, B, group, variant, scale }, output: [B, B / 4, capT] };
+    const probs = yield { name: 'attnBwdProbs', args: { s, rowLse, tileRow: tRow, pow2: POW2_TABLE, B, bf16io }, output: [B * B * capT] };
+    const ds = yield { name: 'attnBwdDs', args: { probs, dO: dOf, v: vf, rowDot, rowLo, colHi, tileH: tH, tileQb: tQb, tileKb: tKb, tileFull: tFull, tileRow: tRow, L, D, B, group, bf16io }, output: [B, B / 4, capT] };
+    const rows = yield { name: 'attnBwdRows', args: { ds, k: kf, cH, cStart, cEnd, tileQb: tQb, tileKb: tKb, rowLo, L, D, B, group }, output: [D, R / 4] };
+    dkAcc = Float32Array.from(yield { name: 'attnBwdCols', args: { a: ds, x: qf, prev: dkAcc, colStart, colEnd, colTile, tileH: tH, tileQb: tQb, colHi, L, D, B, nb, ...COLS_DK }, output: [D, KR / 4] });
+    dvAcc = Float32Array.from(yield { name: 'attnBwdCols', args: { a: probs, x: dOf, prev: dvAcc, colStart, colEnd, colTile, tileH: tH, tileQb: tQb, colHi, L, D, B, nb, ...COLS_DV }, output: [D, KR / 4] });
     entries.forEach(({ h, qb }, c) => {
       for (let ii = 0; ii < B && qb * B + ii < L; ii++) {
         const r = c * B + ii;
@@ -417,7 +429,7 @@ export function attentionForward(
 export type ActRounding = 'f32' | 'bf16';
 const actCode = (a: ActRounding): number => {
   if (a !== 'f32' && a !== 'bf16') throw new OpError('BAD_ARGS', `layer kernel: activation rounding must be f32 or bf16, got ${a}`);
-  return a === 'bf16' ? 1 : 0;
+  return a === 'bf16' ? ROUNDING.bf16 : ROUNDING.f32;
 };
 
 /** RMSNorm forward (reference/model/layers.ts rmsnormForward, f32 statistics): out [T, d], rstd [T] */
@@ -425,15 +437,15 @@ export function* rmsnormPlan(x: ArrayLike<number>, T: number, d: number, w: Arra
   need(x.length === T * d && w.length === d && T >= 1 && d >= 1, `rmsnorm: x has ${x.length} values (T·d = ${T * d}), w ${w.length} (d = ${d})`);
   const a = actCode(act);
   const xf = f32(x);
-  const rstd = yield { name: 'rmsnormRstd', args: [xf, d, Math.fround(eps)], output: [T] };
-  const out = yield { name: 'rmsnormApply', args: [xf, f32(w), rstd, d, a], output: [d, T] };
+  const rstd = yield { name: 'rmsnormRstd', args: { x: xf, d, eps: Math.fround(eps) }, output: [T] };
+  const out = yield { name: 'rmsnormApply', args: { x: xf, w: f32(w), rstd, d, act: a }, output: [d, T] };
   return { out, rstd };
 }
 
 /** SwiGLU forward (reference/model/layers.ts swigluForward): out = act(act(silu(gate))·up), act */
 export function* swigluPlan(gate: ArrayLike<number>, up: ArrayLike<number>, act: ActRounding): Plan<{ out: Float32Array; act: Float32Array }> {
   need(gate.length === up.length && gate.length >= 1, `swiglu: gate has ${gate.length} values, up ${up.length}`);
-  const r = yield { name: 'swiglu', args: [f32(gate), f32(up), POW2_LAYERS, actCode(act)], output: [gate.length, 2] };
+  const r = yield { name: 'swiglu', args: { gate: f32(gate), up: f32(up), pow2: POW2_LAYERS, act: actCode(act) }, output: [gate.length, 2] };
   return { act: r.subarray(0, gate.length), out: r.subarray(gate.length) };
 }
 
@@ -453,10 +465,10 @@ export function* crossEntropyPlan(
     count++;
   }
   const lf = f32(logits);
-  const ms = yield { name: 'ceLse', args: [lf, POW2_LAYERS, V], output: [T] };
+  const ms = yield { name: 'ceLse', args: { logits: lf, pow2: POW2_LAYERS, V }, output: [T] };
   // lse = f32(m + f32(log s)) from the kernel's [m, s]
   const lse = Float32Array.from({ length: T }, (_, t) => Math.fround(ms[2 * t] + Math.fround(Math.log(ms[2 * t + 1]))));
-  const dlogits = yield { name: 'ceGrad', args: [lf, lse, Float32Array.from(labels), POW2_LAYERS, V, count || 1, actCode(act)], output: [V, T] };
+  const dlogits = yield { name: 'ceGrad', args: { logits: lf, lse, labels: Float32Array.from(labels), pow2: POW2_LAYERS, V, count: count || 1, act: actCode(act) }, output: [V, T] };
   const perToken = new Float64Array(T);
   let total = 0;
   for (let t = 0; t < T; t++) {

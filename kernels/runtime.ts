@@ -18,6 +18,18 @@ import { OpError } from '../io/errors.ts';
 import { BACKEND_NAMES, KERNEL_FLAVOR, type BackendName, type GeneratedKernel } from './types.ts';
 
 export type KernelArg = Float32Array | number;
+/** a kernel's arguments by parameter name (its generated `params`, without the trailing `one`) */
+export type NamedArgs = Readonly<Record<string, KernelArg>>;
+
+/** named arguments in k.params order (without `one`); throws naming a missing or an unknown name */
+export function orderArgs(k: GeneratedKernel, named: NamedArgs): KernelArg[] {
+  const params = k.params.slice(0, -1);
+  const missing = params.filter((p) => !Object.hasOwn(named, p));
+  const extra = Object.keys(named).filter((n) => !params.includes(n));
+  if (missing.length || extra.length)
+    throw new OpError('BAD_ARGS', `kernel ${k.name} takes (${params.join(', ')})${missing.length ? `; missing: ${missing.join(', ')}` : ''}${extra.length ? `; unknown: ${extra.join(', ')}` : ''}`);
+  return params.map((p) => named[p]);
+}
 
 export interface KernelBackend {
   readonly name: BackendName;

@@ -16,10 +16,19 @@ import { blockMask, docIdsFromLengths, isAllowed, type Variant } from '../refere
 import { Rng } from '../reference/rng.ts';
 import { attentionBackward, attentionForward, bf16Round, blockTable, buildChunks, keyBounds, matmul, ropeApply } from '../kernels/ops.ts';
 import { blockKinds } from '../reference/masks.ts';
-import { closeBackends, INSTALL_HINT, probeBackends, resolveAuto, type KernelBackend, openBackend, webgpuAdapterInfo } from '../kernels/runtime.ts';
+import { closeBackends, INSTALL_HINT, orderArgs, probeBackends, resolveAuto, type KernelBackend, openBackend, webgpuAdapterInfo } from '../kernels/runtime.ts';
+import { GENERATED } from '../generated/index.ts';
 import type { BackendName } from '../kernels/types.ts';
 
 const NUM_RUNS = 20;
+
+test('kernels take named arguments: ordered by the generated params, a missing or unknown name throws', () => {
+  const k = GENERATED.matmul.webasm;
+  const a = new Float32Array(1);
+  assert.equal(orderArgs(k, { outBf16: 1, N: 3, K: 2, b: a, a }), [a, a, 2, 3, 1]);
+  assert.throws(() => orderArgs(k, { a, b: a, K: 2, N: 3 }), /kernel matmul takes \(a, b, K, N, outBf16\); missing: outBf16/);
+  assert.throws(() => orderArgs(k, { a, b: a, K: 2, N: 3, outBf16: 0, M: 1 }), /unknown: M/);
+});
 const probes = await probeBackends(['webasm', 'cpu', 'webgl2', 'headlessgl', 'webgpu']);
 const backends: KernelBackend[] = [];
 for (const p of probes) {
@@ -33,7 +42,7 @@ for (const p of probes) {
 const sameValue = (a: number, b: number) => (a !== a && b !== b) || Object.is(a, b);
 const isSub32 = (x: number) => x !== 0 && Math.abs(x) < 2 ** -126;
 /** matmul reference: the sequential float32 sum over k, one rounding per op */
-function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, outBf16: boolean): Float64Array {
+export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, outBf16: boolean): Float64Array {
   const c = new Float64Array(M * N);
   for (let m = 0; m < M; m++)
     for (let n = 0; n < N; n++) {

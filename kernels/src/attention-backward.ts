@@ -11,7 +11,13 @@
 // scale)), dk = act(f32(acc · scale)), dv = act(acc), act = bf16 on the bf16 path, the
 // reference's formulas. Every sum has the reference's order; the one difference is exp.
 // Scores, dS and the probabilities use attnScores' layout (tile, ii div 4, jj, ii mod 4).
-import { bf16, type Arr, type int, type Thread } from './precision.ts';
+// exp is expfNeg, the quad bounds quadMin / quadMax (kernels/src/shared.ts, @inline).
+//
+// Validated: test/kernels.test.ts and test/kernels-train.test.ts (attentionBackward against
+// reference/attention.ts). Benchmarked: bench/kernels.bench.ts.
+import { bf16, ROUNDING, type Arr, type int, type Thread } from './precision.ts';
+import { TILE_KIND } from './attention.ts';
+import { expfNeg, isMasked, quadMax, quadMin } from './shared.ts';
 
 /**
  * [P, w] of one score; cell x = n, the score's index in attnScores' layout; rowLse[r] is the
@@ -26,19 +32,10 @@ export function attnBwdProbs(this: Thread, s: Arr, rowLse: Arr, tileRow: Arr, po
   const iq: int = Math.floor(w4 / (4 * B));
   const ii: int = iq * 4 + (w4 - Math.floor(w4 / 4) * 4);
   const x = s[n];
-  if (x < -9.999999680285692e37) return [0, 0];
+  if (isMasked(x)) return [0, 0];
   const z = Math.min(Math.max(x - rowLse[tileRow[t] + ii], -104), 0);
-  const kf: int = Math.floor(z * 1.4426950216293335 + 0.5);
-  const rr = z - kf * 0.693145751953125 - kf * 1.428606765330187e-6;
-  let p = 1.9875691214110702e-4;
-  p = p * rr + 1.398199936375022e-3;
-  p = p * rr + 8.333452045917511e-3;
-  p = p * rr + 4.166579619050026e-2;
-  p = p * rr + 1.666666567325592e-1;
-  p = p * rr + 0.5;
-  p = p * rr * rr + rr + 1;
-  const e = p * pow2[kf + 149];
-  if (bf16io === 1) return [e, bf16(e)];
+  const e = expfNeg(z, pow2);
+  if (bf16io === ROUNDING.bf16) return [e, bf16(e)];
   return [e, e];
 }
 
@@ -67,7 +64,7 @@ export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr
   let d2 = 0;
   let d3 = 0;
   const full: int = tileFull[t];
-  if (full === 1) {
+  if (full === TILE_KIND.full) {
     // @unroll 2
     for (let e: int = 0; e < D; e++) {
       const vv = v[vo + e];
@@ -80,8 +77,8 @@ export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr
     // a partial tile: no dot products where the key is masked for all four rows (P = 0 there,
     // so dS is a zero either way); padding tiles (−1) have no allowed pair
     const jc: int = Math.min(j, L - 1);
-    const lo: int = Math.min(Math.min(rowLo[Math.min(i0, L - 1)], rowLo[Math.min(i0 + 1, L - 1)]), Math.min(rowLo[Math.min(i0 + 2, L - 1)], rowLo[Math.min(i0 + 3, L - 1)]));
-    if (full === 0 && j <= i0 + 3 && j >= lo && i0 <= colHi[jc]) {
+    const lo: int = quadMin(rowLo, i0, L);
+    if (full === TILE_KIND.partial && j <= i0 + 3 && j >= lo && i0 <= colHi[jc]) {
       // @unroll 2
       for (let e: int = 0; e < D; e++) {
         const vv = v[vo + e];
@@ -98,7 +95,7 @@ export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr
   let s1 = probs[n + 2] * (d1 - rowDot[r + 1]);
   let s2 = probs[n + 4] * (d2 - rowDot[r + 2]);
   let s3 = probs[n + 6] * (d3 - rowDot[r + 3]);
-  if (bf16io === 1) {
+  if (bf16io === ROUNDING.bf16) {
     s0 = bf16(s0);
     s1 = bf16(s1);
     s2 = bf16(s2);
@@ -130,7 +127,7 @@ export function attnBwdRows(this: Thread, ds: Arr, k: Arr, cH: Arr, cStart: Arr,
   const t1: int = cEnd[e];
   // the quad's keys: from the least first allowed key of its rows to its last row (dS = 0 outside)
   const i0: int = tileQb[t0] * B + ii;
-  const lo: int = Math.min(Math.min(rowLo[Math.min(i0, L - 1)], rowLo[Math.min(i0 + 1, L - 1)]), Math.min(rowLo[Math.min(i0 + 2, L - 1)], rowLo[Math.min(i0 + 3, L - 1)]));
+  const lo: int = quadMin(rowLo, i0, L);
   for (let t: int = t0; t < t1; t++) {
     const kb: int = tileKb[t];
     const po: int = (t * B + ii) * B;
@@ -152,6 +149,10 @@ export function attnBwdRows(this: Thread, ds: Arr, k: Arr, cH: Arr, cStart: Arr,
   }
   return [a0, a1, a2, a3];
 }
+
+/** attnBwdCols' (aStride, aOff) for dK (a = dS) and for dV (a = w, the odd entries of attnBwdProbs' result) */
+export const COLS_DK = { aStride: 1, aOff: 0 } as const;
+export const COLS_DV = { aStride: 2, aOff: 1 } as const;
 
 /**
  * dK or dV accumulators of four keys j = 4·kq + c (c = 0 … 3) of key/value head g (key row
@@ -180,7 +181,7 @@ export function attnBwdCols(this: Thread, a: Arr, x: Arr, prev: Arr, colStart: A
   // the quad's rows: from its first key (causal) to the last row that may attend to one of
   // its keys (a = 0 outside)
   const j0: int = (gb - Math.floor(gb / nb) * nb) * B + jj;
-  const hi: int = Math.max(Math.max(colHi[Math.min(j0, L - 1)], colHi[Math.min(j0 + 1, L - 1)]), Math.max(colHi[Math.min(j0 + 2, L - 1)], colHi[Math.min(j0 + 3, L - 1)]));
+  const hi: int = quadMax(colHi, j0, L);
   for (let c: int = c0; c < c1; c++) {
     const t: int = colTile[c];
     const qb: int = tileQb[t];

@@ -18,13 +18,19 @@
 // Variants: 0 = full (causal), 1 = intra_doc (and intra_doc_reset), 2 = anchor (doc id 0).
 // GQA: query head h reads key/value head floor(h / group).
 //
-// expf(z) for z ≤ 0 (inlined where used: a helper call would run lane by lane on webasm):
-// z is clamped to −104 (below, exp underflows to 0 in f32 anyway: the result is then below
-// 2^−149·2); kf = floor(z·log2 e + 1/2); r = z − kf·ln2_hi − kf·ln2_lo (Cody–Waite, ln2_hi has
-// 16 significant bits, so kf·ln2_hi is exact); p = 1 + r + r²·P(r) (degree-5 minimax P);
-// (every constant is an exact float32, so all backends round the same literals)
-// result p · 2^kf with 2^kf read from the table pow2[kf + 149] = 2^(kf) (kf ∈ [−150, 0]).
-import { bf16, type Arr, type int, type Thread } from './precision.ts';
+// expf(z) for z ≤ 0 is expfNeg (kernels/src/shared.ts, @inline: pasted by codegen where used,
+// as a helper call would run lane by lane on webasm); the callers clamp z to −104 (below, exp
+// underflows to 0 in f32 anyway: the result is then below 2^−149·2). MASKED is masked() there.
+//
+// Validated: test/kernels.test.ts (attentionForward against reference/attention.ts on every
+// backend, bit for bit up to the expf contract). Benchmarked: bench/kernels.bench.ts.
+import { bf16, ROUNDING, type Arr, type int, type Thread } from './precision.ts';
+import { expfNeg, isMasked, isScore, masked, quadMin } from './shared.ts';
+
+/** the mask variant code attnScores takes (intra_doc_reset masks as intra_doc) */
+export const ATTN_VARIANT = { full: 0, intra_doc: 1, intra_doc_reset: 1, anchor: 2 } as const;
+/** a tile's kind in the block table (tileFull): every pair allowed, some, or a padding tile (no pair) */
+export const TILE_KIND = { padding: -1, partial: 0, full: 1 } as const;
 
 /**
  * Scores of four query rows against one key (register blocking: the key row is read once
@@ -41,8 +47,8 @@ export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr
   const iq: int = this.thread.y;
   const t: int = this.thread.z;
   const full: int = tileFull[t];
-  // a padding tile (uniform per cell quad: a real branch, no dot products)
-  if (full < 0) return [-3.0000000054977558e38, -3.0000000054977558e38, -3.0000000054977558e38, -3.0000000054977558e38];
+  // a padding tile (TILE_KIND.padding; uniform per cell quad: a real branch, no dot products)
+  if (full < TILE_KIND.partial) return [masked(), masked(), masked(), masked()];
   const h: int = tileH[t];
   const i0: int = tileQb[t] * B + iq * 4;
   const j: int = tileKb[t] * B + jj;
@@ -57,7 +63,7 @@ export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr
   let s1 = 0;
   let s2 = 0;
   let s3 = 0;
-  if (full === 1) {
+  if (full === TILE_KIND.full) {
     // @unroll 4
     for (let e: int = 0; e < D; e++) {
       const kv = k[ko + e];
@@ -70,7 +76,7 @@ export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr
     // a partial tile: no dot products where the key is masked for all four rows (after the
     // last row, before every row's first allowed key, or after its last allowed row)
     const jc: int = Math.min(j, L - 1);
-    const lo: int = Math.min(Math.min(rowLo[Math.min(i0, L - 1)], rowLo[Math.min(i0 + 1, L - 1)]), Math.min(rowLo[Math.min(i0 + 2, L - 1)], rowLo[Math.min(i0 + 3, L - 1)]));
+    const lo: int = quadMin(rowLo, i0, L);
     if (j <= i0 + 3 && j >= lo && i0 <= colHi[jc]) {
       // @unroll 4
       for (let e: int = 0; e < D; e++) {
@@ -89,11 +95,11 @@ export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr
   if (full !== 1) {
     const dj = docIds[Math.min(j, L - 1)];
     // allowed: causal, inside L, and (full | same document | anchor key on the anchor variant)
-    const any: int = variant === 0 || (variant === 2 && dj === 0) ? 1 : 0;
-    if (j > i0 || i0 >= L || (any === 0 && docIds[Math.min(i0, L - 1)] !== dj)) s0 = -3.0000000054977558e38;
-    if (j > i0 + 1 || i0 + 1 >= L || (any === 0 && docIds[Math.min(i0 + 1, L - 1)] !== dj)) s1 = -3.0000000054977558e38;
-    if (j > i0 + 2 || i0 + 2 >= L || (any === 0 && docIds[Math.min(i0 + 2, L - 1)] !== dj)) s2 = -3.0000000054977558e38;
-    if (j > i0 + 3 || i0 + 3 >= L || (any === 0 && docIds[Math.min(i0 + 3, L - 1)] !== dj)) s3 = -3.0000000054977558e38;
+    const any: int = variant === ATTN_VARIANT.full || (variant === ATTN_VARIANT.anchor && dj === 0) ? 1 : 0;
+    if (j > i0 || i0 >= L || (any === 0 && docIds[Math.min(i0, L - 1)] !== dj)) s0 = masked();
+    if (j > i0 + 1 || i0 + 1 >= L || (any === 0 && docIds[Math.min(i0 + 1, L - 1)] !== dj)) s1 = masked();
+    if (j > i0 + 2 || i0 + 2 >= L || (any === 0 && docIds[Math.min(i0 + 2, L - 1)] !== dj)) s2 = masked();
+    if (j > i0 + 3 || i0 + 3 >= L || (any === 0 && docIds[Math.min(i0 + 3, L - 1)] !== dj)) s3 = masked();
   }
   return [s0, s1, s2, s3];
 }
@@ -113,7 +119,7 @@ export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2:
   const c4: int = ii - Math.floor(ii / 4) * 4;
   const t0: int = cStart[e];
   const t1: int = cEnd[e];
-  let m = -3.0000000054977558e38;
+  let m = masked();
   for (let t: int = t0; t < t1; t++) {
     const o: int = (t * B + ii - c4) * B + c4;
     for (let jj: int = 0; jj < B; jj++) {
@@ -125,18 +131,9 @@ export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2:
     const o2: int = (u * B + ii - c4) * B + c4;
     for (let kk: int = 0; kk < B; kk++) {
       const x = s[o2 + kk * 4];
-      if (x > -9.999999680285692e37) {
+      if (isScore(x)) {
         const z = Math.max(x - m, -104);
-        const kf: int = Math.floor(z * 1.4426950216293335 + 0.5);
-        const rr = z - kf * 0.693145751953125 - kf * 1.428606765330187e-6;
-        let p = 1.9875691214110702e-4;
-        p = p * rr + 1.398199936375022e-3;
-        p = p * rr + 8.333452045917511e-3;
-        p = p * rr + 4.166579619050026e-2;
-        p = p * rr + 1.666666567325592e-1;
-        p = p * rr + 0.5;
-        p = p * rr * rr + rr + 1;
-        l += p * pow2[kf + 149];
+        l += expfNeg(z, pow2);
       }
     }
   }
@@ -158,58 +155,22 @@ export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: 
   const n: int = ((t * B + iq * 4) * B + jj * 4);
   const r: int = tileRow[t] + iq * 4;
   let z0 = Math.max(s[n + 0] - stats[2 * (r + 0)], -104);
-  if (s[n + 0] < -9.999999680285692e37) z0 = 0;
-  const k0: int = Math.floor(z0 * 1.4426950216293335 + 0.5);
-  const r0 = z0 - k0 * 0.693145751953125 - k0 * 1.428606765330187e-6;
-  let p0 = 1.9875691214110702e-4;
-  p0 = p0 * r0 + 1.398199936375022e-3;
-  p0 = p0 * r0 + 8.333452045917511e-3;
-  p0 = p0 * r0 + 4.166579619050026e-2;
-  p0 = p0 * r0 + 1.666666567325592e-1;
-  p0 = p0 * r0 + 0.5;
-  p0 = p0 * r0 * r0 + r0 + 1;
-  let w0 = p0 * pow2[k0 + 149];
-  if (s[n + 0] < -9.999999680285692e37) w0 = 0;
+  if (isMasked(s[n + 0])) z0 = 0;
+  let w0 = expfNeg(z0, pow2);
+  if (isMasked(s[n + 0])) w0 = 0;
   let z1 = Math.max(s[n + 1] - stats[2 * (r + 1)], -104);
-  if (s[n + 1] < -9.999999680285692e37) z1 = 0;
-  const k1: int = Math.floor(z1 * 1.4426950216293335 + 0.5);
-  const r1 = z1 - k1 * 0.693145751953125 - k1 * 1.428606765330187e-6;
-  let p1 = 1.9875691214110702e-4;
-  p1 = p1 * r1 + 1.398199936375022e-3;
-  p1 = p1 * r1 + 8.333452045917511e-3;
-  p1 = p1 * r1 + 4.166579619050026e-2;
-  p1 = p1 * r1 + 1.666666567325592e-1;
-  p1 = p1 * r1 + 0.5;
-  p1 = p1 * r1 * r1 + r1 + 1;
-  let w1 = p1 * pow2[k1 + 149];
-  if (s[n + 1] < -9.999999680285692e37) w1 = 0;
+  if (isMasked(s[n + 1])) z1 = 0;
+  let w1 = expfNeg(z1, pow2);
+  if (isMasked(s[n + 1])) w1 = 0;
   let z2 = Math.max(s[n + 2] - stats[2 * (r + 2)], -104);
-  if (s[n + 2] < -9.999999680285692e37) z2 = 0;
-  const k2: int = Math.floor(z2 * 1.4426950216293335 + 0.5);
-  const r2 = z2 - k2 * 0.693145751953125 - k2 * 1.428606765330187e-6;
-  let p2 = 1.9875691214110702e-4;
-  p2 = p2 * r2 + 1.398199936375022e-3;
-  p2 = p2 * r2 + 8.333452045917511e-3;
-  p2 = p2 * r2 + 4.166579619050026e-2;
-  p2 = p2 * r2 + 1.666666567325592e-1;
-  p2 = p2 * r2 + 0.5;
-  p2 = p2 * r2 * r2 + r2 + 1;
-  let w2 = p2 * pow2[k2 + 149];
-  if (s[n + 2] < -9.999999680285692e37) w2 = 0;
+  if (isMasked(s[n + 2])) z2 = 0;
+  let w2 = expfNeg(z2, pow2);
+  if (isMasked(s[n + 2])) w2 = 0;
   let z3 = Math.max(s[n + 3] - stats[2 * (r + 3)], -104);
-  if (s[n + 3] < -9.999999680285692e37) z3 = 0;
-  const k3: int = Math.floor(z3 * 1.4426950216293335 + 0.5);
-  const r3 = z3 - k3 * 0.693145751953125 - k3 * 1.428606765330187e-6;
-  let p3 = 1.9875691214110702e-4;
-  p3 = p3 * r3 + 1.398199936375022e-3;
-  p3 = p3 * r3 + 8.333452045917511e-3;
-  p3 = p3 * r3 + 4.166579619050026e-2;
-  p3 = p3 * r3 + 1.666666567325592e-1;
-  p3 = p3 * r3 + 0.5;
-  p3 = p3 * r3 * r3 + r3 + 1;
-  let w3 = p3 * pow2[k3 + 149];
-  if (s[n + 3] < -9.999999680285692e37) w3 = 0;
-  if (bf16io === 1) {
+  if (isMasked(s[n + 3])) z3 = 0;
+  let w3 = expfNeg(z3, pow2);
+  if (isMasked(s[n + 3])) w3 = 0;
+  if (bf16io === ROUNDING.bf16) {
     w0 = bf16(w0);
     w1 = bf16(w1);
     w2 = bf16(w2);
@@ -244,7 +205,7 @@ export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStar
   const t1: int = cEnd[e];
   // the quad's keys: from the least first allowed key of its rows to its last row (causal)
   const i0: int = tileQb[t0] * B + ii;
-  const lo: int = Math.min(Math.min(rowLo[Math.min(i0, L - 1)], rowLo[Math.min(i0 + 1, L - 1)]), Math.min(rowLo[Math.min(i0 + 2, L - 1)], rowLo[Math.min(i0 + 3, L - 1)]));
+  const lo: int = quadMin(rowLo, i0, L);
   for (let t: int = t0; t < t1; t++) {
     const kb: int = tileKb[t];
     const po: int = (t * B + ii) * B;
@@ -269,7 +230,7 @@ export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStar
   let o1 = a1 / stats[2 * r + 3];
   let o2 = a2 / stats[2 * r + 5];
   let o3 = a3 / stats[2 * r + 7];
-  if (bf16io === 1) {
+  if (bf16io === ROUNDING.bf16) {
     o0 = bf16(o0);
     o1 = bf16(o1);
     o2 = bf16(o2);

@@ -1,4 +1,5 @@
 // Bulk bf16 rounding: the kernel form of reference/bf16.ts bulkFromF32 (RNE, NaN stays NaN).
+// Validated: test/kernels.test.ts (bf16Round, bit for bit). Benchmarked: bench/kernels.bench.ts.
 import { bf16, type Arr, type Thread } from './precision.ts';
 
 /**

@@ -3,13 +3,14 @@
 // rounds once; these kernels sum in float32 in index order, so they are held to a derived
 // bound (SPEC.md, "Kernels"). act = 1 rounds activations to bf16, 0 to f32.
 //
-// exp is not Math.exp (GL shaders do not bound its error) but expf, inlined where used: z is
-// clamped to [−104, 89] (outside, f32 exp is 0 or +Inf and so is this); kf = floor(z·log2 e + 1/2);
-// r = z − kf·ln2_hi − kf·ln2_lo (Cody–Waite; kf·ln2_hi is exact); p = 1 + r + r²·P(r) (the
-// degree-5 minimax P of reference/kernels/attention.ts); result (p · 2^a) · 2^(kf − a), a =
-// floor(kf / 2), both powers read from pow2[i] = 2^(i − 75), i = 0 … 139 (normal floats, so p·2^a
-// is exact and the one rounding is the last product, gradual underflow and overflow included).
-import { bf16, type Arr, type int, type Thread } from './precision.ts';
+// exp is not Math.exp (GL shaders do not bound its error) but expfWide (kernels/src/shared.ts,
+// @inline: pasted by codegen where used): z clamped to [−104, 89], the degree-5 minimax P of
+// expfNeg, the result (p · 2^a) · 2^(kf − a) from pow2[i] = 2^(i − 75).
+//
+// Validated: test/kernels-model.test.ts (rmsnormPlan, swigluPlan, crossEntropyPlan against
+// reference/model/layers.ts within the derived bound). Benchmarked: bench/kernels.bench.ts.
+import { bf16, ROUNDING, type Arr, type int, type Thread } from './precision.ts';
+import { expfWide } from './shared.ts';
 
 /**
  * rstd of row t of x [T, d]: r = 1 / sqrt(Σ_i x_i² / d + eps), every op in f32, the sum in
@@ -37,9 +38,9 @@ export function rmsnormApply(this: Thread, x: Arr, w: Arr, rstd: Arr, d: int, ac
   const i: int = this.thread.x;
   const t: int = this.thread.y;
   let y = x[t * d + i] * rstd[t];
-  if (act === 1) y = bf16(y);
+  if (act === ROUNDING.bf16) y = bf16(y);
   const o = w[i] * y;
-  if (act === 1) return bf16(o);
+  if (act === ROUNDING.bf16) return bf16(o);
   return o;
 }
 
@@ -55,25 +56,14 @@ export function swiglu(this: Thread, gate: Arr, up: Arr, pow2: Arr, act: int): n
   const g = gate[i];
   // silu(g) = g / (1 + e^−g) for g ≥ 0, g·e^g / (1 + e^g) for g < 0: exp never overflows
   const z = -Math.abs(g);
-  const zc = Math.min(Math.max(z, -104), 89);
-  const zk: int = Math.floor(zc * 1.4426950216293335 + 0.5);
-  const za: int = Math.floor(zk / 2);
-  const zr = zc - zk * 0.693145751953125 - zk * 1.428606765330187e-6;
-  let zp = 1.9875691214110702e-4;
-  zp = zp * zr + 1.398199936375022e-3;
-  zp = zp * zr + 8.333452045917511e-3;
-  zp = zp * zr + 4.166579619050026e-2;
-  zp = zp * zr + 1.666666567325592e-1;
-  zp = zp * zr + 0.5;
-  zp = zp * zr * zr + zr + 1;
-  const ez = zp * pow2[za + 75] * pow2[zk - za + 75];
+  const ez = expfWide(z, pow2);
   let num = g;
   if (g < 0) num = g * ez;
   let a = num / (1 + ez);
-  if (act === 1) a = bf16(a);
+  if (act === ROUNDING.bf16) a = bf16(a);
   if (c === 0) return a;
   const o = a * up[i];
-  if (act === 1) return bf16(o);
+  if (act === ROUNDING.bf16) return bf16(o);
   return o;
 }
 
@@ -92,18 +82,7 @@ export function ceLse(this: Thread, logits: Arr, pow2: Arr, V: int): number[] {
   let s = 0;
   for (let w: int = 0; w < V; w++) {
     const z = logits[t * V + w] - m;
-    const zc = Math.min(Math.max(z, -104), 89);
-    const zk: int = Math.floor(zc * 1.4426950216293335 + 0.5);
-    const za: int = Math.floor(zk / 2);
-    const zr = zc - zk * 0.693145751953125 - zk * 1.428606765330187e-6;
-    let zp = 1.9875691214110702e-4;
-    zp = zp * zr + 1.398199936375022e-3;
-    zp = zp * zr + 8.333452045917511e-3;
-    zp = zp * zr + 4.166579619050026e-2;
-    zp = zp * zr + 1.666666567325592e-1;
-    zp = zp * zr + 0.5;
-    zp = zp * zr * zr + zr + 1;
-    s += zp * pow2[za + 75] * pow2[zk - za + 75];
+    s += expfWide(z, pow2);
   }
   return [m, s];
 }
@@ -120,20 +99,9 @@ export function ceGrad(this: Thread, logits: Arr, lse: Arr, labels: Arr, pow2: A
   const y: int = labels[t];
   if (y === -100) return 0;
   const z = logits[t * V + v] - lse[t];
-  const zc = Math.min(Math.max(z, -104), 89);
-  const zk: int = Math.floor(zc * 1.4426950216293335 + 0.5);
-  const za: int = Math.floor(zk / 2);
-  const zr = zc - zk * 0.693145751953125 - zk * 1.428606765330187e-6;
-  let zp = 1.9875691214110702e-4;
-  zp = zp * zr + 1.398199936375022e-3;
-  zp = zp * zr + 8.333452045917511e-3;
-  zp = zp * zr + 4.166579619050026e-2;
-  zp = zp * zr + 1.666666567325592e-1;
-  zp = zp * zr + 0.5;
-  zp = zp * zr * zr + zr + 1;
-  let p = zp * pow2[za + 75] * pow2[zk - za + 75];
+  let p = expfWide(z, pow2);
   if (v === y) p = p - 1;
   const g = p / count;
-  if (act === 1) return bf16(g);
+  if (act === ROUNDING.bf16) return bf16(g);
   return g;
 }

@@ -1,13 +1,14 @@
 // Matmul with bf16 inputs and float32 accumulation: c[m][n] = Σ_k a[m][k]·b[k][n], summed
 // in order k = 0, 1, … with one float32 rounding per product and per addition (no FMA);
 // the products of two bf16 values are exact in float32, so only the additions round.
-import { bf16, type Arr, type int, type Thread } from './precision.ts';
+// Validated: test/kernels.test.ts (matmul, bit for bit). Benchmarked: bench/kernels.bench.ts.
+import { bf16, ROUNDING, type Arr, type int, type Thread } from './precision.ts';
 
 /**
  * a: [M, K] and b: [K, N] bf16 values (as float32); cell (x = n, y = m).
  * outBf16 = 1 rounds the float32 sum to bf16, 0 returns it.
  * @kernel
- * @reference the sequential float32 sum over k (test/kernels.test.ts matmulRef)
+ * @reference test/kernels.test.ts matmulRef (the sequential float32 sum over k, one rounding per op)
  */
 export function matmul(this: Thread, a: Arr, b: Arr, K: int, N: int, outBf16: int): number {
   const m: int = this.thread.y;
@@ -16,6 +17,6 @@ export function matmul(this: Thread, a: Arr, b: Arr, K: int, N: int, outBf16: in
   for (let k: int = 0; k < K; k++) {
     acc += a[m * K + k] * b[k * N + n];
   }
-  if (outBf16 === 1) return bf16(acc);
+  if (outBf16 === ROUNDING.bf16) return bf16(acc);
   return acc;
 }

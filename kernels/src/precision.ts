@@ -1,5 +1,6 @@
-// The kernel subset of TypeScript: the reference's kernel functions, which codegen/ turns
-// into gpu.js kernels for every backend (SPEC.md, "Kernels").
+// The kernel subset of TypeScript: the kernel sources (kernels/src/), which codegen/ turns
+// into gpu.js kernels for every backend (SPEC.md, "Kernels"). This file holds the subset's
+// types and rounding helpers; it computes no kernel (validated through every kernel test).
 //
 // Rules of the subset (codegen rejects anything else):
 // - A kernel is an exported function with a `@kernel` JSDoc tag and a `this: Thread`
@@ -16,12 +17,16 @@
 //   log carry no exactness guarantee (kernels using them have a tolerance contract).
 // - A `// @unroll N` comment before a for loop asks codegen to unroll it N times (names
 //   declared in the body are renamed per copy).
+// - A function tagged `@inline` (kernels/src/shared.ts) is pasted by codegen at each call
+//   site (codegen/inline.ts): statements, then one `return expr;`. A `@helper` stays a call.
+// - `@reference <path> <name> (note)` names the reference function a kernel is checked
+//   against; codegen fails unless <path> exports <name>.
 //
 // Run as plain TypeScript, these helpers give the subset's semantics for single values;
 // the kernel functions themselves are specifications for codegen, checked on every
 // backend against the reference functions named in each kernel's doc comment.
 
-import { bf16Value } from '../bf16.ts';
+import { bf16Value } from '../../reference/bf16.ts';
 
 /** an integer-valued number (codegen treats names declared `: int` as integers) */
 export type int = number;
@@ -31,6 +36,12 @@ export type Arr = ArrayLike<number>;
 export interface Thread {
   thread: { x: int; y: int; z: int };
 }
+
+/**
+ * The rounding code a kernel takes for its outputs (bf16io, act, outBf16): 0 = float32,
+ * 1 = bf16. Kernels write ROUNDING.bf16 (codegen pastes the number); kernels/ops.ts passes it.
+ */
+export const ROUNDING = { f32: 0, bf16: 1 } as const;
 
 /** round to float32 */
 export const f32 = (x: number): number => Math.fround(x);

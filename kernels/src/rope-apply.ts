@@ -1,5 +1,12 @@
 // rope.apply: y = x·cos + rot(x)·sin with the rounding of a path, cos/sin given.
+// Validated: test/kernels.test.ts (ropeApply against reference/rope.ts, bit for bit).
+// Benchmarked: bench/kernels.bench.ts.
 import { bf16, type Arr, type int, type Thread } from './precision.ts';
+
+/** the rounding path code ropeApply takes: f32 (every op rounded to f32), hf (every op to bf16), paper (f32 ops, the result to bf16 once) */
+export const ROPE_PATH = { f32: 0, hf: 1, paper: 2 } as const;
+/** the pair layout code ropeApply takes: half (rotate_half, pairs j, j + D/2), interleaved (pairs 2i, 2i + 1) */
+export const ROPE_LAYOUT = { half: 0, interleaved: 1 } as const;
 
 /**
  * x [H, T, D] and cos/sin [T, D] (values of the path's storage); cell (x = j, y = t, z = h).
@@ -15,7 +22,7 @@ export function ropeApply(this: Thread, x: Arr, cos: Arr, sin: Arr, T: int, D: i
   const h: int = this.thread.z;
   const row: int = (h * T + t) * D;
   let r = 0;
-  if (interleaved === 1) {
+  if (interleaved === ROPE_LAYOUT.interleaved) {
     if (j % 2 === 0) r = -x[row + j + 1];
     else r = x[row + j - 1];
   } else {
@@ -24,12 +31,12 @@ export function ropeApply(this: Thread, x: Arr, cos: Arr, sin: Arr, T: int, D: i
   }
   let a = x[row + j] * cos[t * D + j];
   let b = r * sin[t * D + j];
-  if (path === 1) {
+  if (path === ROPE_PATH.hf) {
     a = bf16(a);
     b = bf16(b);
     return bf16(a + b);
   }
   const y = a + b;
-  if (path === 2) return bf16(y);
+  if (path === ROPE_PATH.paper) return bf16(y);
   return y;
 }
