@@ -9,12 +9,11 @@
 // tensor's bytes when asked for, so a file larger than memory (a binary sidecar of many
 // GB) can be used. SafetensorsWriter writes one the same way, a tensor at a time.
 
-import { bf16BitsToValues, bf16ValuesToBits } from './bf16-codec.ts';
+import { bf16BitsToValues } from './bf16-codec.ts';
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OpError } from './errors.ts';
 import { AtomicFile, errnoText, MAX_IO_CALL, outputPath, temporaryName, track, untrack, writeAll, writeFileAtomic, WriteError } from './lines.ts';
-import { bf16Value } from '../reference/bf16.ts';
 
 export const ST_DTYPES = ['F64', 'F32', 'BF16', 'F16', 'I64', 'I32', 'U8'] as const;
 export type StDType = (typeof ST_DTYPES)[number];
@@ -515,36 +514,3 @@ export function stValues(t: StTensor): Float64Array {
   return out;
 }
 
-/** build a tensor of `dtype` from values (F32: fround; BF16: RNE via f32; F16: one RNE; ints: must be integers, U8 in 0..255) */
-export function stFromValues(values: ArrayLike<number>, dtype: StDType, shape: number[]): StTensor {
-  const n = values.length;
-  if (shape.reduce((a, d) => a * d, 1) !== n) throw new Error(`stFromValues: ${n} values for shape [${shape}]`);
-  let data: StTensor['data'];
-  switch (dtype) {
-    case 'F64':
-      data = Float64Array.from(values);
-      break;
-    case 'F32':
-      data = Float32Array.from(values);
-      break;
-    case 'BF16':
-      data = bf16ValuesToBits(Float64Array.from(values, bf16Value));
-      break;
-    case 'F16': {
-      const d = new Uint16Array(n);
-      for (let i = 0; i < n; i++) d[i] = numberToF16(values[i]);
-      data = d;
-      break;
-    }
-    case 'I32':
-      data = Int32Array.from(values);
-      break;
-    case 'I64':
-      data = BigInt64Array.from(Array.from(values, (v) => BigInt(v)));
-      break;
-    case 'U8':
-      data = Uint8Array.from(values);
-      break;
-  }
-  return { dtype, shape: [...shape], data };
-}

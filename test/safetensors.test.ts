@@ -3,6 +3,7 @@
 // clear OpError, never a crash or a huge allocation — through both the in-memory parser
 // and the by-offset reader. Also the streaming writer. Files larger than 2 GiB are in
 // safetensors-large.test.ts.
+import { stFromValues } from '../train/model-files.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -17,7 +18,6 @@ import {
   readSafetensorsFile,
   SafetensorsWriter,
   serializeSafetensors,
-  stFromValues,
   stValues,
   type StTensor,
 } from '../io/safetensors.ts';

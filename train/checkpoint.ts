@@ -16,10 +16,10 @@ import { totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { OpError } from '../io/errors.ts';
 import { writeFileAtomic } from '../io/lines.ts';
-import { readSafetensorsFile, stFromValues, stValues, writeSafetensorsFile, type StDType, type StTensor } from '../io/safetensors.ts';
+import { readSafetensorsFile, stValues, writeSafetensorsFile, type StDType, type StTensor } from '../io/safetensors.ts';
 import { parameterCount, parameterShapes, parseConfig, type ModelConfig } from '../reference/model/config.ts';
 import { type Model } from '../reference/model/params.ts';
-import { loadModel, saveModel } from './model-files.ts';
+import { loadModel, saveModel, stFromValues } from './model-files.ts';
 import type { AdamWState } from './adamw.ts';
 
 export interface TrainerState {

@@ -6,7 +6,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OpError } from '../io/errors.ts';
 import { writeFileAtomic } from '../io/lines.ts';
-import { readSafetensorsFile, stFromValues, writeSafetensorsFile, type StDType, type StTensor } from '../io/safetensors.ts';
+import { numberToF16, readSafetensorsFile, writeSafetensorsFile, type StDType, type StTensor } from '../io/safetensors.ts';
+import { bf16ValuesToBits } from '../io/bf16-codec.ts';
+import { bf16Value } from '../reference/bf16.ts';
 import { configToJson, parameterShapes, parseConfig } from '../reference/model/config.ts';
 import { modelFromTensors, type Model } from '../reference/model/params.ts';
 
@@ -33,4 +35,38 @@ export function saveModel(dir: string, m: Model, dtype: StDType = 'F32'): void {
   writeSafetensorsFile(join(dir, 'model.safetensors'), list, { format: 'pt' });
   const tdt = dtype === 'BF16' ? 'bfloat16' : dtype === 'F64' ? 'float64' : 'float32';
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify(configToJson(m.config, tdt), null, 2) + '\n');
+}
+
+/** a safetensors tensor of `dtype` from values, rounded to it by the reference's rules (F32: fround; BF16: RNE via f32; F16: one RNE; ints: must be integers, U8 in 0..255) */
+export function stFromValues(values: ArrayLike<number>, dtype: StDType, shape: number[]): StTensor {
+  const n = values.length;
+  if (shape.reduce((a, d) => a * d, 1) !== n) throw new Error(`stFromValues: ${n} values for shape [${shape}]`);
+  let data: StTensor['data'];
+  switch (dtype) {
+    case 'F64':
+      data = Float64Array.from(values);
+      break;
+    case 'F32':
+      data = Float32Array.from(values);
+      break;
+    case 'BF16':
+      data = bf16ValuesToBits(Float64Array.from(values, bf16Value));
+      break;
+    case 'F16': {
+      const d = new Uint16Array(n);
+      for (let i = 0; i < n; i++) d[i] = numberToF16(values[i]);
+      data = d;
+      break;
+    }
+    case 'I32':
+      data = Int32Array.from(values);
+      break;
+    case 'I64':
+      data = BigInt64Array.from(Array.from(values, (v) => BigInt(v)));
+      break;
+    case 'U8':
+      data = Uint8Array.from(values);
+      break;
+  }
+  return { dtype, shape: [...shape], data };
 }
