@@ -10,6 +10,7 @@ import { isAbsolute, join, relative } from 'node:path';
 import { Node, Project, ts, type FunctionDeclaration } from 'ts-morph';
 import { OpError } from '../io/errors.ts';
 import { inlineCalls, type InlineFn } from './inline.ts';
+import { blockRows } from './rows.ts';
 import { BACKENDS, transformFunction, type Backend } from './transform.ts';
 
 export const ROOT = new URL('..', import.meta.url).pathname;
@@ -32,23 +33,29 @@ interface Found {
   kind: Kind;
   reference: string;
   doc: string;
+  rows: number;
+  constants: string[];
 }
 
 type Kind = 'kernel' | 'helper' | 'inline';
 
-function tagsOf(fn: FunctionDeclaration): { kind?: Kind; reference: string; doc: string } {
+function tagsOf(fn: FunctionDeclaration): { kind?: Kind; reference: string; doc: string; rows: number; constants: string[] } {
   let kind: Kind | undefined;
   let reference = '';
   let doc = '';
+  let rows = 1;
+  let constants: string[] = [];
   for (const jsdoc of fn.getJsDocs()) {
     doc = (jsdoc.getDescription() ?? '').trim();
     for (const tag of jsdoc.getTags()) {
       const name = tag.getTagName();
       if (name === 'kernel' || name === 'helper' || name === 'inline') kind = name;
       if (name === 'reference') reference = (tag.getCommentText() ?? '').trim();
+      if (name === 'rows') rows = Number((tag.getCommentText() ?? '').trim());
+      if (name === 'constants') constants = (tag.getCommentText() ?? '').split(',').map((x) => x.trim()).filter(Boolean);
     }
   }
-  return { kind, reference, doc };
+  return { kind, reference, doc, rows, constants };
 }
 
 /** integer codes: exported `const X = { a: 0, b: 1 } as const` objects of number literals, name → key → literal */
@@ -78,8 +85,8 @@ function findFunctions(dir: string, codes: Codes = new Map()): Found[] {
       }
     }
     for (const fn of sf.getFunctions()) {
-      const { kind, reference, doc } = tagsOf(fn);
-      if (kind && fn.isExported()) found.push({ fn, file: `${label}/${name}`, kind, reference, doc });
+      const { kind, reference, doc, rows, constants } = tagsOf(fn);
+      if (kind && fn.isExported()) found.push({ fn, file: `${label}/${name}`, kind, reference, doc, rows, constants });
     }
   }
   return found;
@@ -131,8 +138,14 @@ export function generateAll(dir: string = KERNEL_DIR): GeneratedFile[] {
     // the kernel with its @inline calls expanded (what the transforms see, and what the hash covers)
     const expanded = inlineCalls(k.fn.compilerNode as ts.FunctionDeclaration, inlines, codes);
     const sourceText = expanded.getText();
+    // @rows / @constants: the CPU flavours (webasm, which webgpu also runs, and cpu) only; the GL
+    // flavours keep one row per cell and sizes as arguments
+    const blocked = k.rows > 1 ? blockRows(expanded, k.rows) : expanded;
     for (const backend of BACKENDS) {
-      const main = transformFunction(expanded, { backend, isKernel: true, helpers: helperNames });
+      const cpuFlavour = backend === 'webasm' || backend === 'cpu';
+      const rows = cpuFlavour ? k.rows : 1;
+      const constants = cpuFlavour ? k.constants : [];
+      const main = transformFunction(rows > 1 ? blocked : expanded, { backend, isKernel: true, helpers: helperNames, constants });
       // helpers, transitively, each lowered for this backend
       const helperCode = new Map<string, string>();
       const pending = [...main.calls];
@@ -162,6 +175,8 @@ export function generateAll(dir: string = KERNEL_DIR): GeneratedFile[] {
         `  reference: ${JSON.stringify(k.reference)},`,
         `  params: ${JSON.stringify(main.params)},`,
         `  components: ${main.components},`,
+        ...(rows > 1 ? [`  rows: ${rows},`] : []),
+        ...(constants.length ? [`  constants: ${JSON.stringify(constants)},`] : []),
         `  kernel: ${lit(main.code)},`,
         `  helpers: [${helperList.map((h) => `\n    ${lit(h)},`).join('')}${helperList.length ? '\n  ' : ''}],`,
         `  native: [${native.map((n) => `\n    { name: ${JSON.stringify(n.name)}, glsl: ${lit(n.glsl)} },`).join('')}${native.length ? '\n  ' : ''}],`,

@@ -40,6 +40,12 @@ export interface TransformOptions {
   isKernel: boolean;
   /** names of @helper functions a kernel may call */
   helpers: ReadonlySet<string>;
+  /**
+   * `@constants K,N`: these integer parameters become gpu.js compile-time constants
+   * (`this.constants.K`): dropped from the parameters, every read rewritten. gpu.js compiles a
+   * kernel per distinct constant values (kernels/runtime.ts caches per values).
+   */
+  constants?: readonly string[];
 }
 
 export interface Transformed {
@@ -280,9 +286,14 @@ export function transformFunction(fn: ts.FunctionDeclaration, opts: TransformOpt
     return ts.visitEachChild(n, visit, undefined);
   };
 
-  const params = fn.parameters.filter((p) => !(ts.isIdentifier(p.name) && p.name.text === 'this')).map((p) => (p.name as ts.Identifier).text);
+  const allParams = fn.parameters.filter((p) => !(ts.isIdentifier(p.name) && p.name.text === 'this')).map((p) => (p.name as ts.Identifier).text);
+  const constants = opts.constants ?? [];
+  for (const c of constants) if (!allParams.includes(c) || !ints.has(c)) fail(fn, `@constants ${c}: not an int parameter`);
+  const params = allParams.filter((p) => !constants.includes(p));
   if (opts.isKernel) params.push('one');
-  const body = ts.visitNode(fn.body!, visit) as ts.Block;
+  let body = ts.visitNode(fn.body!, visit) as ts.Block;
+  // @constants: each read of K becomes this.constants.K (a compile-time value in gpu.js)
+  for (const c of constants) body = substitute(body, c, () => f.createPropertyAccessExpression(f.createPropertyAccessExpression(f.createThis(), 'constants'), c));
   const out = f.createFunctionDeclaration(undefined, undefined, opts.isKernel ? 'kernel' : fn.name!.text, undefined, params.map((p) => f.createParameterDeclaration(undefined, undefined, p)), undefined, body);
   const printer = ts.createPrinter({ newLine: ts.NewLineKind.LineFeed, removeComments: true });
   const printed = printer.printNode(ts.EmitHint.Unspecified, out, sf);

@@ -7,7 +7,7 @@ import { bf16Value } from '../reference/bf16.ts';
 import { ANCHOR_DOC, BLOCK_EMPTY, BLOCK_FULL, type Variant } from '../reference/masks.ts';
 import { blockKinds } from '../reference/masks.ts';
 import { GENERATED, type KernelName } from '../generated/index.ts';
-import { openBackend, orderArgs, type KernelBackend, type NamedArgs } from './runtime.ts';
+import { constantArgs, openBackend, orderArgs, type KernelBackend, type NamedArgs } from './runtime.ts';
 import type { GeneratedKernel } from './types.ts';
 import { ATTN_VARIANT, TILE_KIND } from './src/attention.ts';
 import { COLS_DK, COLS_DV } from './src/attention-backward.ts';
@@ -24,7 +24,7 @@ const f32 = (x: ArrayLike<number>): Float32Array => (x instanceof Float32Array ?
 async function run(b: BackendChoice, name: KernelName, args: NamedArgs, output: number[]): Promise<Float32Array> {
   const be = await resolve(b);
   const k = GENERATED[name][KERNEL_FLAVOR[be.name]];
-  return be.run(k, orderArgs(k, args), output);
+  return be.run(k, orderArgs(k, args), output, constantArgs(k, args));
 }
 function need(cond: boolean, msg: string): void {
   if (!cond) throw new OpError('BAD_TENSOR', msg);
@@ -39,7 +39,33 @@ export async function bf16Round(x: ArrayLike<number>, backend?: BackendChoice): 
 /** c [M, N] = a [M, K] · b [K, N], bf16 inputs, float32 accumulation in k order; out 'f32' or 'bf16' */
 export async function matmul(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, out: 'f32' | 'bf16' = 'f32', backend?: BackendChoice): Promise<Float32Array> {
   need(a.length === M * K && b.length === K * N, `matmul: a has ${a.length} values (M·K = ${M * K}), b has ${b.length} (K·N = ${K * N})`);
-  return run(backend, 'matmul', { a: f32(a), b: f32(b), K, N, outBf16: out === 'bf16' ? ROUNDING.bf16 : ROUNDING.f32 }, [N, M]);
+  const be = await resolve(backend);
+  const k = GENERATED.matmul[KERNEL_FLAVOR[be.name]];
+  const R = k.rows ?? 1;
+  const outBf16 = out === 'bf16' ? ROUNDING.bf16 : ROUNDING.f32;
+  if (R === 1) return be.run(k, orderArgs(k, { a: f32(a), b: f32(b), K, N, outBf16 }), [N, M], constantArgs(k, { K, N }));
+  // @rows R (kernels/src/matmul.ts): cell (n, y) returns rows R·y … R·y + R − 1; rows past M read zero padding
+  const Mq = Math.ceil(M / R);
+  let ap = f32(a);
+  if (Mq * R !== M) {
+    const padded = new Float32Array(Mq * R * K);
+    padded.set(ap);
+    ap = padded;
+  }
+  const named = { a: ap, b: f32(b), K, N, outBf16 };
+  const blocked = await be.run(k, orderArgs(k, named), [N, Mq], constantArgs(k, named));
+  return unblockRows(blocked, M, N, R);
+}
+
+/** [y][x][c] (stride R, rows R·y + c) → [row][x], the first M rows */
+export function unblockRows(blocked: Float32Array, M: number, N: number, R: number): Float32Array {
+  const c = new Float32Array(M * N);
+  for (let m = 0; m < M; m++) {
+    const base = (m - (m % R)) * N + (m % R);
+    const row = m * N;
+    for (let n = 0; n < N; n++) c[row + n] = blocked[base + n * R];
+  }
+  return c;
 }
 
 export type RopeKernelPath = 'f32' | 'hf' | 'paper';
@@ -129,7 +155,7 @@ export function runPlanSync<T>(plan: Plan<T>, be: KernelBackend): T {
   let r = plan.next();
   while (!r.done) {
     const k = GENERATED[r.value.name][KERNEL_FLAVOR[be.name]] as GeneratedKernel;
-    r = plan.next(be.runSync(k, orderArgs(k, r.value.args), r.value.output));
+    r = plan.next(be.runSync(k, orderArgs(k, r.value.args), r.value.output, constantArgs(k, r.value.args)));
   }
   return r.value;
 }
@@ -139,7 +165,7 @@ export async function runPlan<T>(plan: Plan<T>, backend?: BackendChoice): Promis
   let r = plan.next();
   while (!r.done) {
     const k = GENERATED[r.value.name][KERNEL_FLAVOR[be.name]] as GeneratedKernel;
-    r = plan.next(await be.run(k, orderArgs(k, r.value.args), r.value.output));
+    r = plan.next(await be.run(k, orderArgs(k, r.value.args), r.value.output, constantArgs(k, r.value.args)));
   }
   return r.value;
 }

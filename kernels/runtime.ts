@@ -24,12 +24,28 @@ export type NamedArgs = Readonly<Record<string, KernelArg>>;
 /** named arguments in k.params order (without `one`); throws naming a missing or an unknown name */
 export function orderArgs(k: GeneratedKernel, named: NamedArgs): KernelArg[] {
   const params = k.params.slice(0, -1);
-  const missing = params.filter((p) => !Object.hasOwn(named, p));
-  const extra = Object.keys(named).filter((n) => !params.includes(n));
+  const consts = k.constants ?? [];
+  const all = [...params, ...consts];
+  const missing = all.filter((p) => !Object.hasOwn(named, p));
+  const extra = Object.keys(named).filter((n) => !all.includes(n));
   if (missing.length || extra.length)
-    throw new OpError('BAD_ARGS', `kernel ${k.name} takes (${params.join(', ')})${missing.length ? `; missing: ${missing.join(', ')}` : ''}${extra.length ? `; unknown: ${extra.join(', ')}` : ''}`);
+    throw new OpError('BAD_ARGS', `kernel ${k.name} takes (${params.join(', ')}${consts.length ? `; constants ${consts.join(', ')}` : ''})${missing.length ? `; missing: ${missing.join(', ')}` : ''}${extra.length ? `; unknown: ${extra.join(', ')}` : ''}`);
   return params.map((p) => named[p]);
 }
+
+/** a kernel's `@constants` values from its named arguments (integers), or undefined when it has none */
+export function constantArgs(k: GeneratedKernel, named: NamedArgs): Record<string, number> | undefined {
+  if (!k.constants?.length) return undefined;
+  const out: Record<string, number> = {};
+  for (const c of k.constants) {
+    const v = named[c];
+    if (typeof v !== 'number' || !Number.isInteger(v)) throw new OpError('BAD_ARGS', `kernel ${k.name}: constant ${c} must be an integer, got ${typeof v === 'number' ? v : 'an array'}`);
+    out[c] = v;
+  }
+  return out;
+}
+/** the kernel-cache key part of constant values */
+const constantsKey = (c: Record<string, number> | undefined): string => (c ? Object.entries(c).map(([k, v]) => `${k}=${v}`).join(',') : '');
 
 export interface KernelBackend {
   readonly name: BackendName;
@@ -37,15 +53,19 @@ export interface KernelBackend {
   readonly description: string;
   /** whether float32 subnormal inputs and results are flushed to zero (GL backends) */
   readonly flushesSubnormals: boolean;
-  /** run kernel k over an output grid; args in k.params order, without the trailing `one` */
-  run(k: GeneratedKernel, args: KernelArg[], output: number[]): Promise<Float32Array>;
+  /**
+   * run kernel k over an output grid; args in k.params order, without the trailing `one`;
+   * constants: k.constants' values (constantArgs), compiled in: one compiled kernel is cached
+   * per (kernel, output, constants)
+   */
+  run(k: GeneratedKernel, args: KernelArg[], output: number[], constants?: Record<string, number>): Promise<Float32Array>;
   /**
    * webasm only: whether asynchronous runs split each kernel's cells over gpu.js's worker
    * threads (asyncMode; results are identical). Off unless ANCHOR_THREADS=1; runSync never does.
    */
   threads?: boolean;
   /** the same, synchronously: present where gpu.js runs in this process (webasm, cpu, headlessgl; not webgpu, whose readback is async) */
-  runSync?(k: GeneratedKernel, args: KernelArg[], output: number[]): Float32Array;
+  runSync?(k: GeneratedKernel, args: KernelArg[], output: number[], constants?: Record<string, number>): Float32Array;
   close(): Promise<void>;
 }
 
@@ -132,18 +152,22 @@ class NodeBackend implements KernelBackend {
     this.threads = name === 'webasm' && process.env.ANCHOR_THREADS === '1';
     this.description = `gpu.js ${name} in Node ${process.version}`;
   }
-  async run(k: GeneratedKernel, args: KernelArg[], output: number[]): Promise<Float32Array> {
+  /** kernels compiled so far (gpu.js createKernel calls): tests check that repeated calls reuse them */
+  readonly compiles = { count: 0 };
+  async run(k: GeneratedKernel, args: KernelArg[], output: number[], constants?: Record<string, number>): Promise<Float32Array> {
     // webasm with threads: gpu.js splits a kernel's cells over worker threads (asyncMode)
-    if (this.threads && this.name === 'webasm') return flattenOutput(await this.kernel(k, args, output, true)(...args, 1), output, k.components);
-    return this.runSync(k, args, output);
+    if (this.threads && this.name === 'webasm') return flattenOutput(await this.kernel(k, args, output, true, constants)(...args, 1), output, k.components);
+    return this.runSync(k, args, output, constants);
   }
-  runSync(k: GeneratedKernel, args: KernelArg[], output: number[]): Float32Array {
-    return flattenOutput(this.kernel(k, args, output, false)(...args, 1), output, k.components);
+  runSync(k: GeneratedKernel, args: KernelArg[], output: number[], constants?: Record<string, number>): Float32Array {
+    return flattenOutput(this.kernel(k, args, output, false, constants)(...args, 1), output, k.components);
   }
-  private kernel(k: GeneratedKernel, args: KernelArg[], output: number[], threaded: boolean): (...a: unknown[]) => any {
+  private kernel(k: GeneratedKernel, args: KernelArg[], output: number[], threaded: boolean, constants: Record<string, number> | undefined): (...a: unknown[]) => any {
     if (k.backend !== KERNEL_FLAVOR[this.name]) throw new Error(`kernel ${k.name} was generated for ${k.backend}, not ${this.name}`);
     if (args.length !== k.params.length - 1) throw new OpError('BAD_ARGS', `kernel ${k.name} takes ${k.params.length - 1} arguments (${k.params.slice(0, -1).join(', ')}), got ${args.length}`);
-    const key = `${k.name}|${output.join('x')}|${threaded}`;
+    if (!!k.constants?.length !== !!constants) throw new OpError('BAD_ARGS', `kernel ${k.name} takes constants (${(k.constants ?? []).join(', ') || 'none'}); pass constantArgs(k, named)`);
+    // gpu.js compiles per distinct constant values: cache per (kernel, output, constants)
+    const key = `${k.name}|${output.join('x')}|${threaded}|${constantsKey(constants)}`;
     let fn = this.kernels.get(key);
     if (!fn) {
       for (const h of k.helpers) {
@@ -151,7 +175,8 @@ class NodeBackend implements KernelBackend {
         this.gpu.addFunction(h);
         this.helpersAdded.add(h);
       }
-      fn = this.gpu.createKernel(k.kernel, { ...KERNEL_SETTINGS, output, ...(threaded ? { asyncMode: true } : {}) });
+      this.compiles.count++;
+      fn = this.gpu.createKernel(k.kernel, { ...KERNEL_SETTINGS, output, ...(constants ? { constants } : {}), ...(threaded ? { asyncMode: true } : {}) });
       // webasm shapes an Array(n) result as one subarray per cell; its flat stride-n data is
       // what the host wants, so that kernel returns it as is
       const inner = (fn as any).kernel;
@@ -314,10 +339,10 @@ class WebGPUBackend implements KernelBackend {
     return new WebGPUBackend(`gpu.js webgpu on Dawn (${adapter.name}${adapter.software ? ', software' : ''})`, adapter, gpu, flushes);
   }
 
-  async run(k: GeneratedKernel, args: KernelArg[], output: number[]): Promise<Float32Array> {
+  async run(k: GeneratedKernel, args: KernelArg[], output: number[], constants?: Record<string, number>): Promise<Float32Array> {
     if (k.backend !== KERNEL_FLAVOR.webgpu) throw new Error(`kernel ${k.name} was generated for ${k.backend}, not webgpu (which runs the ${KERNEL_FLAVOR.webgpu} lowering)`);
     if (args.length !== k.params.length - 1) throw new OpError('BAD_ARGS', `kernel ${k.name} takes ${k.params.length - 1} arguments (${k.params.slice(0, -1).join(', ')}), got ${args.length}`);
-    const key = `${k.name}|${output.join('x')}`;
+    const key = `${k.name}|${output.join('x')}|${constantsKey(constants)}`;
     let fn = this.kernels.get(key);
     if (!fn) {
       for (const h of k.helpers) {
@@ -325,7 +350,7 @@ class WebGPUBackend implements KernelBackend {
         this.gpu.addFunction(h);
         this.helpersAdded.add(h);
       }
-      fn = this.gpu.createKernel(k.kernel, { ...KERNEL_SETTINGS, output });
+      fn = this.gpu.createKernel(k.kernel, { ...KERNEL_SETTINGS, output, ...(constants ? { constants } : {}) });
       this.kernels.set(key, fn!);
     }
     return flattenOutput(await fn!(...args, 1), output, k.components);

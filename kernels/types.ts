@@ -22,6 +22,13 @@ export interface GeneratedKernel {
   params: string[];
   /** numbers per output cell: 1, or n (2 … 4) for a kernel returning [a, b, …]; cell-major, stride n */
   components: number;
+  /**
+   * `@rows R`: each cell computes R rows (R·y + c, c = 0 … R − 1) and returns them as its R
+   * components; the host pads the row count to a multiple of R and de-interleaves. Absent: 1.
+   */
+  rows?: number;
+  /** `@constants`: integer sizes passed as gpu.js compile-time constants (named like args), not params */
+  constants?: string[];
   /** the gpu.js kernel function, plain JavaScript */
   kernel: string;
   /** helper functions the kernel calls (gpu.addFunction) */

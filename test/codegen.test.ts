@@ -10,6 +10,7 @@ import { Project, ts } from 'ts-morph';
 import { checkReference, generateAll, ROOT } from '../codegen/generate.ts';
 import { inlineCalls, type InlineFn } from '../codegen/inline.ts';
 import { uniqueLocals } from '../codegen/unique-locals.ts';
+import { blockRows } from '../codegen/rows.ts';
 import { transformFunction, type Backend } from '../codegen/transform.ts';
 import { GENERATED } from '../generated/index.ts';
 
@@ -148,7 +149,8 @@ test('a kernel may return [a, b, …] (2 to 4 numbers per cell); components says
   assert.is(t.components, 2);
   assert.ok(t.code.includes('return [Math.fround(a[i] - 1), a[i]];'), t.code);
   assert.is(GENERATED.attnScores.webasm.components, 4);
-  assert.is(GENERATED.matmul.webasm.components, 1);
+  assert.is(GENERATED.matmul.webasm.components, 4); // @rows 4
+  assert.is(GENERATED.matmul.webgl2.components, 1); // the GL flavours stay one row per cell
   for (const bad of ['function k(this: T, a: Arr): number[] { return [a[0]]; }', 'function k(this: T, a: Arr): number { const b = [1, 2]; return b[0]; }'])
     assert.throws(() => lower(bad, 'webasm'), /kernel subset/);
 });
@@ -222,6 +224,21 @@ test('@reference resolves to an exported function; a wrong tag fails naming the 
   } finally {
     rmSync(dir, { recursive: true });
   }
+});
+
+
+test('@rows 4 blocks row-varying statements (shared loads stay once); @constants turns sizes into this.constants', () => {
+  const project = new Project({ useInMemoryFileSystem: true });
+  const src = 'type int = number;\nfunction k(this: T, a: Arr, b: Arr, K: int, N: int): number {\n  const m: int = this.thread.y;\n  const n: int = this.thread.x;\n  let acc = 0;\n  for (let k: int = 0; k < K; k++) {\n    const bv = b[k * N + n];\n    acc += a[m * K + k] * bv;\n  }\n  return acc;\n}';
+  const fn = project.createSourceFile('k.ts', src).getFunctions()[0].compilerNode as ts.FunctionDeclaration;
+  const t = transformFunction(blockRows(fn, 4), { backend: 'webasm', isKernel: true, helpers: new Set(), constants: ['K', 'N'] });
+  assert.is(t.components, 4);
+  assert.equal(t.params, ['a', 'b', 'one']);
+  assert.is(t.code.match(/b\[/g)!.length, 1, t.code);
+  for (let c = 0; c < 4; c++) assert.ok(t.code.includes(`acc_r${c} = acc_r${c} + (a[m_r${c} * this.constants.K + k] * bv)`), t.code);
+  assert.ok(t.code.includes('return [acc_r0, acc_r1, acc_r2, acc_r3];') && t.code.includes('k < this.constants.K'), t.code);
+  const bad = project.createSourceFile('bad.ts', 'type int = number;\nfunction k(this: T, a: Arr): number {\n  const m: int = this.thread.y;\n  let s = 0;\n  for (let k: int = 0; k < m; k++) s += a[k];\n  return s;\n}').getFunctions()[0].compilerNode as ts.FunctionDeclaration;
+  assert.throws(() => blockRows(bad, 4), /@rows.*for loop whose header reads a row-varying name/);
 });
 
 test.run();

@@ -16,7 +16,7 @@ import { blockMask, docIdsFromLengths, isAllowed, type Variant } from '../refere
 import { Rng } from '../reference/rng.ts';
 import { attentionBackward, attentionForward, bf16Round, blockTable, buildChunks, keyBounds, matmul, ropeApply } from '../kernels/ops.ts';
 import { blockKinds } from '../reference/masks.ts';
-import { closeBackends, INSTALL_HINT, orderArgs, probeBackends, resolveAuto, type KernelBackend, openBackend, webgpuAdapterInfo } from '../kernels/runtime.ts';
+import { closeBackends, constantArgs, INSTALL_HINT, orderArgs, probeBackends, resolveAuto, type KernelBackend, openBackend, webgpuAdapterInfo } from '../kernels/runtime.ts';
 import { GENERATED } from '../generated/index.ts';
 import type { BackendName } from '../kernels/types.ts';
 
@@ -25,8 +25,12 @@ const NUM_RUNS = 20;
 test('kernels take named arguments: ordered by the generated params, a missing or unknown name throws', () => {
   const k = GENERATED.matmul.webasm;
   const a = new Float32Array(1);
-  assert.equal(orderArgs(k, { outBf16: 1, N: 3, K: 2, b: a, a }), [a, a, 2, 3, 1]);
-  assert.throws(() => orderArgs(k, { a, b: a, K: 2, N: 3 }), /kernel matmul takes \(a, b, K, N, outBf16\); missing: outBf16/);
+  // webasm's matmul takes K and N as @constants (constantArgs), not as parameters
+  assert.equal(orderArgs(k, { outBf16: 1, N: 3, K: 2, b: a, a }), [a, a, 1]);
+  assert.equal(constantArgs(k, { outBf16: 1, N: 3, K: 2, b: a, a }), { K: 2, N: 3 });
+  assert.throws(() => orderArgs(k, { a, b: a, K: 2, N: 3 }), /kernel matmul takes \(a, b, outBf16; constants K, N\); missing: outBf16/);
+  assert.throws(() => orderArgs(k, { a, b: a, N: 3, outBf16: 0 }), /missing: K/);
+  assert.equal(orderArgs(GENERATED.matmul.webgl2, { outBf16: 1, N: 3, K: 2, b: a, a }), [a, a, 2, 3, 1]);
   assert.throws(() => orderArgs(k, { a, b: a, K: 2, N: 3, outBf16: 0, M: 1 }), /unknown: M/);
 });
 const probes = await probeBackends(['webasm', 'cpu', 'webgl2', 'headlessgl', 'webgpu']);
@@ -185,6 +189,48 @@ for (const be of backends) {
     }
   });
 }
+
+// the matmul kernel as generated before @rows 4 / @constants (one row per cell, sizes as arguments)
+const MATMUL_UNBLOCKED_WEBASM = `function kernel(a, b, K, N, outBf16, one) {
+    let m = this.thread.y;
+    let n = this.thread.x;
+    let acc = 0.0;
+    for (let k = 0; k < K; k = k + 1) {
+        acc = acc + (a[m * K + k] * b[k * N + n]);
+    }
+    if (outBf16 === 1)
+        return (acc !== acc || Math.abs(acc) > 3.4028234663852886e38 || acc === 0 ? acc : (acc < 0 ? -1 : 1) * (Math.abs(acc) < 1.1754943508222875e-38 ? Math.abs(acc) + 1.1555579666323415e-33 - 1.1555579666323415e-33 : Math.abs(acc) >= 1.2676506002282294e30 ? (((Math.abs(acc) * 9.094947017729282e-13) * 65537) - (((Math.abs(acc) * 9.094947017729282e-13) * 65537) - (Math.abs(acc) * 9.094947017729282e-13))) * 1099511627776 : (Math.abs(acc) * 65537) - ((Math.abs(acc) * 65537) - Math.abs(acc))));
+    return acc;
+}`;
+for (const be of backends.filter((b) => b.name === 'webasm' || b.name === 'cpu'))
+  test(`${be.name}: the blocked matmul (@rows 4, @constants K,N) equals the unblocked kernel bit for bit, and compiles once per shape`, async () => {
+    const gen = GENERATED.matmul[be.name as 'webasm' | 'cpu'];
+    assert.is(gen.rows, 4);
+    assert.equal(gen.constants, ['K', 'N']);
+    const old = { ...gen, name: 'matmulUnblocked', params: ['a', 'b', 'K', 'N', 'outBf16', 'one'], components: 1, rows: undefined, constants: undefined, kernel: be.name === 'webasm' ? MATMUL_UNBLOCKED_WEBASM : gen.kernel };
+    if (be.name === 'cpu') old.kernel = MATMUL_UNBLOCKED_WEBASM.replace('acc = acc + (a[m * K + k] * b[k * N + n]);', 'acc = Math.fround(acc + Math.fround(a[m * K + k] * b[k * N + n]));').replace(/return \(acc !== acc[^\n]*\n/, 'return bf16Split(acc, one);\n');
+    const shapes: [number, number, number][] = [[1, 1, 1], [3, 7, 5], [5, 33, 9], [6, 17, 31], [9, 64, 13], [13, 5, 3], [7, 129, 1], [8, 96, 40]];
+    for (const [M, K, N] of shapes)
+      for (const outBf16 of [false, true]) {
+        const rng = new Rng(M * 1000 + K * 10 + N);
+        const a = Float32Array.from({ length: M * K }, () => bf16Value(rng.normal() * 2 ** rng.int(-20, 20)));
+        const b = Float32Array.from({ length: K * N }, () => bf16Value(rng.normal()));
+        const want = await be.run(old, [a, b, K, N, outBf16 ? 1 : 0], [N, M]);
+        const got = await matmul(a, b, M, K, N, outBf16 ? 'bf16' : 'f32', be);
+        for (let i = 0; i < want.length; i++) assert.ok(sameValue(got[i], want[i]), `M${M} K${K} N${N} [${i}] got ${got[i]} want ${want[i]}`);
+      }
+    // compiled kernels are cached per (kernel, output, constants): a repeat compiles nothing
+    const count = (be as unknown as { compiles?: { count: number } }).compiles;
+    if (count) {
+      const a = new Float32Array(5 * 7).fill(1), b = new Float32Array(7 * 3).fill(2);
+      await matmul(a, b, 5, 7, 3, 'f32', be);
+      const before = count.count;
+      for (let i = 0; i < 3; i++) await matmul(a, b, 5, 7, 3, 'f32', be);
+      assert.is(count.count, before);
+      await matmul(new Float32Array(5 * 9), new Float32Array(9 * 3), 5, 9, 3, 'f32', be);
+      assert.is(count.count, before + 1);
+    }
+  });
 
 if (backends.some((b) => b.name === 'webasm'))
   test('webasm: worker threads (async runs) give the single-threaded results bit for bit', async () => {

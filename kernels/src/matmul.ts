@@ -7,7 +7,12 @@ import { bf16, ROUNDING, type Arr, type int, type Thread } from './precision.ts'
 /**
  * a: [M, K] and b: [K, N] bf16 values (as float32); cell (x = n, y = m).
  * outBf16 = 1 rounds the float32 sum to bf16, 0 returns it.
+ * On the CPU flavours (webasm, cpu) codegen blocks 4 rows per cell (`@rows 4`: cell (x = n,
+ * y = m div 4) returns rows 4y … 4y + 3, each b element read once for the four) and bakes K, N
+ * in as gpu.js constants (`@constants`); each row's sum is the one written here, bit for bit.
  * @kernel
+ * @rows 4
+ * @constants K,N
  * @reference test/kernels.test.ts matmulRef (the sequential float32 sum over k, one rounding per op)
  */
 export function matmul(this: Thread, a: Arr, b: Arr, K: int, N: int, outBf16: int): number {
@@ -15,7 +20,8 @@ export function matmul(this: Thread, a: Arr, b: Arr, K: int, N: int, outBf16: in
   const n: int = this.thread.x;
   let acc = 0;
   for (let k: int = 0; k < K; k++) {
-    acc += a[m * K + k] * b[k * N + n];
+    const bv = b[k * N + n];
+    acc += a[m * K + k] * bv;
   }
   if (outBf16 === ROUNDING.bf16) return bf16(acc);
   return acc;
