@@ -2,26 +2,57 @@
 // or cpu (gpu.js runs them in this process). webgl2 answers over the browser bridge, so it
 // cannot back the synchronous model interface; use the async ops in kernels/ops.ts there.
 //
-// Kernel ops: RMSNorm forward, SwiGLU forward, cross-entropy, attention forward and backward
-// (paths f32 and bf16_flash). Everything else, and every op under the f64 policy or the bf16_eager
-// attention path, is the reference's (each listed in SPEC.md, "Kernels").
+// Kernel ops: linear forward and backward (the LM head included; chunked matmuls, float32
+// accumulation, one rounding to the policy dtype), RMSNorm forward, SwiGLU forward,
+// cross-entropy, attention forward and backward (paths f32 and bf16_flash). Everything else, every
+// op under the f64 policy or the bf16_eager attention path, and linears below `linearMinWork`
+// multiply-adds, are the reference's (each listed in SPEC.md, "Kernels").
 
 import { referenceBackend, type Backend } from '../reference/model/backend.ts';
+import { bf16Value } from '../reference/bf16.ts';
+import type { Round } from '../reference/model/layers.ts';
 import type { Policy } from '../reference/model/precision.ts';
 import type { Variant } from '../reference/masks.ts';
-import { attentionBackwardPlan, attentionForwardPlan, blockTable, crossEntropyPlan, rmsnormPlan, runPlanSync, swigluPlan, type ActRounding, type BlockTable } from './ops.ts';
+import { attentionBackwardPlan, attentionForwardPlan, blockTable, crossEntropyPlan, matmulPlan, MAX_KERNEL_ELEMENTS, rmsnormPlan, runPlanSync, swigluPlan, type ActRounding, type BlockTable } from './ops.ts';
 import { openBackendSync } from './runtime.ts';
+import { GENERATED } from '../generated/index.ts';
+import { KERNEL_FLAVOR } from './types.ts';
 
 export type KernelBackendName = 'webasm' | 'cpu';
 export const MODEL_BACKENDS = ['reference', 'webasm', 'cpu'] as const;
 
 const f64 = (x: Float32Array): Float64Array => Float64Array.from(x);
 const actOf = (pol: Policy): ActRounding | null => (pol.name === 'f32' ? 'f32' : pol.name === 'bf16' ? 'bf16' : null);
+/** a linear's rounding (the policy's `act`): f32 (Math.fround), bf16 (bf16Value), or null (f64: the reference's) */
+const roundOf = (round: Round): ActRounding | null => (round === Math.fround ? 'f32' : round === bf16Value ? 'bf16' : null);
+
+/**
+ * Linears with fewer multiply-adds (T·nIn·nOut) than this run on the reference: below it the
+ * kernel call's fixed cost (argument conversion, gpu.js dispatch) loses to the plain JS loop
+ * (bench/model.bench.ts --sizes measures the crossover; SPEC.md, "Model Backend").
+ */
+export const LINEAR_MIN_WORK = 1 << 18;
+
+/** webasm indexes in float32: an op whose whole tensors reach 2^24 elements runs on the reference (linears are chunked instead) */
+const tooBig = (...n: number[]): boolean => n.some((x) => x > MAX_KERNEL_ELEMENTS);
+
+/** [R, C] row-major → [C, R] */
+function transpose(x: ArrayLike<number>, R: number, C: number): Float32Array {
+  const y = new Float32Array(R * C);
+  for (let r = 0; r < R; r++) {
+    const o = r * C;
+    for (let c = 0; c < C; c++) y[c * R + r] = x[o + c];
+  }
+  return y;
+}
 
 /** a model Backend running the kernel ops on webasm or cpu */
-export function kernelModelBackend(name: KernelBackendName, opts: { blockSize?: number } = {}): Backend {
+export function kernelModelBackend(name: KernelBackendName, opts: { blockSize?: number; linearMinWork?: number } = {}): Backend {
   const be = openBackendSync(name);
   const B = opts.blockSize ?? 32;
+  const minWork = opts.linearMinWork ?? LINEAR_MIN_WORK;
+  const R = GENERATED.matmul[KERNEL_FLAVOR[be.name]].rows ?? 1;
+  const mm = (a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, out: ActRounding) => runPlanSync(matmulPlan(a, b, M, K, N, out, R), be);
   // the block table depends only on (variant, doc ids): build it once per window, reuse across layers
   let tableKey: { variant: string; docIds: ArrayLike<number> } | null = null;
   let table: BlockTable | null = null;
@@ -35,31 +66,61 @@ export function kernelModelBackend(name: KernelBackendName, opts: { blockSize?: 
   return {
     ...referenceBackend,
     name,
+    // y = round(x·Wᵀ + b): yᵀ [nOut, T] = W [nOut, nIn] · xᵀ [nIn, T] (W's rows are the kernel's
+    // a rows, chunked without a copy), float32 sums over i in order; with a bias the float32 sum
+    // comes back and round(sum + b) is formed here, so each output is still rounded once
+    linear(x, T, nIn, W, nOut, b, round) {
+      const act = roundOf(round);
+      if (!act || T * nIn * nOut < minWork) return referenceBackend.linear(x, T, nIn, W, nOut, b, round);
+      const yT = mm(W, transpose(x, T, nIn), nOut, nIn, T, b ? 'f32' : act);
+      const y = new Float64Array(T * nOut);
+      for (let o = 0; o < nOut; o++) {
+        const r = o * T;
+        if (b) for (let t = 0; t < T; t++) y[t * nOut + o] = round(yT[r + t] + b[o]);
+        else for (let t = 0; t < T; t++) y[t * nOut + o] = yT[r + t];
+      }
+      return y;
+    },
+    // dx [T, nIn] = dy [T, nOut] · W [nOut, nIn] (sum over o in order), dW [nOut, nIn] = dyᵀ · x
+    // (sum over t in order): float32 sums rounded once by the kernel; db = round(Σ_t dy) in f64
+    linearBackward(dy, x, T, nIn, W, nOut, hasBias, round) {
+      const act = roundOf(round);
+      if (!act || T * nIn * nOut < minWork) return referenceBackend.linearBackward(dy, x, T, nIn, W, nOut, hasBias, round);
+      const dx = f64(mm(dy, W, T, nOut, nIn, act));
+      const dW = f64(mm(transpose(dy, T, nOut), x, nOut, T, nIn, act));
+      let db: Float64Array | null = null;
+      if (hasBias) {
+        db = new Float64Array(nOut);
+        for (let t = 0; t < T; t++) for (let o = 0; o < nOut; o++) db[o] += dy[t * nOut + o];
+        for (let o = 0; o < nOut; o++) db[o] = round(db[o]);
+      }
+      return { dx, dW, db };
+    },
     rmsnorm(x, T, d, w, eps, pol) {
       const act = actOf(pol);
-      if (!act) return referenceBackend.rmsnorm(x, T, d, w, eps, pol);
+      if (!act || tooBig(T * d)) return referenceBackend.rmsnorm(x, T, d, w, eps, pol);
       const r = runPlanSync(rmsnormPlan(x, T, d, w, eps, act), be);
       return { out: f64(r.out), rstd: f64(r.rstd) };
     },
     swiglu(gate, up, pol) {
       const act = actOf(pol);
-      if (!act) return referenceBackend.swiglu(gate, up, pol);
+      if (!act || tooBig(2 * gate.length)) return referenceBackend.swiglu(gate, up, pol);
       const r = runPlanSync(swigluPlan(gate, up, act), be);
       return { out: f64(r.out), act: f64(r.act) };
     },
     crossEntropy(logits, T, V, labels, pol) {
       const act = actOf(pol);
-      if (!act) return referenceBackend.crossEntropy(logits, T, V, labels, pol);
+      if (!act || tooBig(T * V)) return referenceBackend.crossEntropy(logits, T, V, labels, pol);
       const r = runPlanSync(crossEntropyPlan(logits, T, V, labels, act), be);
       return { loss: r.loss, dlogits: f64(r.dlogits), count: r.count, perToken: r.perToken };
     },
     attention(q, k, v, shape, docIds, o) {
-      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK) return referenceBackend.attention(q, k, v, shape, docIds, o);
+      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK || tooBig(q.length, k.length)) return referenceBackend.attention(q, k, v, shape, docIds, o);
       const r = runPlanSync(attentionForwardPlan(q, k, v, shape, docIds, { variant: o.variant, precision: o.precision, scale: o.scale, table: tableFor(o.variant, docIds) }), be);
       return { out: f64(r.out), lse: f64(r.lse) };
     },
     attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o) {
-      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK) return referenceBackend.attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o);
+      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK || tooBig(q.length, k.length)) return referenceBackend.attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o);
       const r = runPlanSync(attentionBackwardPlan(q, k, v, out, lse, dOut, shape, docIds, { variant: o.variant, precision: o.precision, scale: o.scale, table: tableFor(o.variant, docIds) }), be);
       return { dq: f64(r.dq), dk: f64(r.dk), dv: f64(r.dv) };
     },

@@ -7,7 +7,7 @@ import { bf16Value } from '../reference/bf16.ts';
 import { ANCHOR_DOC, BLOCK_EMPTY, BLOCK_FULL, type Variant } from '../reference/masks.ts';
 import { blockKinds } from '../reference/masks.ts';
 import { GENERATED, type KernelName } from '../generated/index.ts';
-import { constantArgs, openBackend, orderArgs, type KernelBackend, type NamedArgs } from './runtime.ts';
+import { constantArgs, openBackend, orderArgs, type KernelArg, type KernelBackend, type NamedArgs } from './runtime.ts';
 import type { GeneratedKernel } from './types.ts';
 import { ATTN_VARIANT, TILE_KIND } from './src/attention.ts';
 import { COLS_DK, COLS_DV } from './src/attention-backward.ts';
@@ -24,6 +24,7 @@ const f32 = (x: ArrayLike<number>): Float32Array => (x instanceof Float32Array ?
 async function run(b: BackendChoice, name: KernelName, args: NamedArgs, output: number[]): Promise<Float32Array> {
   const be = await resolve(b);
   const k = GENERATED[name][KERNEL_FLAVOR[be.name]];
+  assertKernelSize(be.name, name, args, output, k.components);
   return be.run(k, orderArgs(k, args), output, constantArgs(k, args));
 }
 function need(cond: boolean, msg: string): void {
@@ -36,25 +37,93 @@ export async function bf16Round(x: ArrayLike<number>, backend?: BackendChoice): 
   return run(backend, 'bf16Round', { x: f32(x) }, [x.length]);
 }
 
+/**
+ * The largest element count of any one kernel argument or output. gpu.js's webasm emitter holds
+ * every variable (index arithmetic included) as float32, so a flat index is exact only below
+ * 2^24: an array of 2^24 or more elements is read or written wrongly. Host wrappers split their
+ * problems under this (matmulChunks); runKernelSync / runPlan refuse any webasm call above it.
+ */
+export const MAX_KERNEL_ELEMENTS = 2 ** 24 - 1;
+/** throws when a webasm kernel call has an argument or output of ≥ 2^24 elements */
+export function assertKernelSize(backend: string, name: string, args: NamedArgs | readonly KernelArg[], output: readonly number[], components = 1): void {
+  if (backend !== 'webasm') return;
+  const outN = output.reduce((p, x) => p * x, 1) * components;
+  if (outN > MAX_KERNEL_ELEMENTS) throw new OpError('BAD_ARGS', `kernel ${name}: output of ${outN} elements ≥ 2^24 (webasm indexes in float32; split the call)`);
+  for (const [k, v] of Object.entries(args)) {
+    if (typeof v !== 'number' && v.length > MAX_KERNEL_ELEMENTS) throw new OpError('BAD_ARGS', `kernel ${name}: argument ${k} has ${v.length} elements ≥ 2^24 (webasm indexes in float32; split the call)`);
+  }
+}
+
+/** one kernel call of a chunked matmul: rows m0 … m1 − 1 of a, columns n0 … n1 − 1 of b */
+export interface MatmulChunk {
+  m0: number;
+  m1: number;
+  n0: number;
+  n1: number;
+}
+/**
+ * split c [M, N] = a [M, K] · b [K, N] into kernel calls whose a rows (padded to R), b columns
+ * and outputs each hold at most `limit` elements; K is never split (each output is the one
+ * sequential sum over k). Chunks are equal-sized (the last may be smaller) so each size compiles
+ * once. Throws when R rows of a or one column of b already exceed the limit.
+ */
+export function matmulChunks(M: number, K: number, N: number, R: number, limit = MAX_KERNEL_ELEMENTS): MatmulChunk[] {
+  need(R * K <= limit && K <= limit, `matmul: K = ${K} is too large for one kernel call (R·K must stay ≤ ${limit})`);
+  const nMax = Math.max(1, Math.min(N, Math.floor(limit / K), Math.floor(limit / R)));
+  const nChunks = Math.ceil(N / nMax);
+  const Nc = Math.ceil(N / nChunks);
+  const Mpad = Math.ceil(M / R) * R;
+  const mMax = Math.max(R, Math.min(Mpad, Math.floor(limit / K / R) * R, Math.floor(limit / Nc / R) * R));
+  const mChunks = Math.ceil(Mpad / mMax);
+  const Mc = Math.ceil(Mpad / mChunks / R) * R;
+  const out: MatmulChunk[] = [];
+  for (let m0 = 0; m0 < M; m0 += Mc) for (let n0 = 0; n0 < N; n0 += Nc) out.push({ m0, m1: Math.min(M, m0 + Mc), n0, n1: Math.min(N, n0 + Nc) });
+  return out;
+}
+
+/**
+ * c [M, N] = a [M, K] · b [K, N] as a plan (synchronous or not), chunked by matmulChunks so every
+ * kernel call stays under 2^24 elements per argument and output. R: the generated kernel's rows
+ * per cell (GENERATED.matmul[flavor].rows).
+ */
+export function* matmulPlan(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, out: 'f32' | 'bf16', R: number, limit = MAX_KERNEL_ELEMENTS): Plan<Float32Array> {
+  need(a.length === M * K && b.length === K * N, `matmul: a has ${a.length} values (M·K = ${M * K}), b has ${b.length} (K·N = ${K * N})`);
+  const outBf16 = out === 'bf16' ? ROUNDING.bf16 : ROUNDING.f32;
+  const af = f32(a);
+  const bf = f32(b);
+  const chunks = matmulChunks(M, K, N, R, limit);
+  const c = chunks.length === 1 ? null : new Float32Array(M * N);
+  for (const ch of chunks) {
+    const Mc = ch.m1 - ch.m0;
+    const Nc = ch.n1 - ch.n0;
+    // rows of a are contiguous; pad to a multiple of R (rows past M read zero)
+    const Mq = Math.ceil(Mc / R);
+    let ac = af.subarray(ch.m0 * K, ch.m1 * K);
+    if (Mq * R !== Mc) {
+      const padded = new Float32Array(Mq * R * K);
+      padded.set(ac);
+      ac = padded;
+    }
+    // columns of b: copied out unless the chunk takes them all
+    let bc = bf;
+    if (Nc !== N) {
+      bc = new Float32Array(K * Nc);
+      for (let k = 0; k < K; k++) bc.set(bf.subarray(k * N + ch.n0, k * N + ch.n1), k * Nc);
+    }
+    const raw: Float32Array = yield { name: 'matmul', args: { a: ac, b: bc, K, N: Nc, outBf16 }, output: R === 1 ? [Nc, Mc] : [Nc, Mq] };
+    const block = R === 1 ? raw : unblockRows(raw, Mc, Nc, R);
+    if (!c) return block;
+    for (let m = 0; m < Mc; m++) c.set(block.subarray(m * Nc, (m + 1) * Nc), (ch.m0 + m) * N + ch.n0);
+  }
+  return c!;
+}
+
 /** c [M, N] = a [M, K] · b [K, N], bf16 inputs, float32 accumulation in k order; out 'f32' or 'bf16' */
 export async function matmul(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, out: 'f32' | 'bf16' = 'f32', backend?: BackendChoice): Promise<Float32Array> {
   need(a.length === M * K && b.length === K * N, `matmul: a has ${a.length} values (M·K = ${M * K}), b has ${b.length} (K·N = ${K * N})`);
   const be = await resolve(backend);
-  const k = GENERATED.matmul[KERNEL_FLAVOR[be.name]];
-  const R = k.rows ?? 1;
-  const outBf16 = out === 'bf16' ? ROUNDING.bf16 : ROUNDING.f32;
-  if (R === 1) return be.run(k, orderArgs(k, { a: f32(a), b: f32(b), K, N, outBf16 }), [N, M], constantArgs(k, { K, N }));
-  // @rows R (kernels/src/matmul.ts): cell (n, y) returns rows R·y … R·y + R − 1; rows past M read zero padding
-  const Mq = Math.ceil(M / R);
-  let ap = f32(a);
-  if (Mq * R !== M) {
-    const padded = new Float32Array(Mq * R * K);
-    padded.set(ap);
-    ap = padded;
-  }
-  const named = { a: ap, b: f32(b), K, N, outBf16 };
-  const blocked = await be.run(k, orderArgs(k, named), [N, Mq], constantArgs(k, named));
-  return unblockRows(blocked, M, N, R);
+  const R = GENERATED.matmul[KERNEL_FLAVOR[be.name]].rows ?? 1;
+  return runPlan(matmulPlan(a, b, M, K, N, out, R), be);
 }
 
 /** [y][x][c] (stride R, rows R·y + c) → [row][x], the first M rows */
@@ -155,6 +224,7 @@ export function runPlanSync<T>(plan: Plan<T>, be: KernelBackend): T {
   let r = plan.next();
   while (!r.done) {
     const k = GENERATED[r.value.name][KERNEL_FLAVOR[be.name]] as GeneratedKernel;
+    assertKernelSize(be.name, r.value.name, r.value.args, r.value.output, k.components);
     r = plan.next(be.runSync(k, orderArgs(k, r.value.args), r.value.output, constantArgs(k, r.value.args)));
   }
   return r.value;
@@ -165,6 +235,7 @@ export async function runPlan<T>(plan: Plan<T>, backend?: BackendChoice): Promis
   let r = plan.next();
   while (!r.done) {
     const k = GENERATED[r.value.name][KERNEL_FLAVOR[be.name]] as GeneratedKernel;
+    assertKernelSize(be.name, r.value.name, r.value.args, r.value.output, k.components);
     r = plan.next(await be.run(k, orderArgs(k, r.value.args), r.value.output, constantArgs(k, r.value.args)));
   }
   return r.value;

@@ -9,7 +9,7 @@ import { crossEntropy, rmsnormForward, swigluForward } from '../reference/model/
 import { policy, type Precision } from '../reference/model/precision.ts';
 import { Rng } from '../reference/rng.ts';
 import { crossEntropyPlan, rmsnormPlan, runPlan, swigluPlan } from '../kernels/ops.ts';
-import { closeBackends, openBackend, probeBackends, type KernelBackend } from '../kernels/runtime.ts';
+import { closeBackends, openBackend, openBackendSync, probeBackends, type KernelBackend } from '../kernels/runtime.ts';
 import { kernelModelBackend } from '../kernels/model-backend.ts';
 import { parseConfig } from '../reference/model/config.ts';
 import { randomInitModel, roundModel } from '../reference/model/params.ts';
@@ -121,12 +121,12 @@ for (const be of backends) {
   });
 }
 
-test('kernel Backend (webasm): one training step tracks the reference (loss and gradients)', () => {
+/** one forward + backward of the 2-layer model through kb tracks the reference (SPEC.md, "model Backend") */
+function stepTracksReference(kb: ReturnType<typeof kernelModelBackend>): void {
   const cfg = parseConfig({
     architectures: ['LlamaForCausalLM'], vocab_size: 40, hidden_size: 32, intermediate_size: 48, num_hidden_layers: 2,
     num_attention_heads: 4, num_key_value_heads: 2, max_position_embeddings: 256, rope_parameters: { rope_theta: 10000, rope_type: 'default' },
   });
-  const kb = kernelModelBackend('webasm', { blockSize: 8 });
   for (const [prec, bf16Attention] of [['f32', undefined], ['bf16', 'bf16_flash']] as const) {
     const pol = policy(prec);
     const m = prec === 'f32' ? roundModel(randomInitModel(cfg, 5), Math.fround) : roundModel(randomInitModel(cfg, 5), bf16Value);
@@ -152,6 +152,53 @@ test('kernel Backend (webasm): one training step tracks the reference (loss and 
     const rel = Math.sqrt(num / den);
     assert.ok(rel <= (prec === 'f32' ? 1e-4 : 0.05), `${prec}: gradient relative L2 difference ${rel}`);
     void pol;
+  }
+}
+
+test('kernel Backend (webasm): one training step tracks the reference (loss and gradients)', () => {
+  stepTracksReference(kernelModelBackend('webasm', { blockSize: 8 }));
+});
+
+test('kernel Backend (webasm), every linear on the matmul kernel: one training step tracks the reference', () => {
+  // linearMinWork 0: the tiny model's linears (all below LINEAR_MIN_WORK) and its LM head run as kernels
+  const be = openBackendSync('webasm');
+  const runSync = be.runSync;
+  let calls = 0;
+  be.runSync = (k, ...rest) => {
+    if (k.name === 'matmul') calls++;
+    return runSync.call(be, k, ...rest);
+  };
+  try {
+    stepTracksReference(kernelModelBackend('webasm', { blockSize: 8, linearMinWork: 0 }));
+  } finally {
+    be.runSync = runSync;
+  }
+  // per precision: 7 linears per layer × 2 layers + the LM head, forward (1 call) and backward (2)
+  assert.is(calls, 2 * 15 * 3);
+});
+
+test('kernel Backend linear with a bias (webasm, cpu; forced on the kernel): forward and backward within one act rounding of the reference', () => {
+  for (const name of ['webasm', 'cpu'] as const) {
+    const kb = kernelModelBackend(name, { linearMinWork: 0 });
+    for (const prec of ['f32', 'bf16'] as const) {
+      const round = policy(prec).act;
+      const rng = new Rng(21);
+      const T = 9, nIn = 23, nOut = 13;
+      const x = Float64Array.from({ length: T * nIn }, () => round(rng.normal()));
+      const W = Float64Array.from({ length: nOut * nIn }, () => round(rng.normal() * 0.2));
+      const b = Float64Array.from({ length: nOut }, () => round(rng.normal()));
+      const dy = Float64Array.from({ length: T * nOut }, () => round(rng.normal()));
+      const ulp = prec === 'f32' ? 2 ** -23 : 2 ** -7;
+      // float32 sums of ≤ 23 terms: a few f32 ulps of Σ|terms| plus the one act rounding
+      const close = (got: Float64Array, want: Float64Array, scale: number, what: string) =>
+        got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) <= 2 * ulp * Math.abs(want[i]) + 64 * 2 ** -24 * scale, `${name} ${prec} ${what}[${i}] ${g} vs ${want[i]}`));
+      close(kb.linear(x, T, nIn, W, nOut, b, round), referenceBackend.linear(x, T, nIn, W, nOut, b, round), 10, 'y');
+      const got = kb.linearBackward(dy, x, T, nIn, W, nOut, true, round);
+      const want = referenceBackend.linearBackward(dy, x, T, nIn, W, nOut, true, round);
+      close(got.dx, want.dx, 10, 'dx');
+      close(got.dW, want.dW, 20, 'dW');
+      assert.equal(Array.from(got.db!), Array.from(want.db!));
+    }
   }
 });
 

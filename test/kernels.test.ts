@@ -14,7 +14,7 @@ import { ropeApply as refRope, type RopeLayout } from '../reference/rope.ts';
 import { attentionBackward as refAttnBackward, attentionForward as refAttn } from '../reference/attention.ts';
 import { blockMask, docIdsFromLengths, isAllowed, type Variant } from '../reference/masks.ts';
 import { Rng } from '../reference/rng.ts';
-import { attentionBackward, attentionForward, bf16Round, blockTable, buildChunks, keyBounds, matmul, ropeApply } from '../kernels/ops.ts';
+import { assertKernelSize, attentionBackward, attentionForward, bf16Round, blockTable, buildChunks, keyBounds, matmul, matmulChunks, matmulPlan, MAX_KERNEL_ELEMENTS, ropeApply, runPlan } from '../kernels/ops.ts';
 import { blockKinds } from '../reference/masks.ts';
 import { closeBackends, constantArgs, INSTALL_HINT, orderArgs, probeBackends, resolveAuto, type KernelBackend, openBackend, webgpuAdapterInfo } from '../kernels/runtime.ts';
 import { GENERATED } from '../generated/index.ts';
@@ -56,6 +56,33 @@ export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, M: number,
     }
   return c;
 }
+
+// webasm holds index arithmetic as float32: every kernel argument and output must stay < 2^24
+// elements. The planner's chunks cover c exactly once, never split K, and respect the limit.
+test('matmul chunking: chunks tile [M, N], keep each a (padded), b and output within the limit; webasm refuses ≥ 2^24', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 60 }), fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: 60 }), fc.constantFrom(1, 4), fc.integer({ min: 120, max: 2000 }), (M, K, N, R, limit) => {
+      if (R * K > limit) return;
+      const cover = new Uint8Array(M * N);
+      for (const c of matmulChunks(M, K, N, R, limit)) {
+        const Mp = Math.ceil((c.m1 - c.m0) / R) * R;
+        const Nc = c.n1 - c.n0;
+        assert.ok(Mp * K <= limit && K * Nc <= limit && Mp * Nc <= limit, `chunk ${JSON.stringify(c)} over ${limit}`);
+        for (let m = c.m0; m < c.m1; m++) for (let n = c.n0; n < c.n1; n++) cover[m * N + n]++;
+      }
+      assert.ok(cover.every((x) => x === 1), 'every output exactly once');
+    }),
+    { numRuns: 200, seed: 5 },
+  );
+  // the SmolLM2-135M LM head (576 × 49152) as b, and as the dW output: split in two
+  assert.is(matmulChunks(128, 576, 49152, 4).length, 2);
+  assert.is(matmulChunks(49152, 128, 576, 4).length, 2);
+  assert.ok(matmulChunks(4, 576, 49152, 4).every((c) => 576 * (c.n1 - c.n0) <= MAX_KERNEL_ELEMENTS));
+  assert.throws(() => assertKernelSize('webasm', 'matmul', { a: new Float32Array(1), b: { length: 2 ** 24 } as unknown as Float32Array }, [1]), /argument b has 16777216 elements/);
+  assert.throws(() => assertKernelSize('webasm', 'matmul', {}, [2 ** 22, 1], 4), /output of 16777216 elements/);
+  assertKernelSize('webasm', 'matmul', { b: { length: 2 ** 24 - 1 } as unknown as Float32Array }, [2 ** 24 - 1]);
+  assertKernelSize('cpu', 'matmul', { b: { length: 2 ** 24 } as unknown as Float32Array }, [1]);
+});
 const f32Bits = fc.integer({ min: 0, max: 0xffffffff });
 const bf16Val = fc.integer({ min: 0, max: 0xffff }).map(toF32).filter(Number.isFinite);
 
@@ -85,6 +112,36 @@ for (const be of backends) {
     edge.forEach((x, i) => assert.ok(sameValue(got[i], bf16Value(x)) || (ftz && isSub32(x) && (got[i] === 0 || (be.name === 'webgpu' && got[i] === Math.fround(x)))), `edge ${x}`));
   });
 
+  test(`${be.name}: matmul split into chunks (small limit) is bit-exact`, async () => {
+    const R = GENERATED.matmul[be.name === 'webgpu' ? 'webasm' : (be.name as 'webasm' | 'cpu' | 'webgl2' | 'headlessgl')].rows ?? 1;
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 13 }), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 17 }), fc.boolean(), fc.integer({ min: 0, max: 2 ** 31 }), async (M, K, N, outBf16, seed) => {
+        const rng = new Rng(seed);
+        const a = Float64Array.from({ length: M * K }, () => bf16Value(rng.normal() * 2 ** rng.int(-20, 20)));
+        const b = Float64Array.from({ length: K * N }, () => bf16Value(rng.normal()));
+        const want = matmulRef(a, b, M, K, N, outBf16);
+        const got = await runPlan(matmulPlan(a, b, M, K, N, outBf16 ? 'bf16' : 'f32', R, Math.max(R * K, 24)), be);
+        for (let i = 0; i < want.length; i++) assert.ok(sameValue(got[i], want[i]), `[${i}] got ${got[i]} want ${want[i]} (M${M} K${K} N${N})`);
+      }),
+      { numRuns: NUM_RUNS, seed: 3 },
+    );
+  });
+  if (be.name === 'webasm')
+    test('webasm: a matmul whose b has > 2^24 elements (the SmolLM2-135M LM head, 576 × 49152) is right on sampled outputs', async () => {
+      const M = 4, K = 576, N = 49152;
+      // small multiples of 2^-6 (bf16 values); a pattern that differs across the whole of b
+      const a = Float32Array.from({ length: M * K }, (_, i) => (((i * 7919) % 255) - 127) / 64);
+      const b = new Float32Array(K * N);
+      for (let i = 0; i < b.length; i++) b[i] = ((Math.imul(i, 0x9e3779b1) >>> 24) - 127) / 64;
+      const got = await matmul(a, b, M, K, N, 'f32', be);
+      const rng = new Rng(17);
+      for (let s = 0; s < 64; s++) {
+        const m = rng.int(0, M - 1), n = s < 4 ? N - 1 - s : rng.int(0, N - 1);
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc = Math.fround(acc + Math.fround(a[m * K + k] * b[k * N + n]));
+        assert.ok(sameValue(got[m * N + n], acc), `c[${m},${n}] got ${got[m * N + n]} want ${acc}`);
+      }
+    });
   test(`${be.name}: matmul (bf16 in, f32 accumulate, f32/bf16 out) is bit-exact`, async () => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 9 }), fc.boolean(), fc.integer({ min: 0, max: 2 ** 31 }), async (M, K, N, outBf16, seed) => {
