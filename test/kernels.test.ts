@@ -16,9 +16,10 @@ import { blockMask, docIdsFromLengths, isAllowed, type Variant } from '../refere
 import { Rng } from '../reference/rng.ts';
 import { assertKernelSize, attentionBackward, attentionForward, bf16Round, blockTable, buildChunks, keyBounds, matmul, matmulChunks, matmulPlan, MAX_KERNEL_ELEMENTS, ropeApply, runPlan } from '../kernels/ops.ts';
 import { blockKinds } from '../reference/masks.ts';
-import { closeBackends, constantArgs, INSTALL_HINT, orderArgs, probeBackends, resolveAuto, type KernelBackend, openBackend, webgpuAdapterInfo } from '../kernels/runtime.ts';
+import { closeBackends, constantArgs, INSTALL_HINT, orderArgs, resolveAuto, openBackend, webgpuAdapterInfo } from '../kernels/runtime.ts';
 import { GENERATED } from '../generated/index.ts';
 import type { BackendName } from '../kernels/types.ts';
+import { availableBackends } from './backends.ts';
 
 const NUM_RUNS = 20;
 
@@ -33,15 +34,7 @@ test('kernels take named arguments: ordered by the generated params, a missing o
   assert.equal(orderArgs(GENERATED.matmul.webgl2, { outBf16: 1, N: 3, K: 2, b: a, a }), [a, a, 2, 3, 1]);
   assert.throws(() => orderArgs(k, { a, b: a, K: 2, N: 3, outBf16: 0, M: 1 }), /unknown: M/);
 });
-const probes = await probeBackends(['webasm', 'cpu', 'webgl2', 'headlessgl', 'webgpu']);
-const backends: KernelBackend[] = [];
-for (const p of probes) {
-  if (p.ok) backends.push(await openBackend(p.name));
-  else {
-    console.log(`skipped backend ${p.name}: ${p.reason}`);
-    test.skip(`${p.name}: not available`, () => {});
-  }
-}
+const { backends, probes } = await availableBackends();
 
 const sameValue = (a: number, b: number) => (a !== a && b !== b) || Object.is(a, b);
 const isSub32 = (x: number) => x !== 0 && Math.abs(x) < 2 ** -126;
