@@ -158,7 +158,7 @@ export async function run(argv: string[]): Promise<number> {
   // --debug anywhere: an internal error prints its stack trace too
   const debug = argv.includes('--debug');
   if (debug) process.env.ANCHOR_ORACLE_DEBUG = '1'; // error lines of eval (and its worker threads) add where
-  // --quiet anywhere: no progress, no informational lines (cli/progress.ts)
+  // --quiet anywhere: no progress, no informational lines (io/progress.ts)
   setQuiet(argv.includes('--quiet'));
   const [name, ...rest] = argv.filter((a) => a !== '--debug' && a !== '--quiet');
   if (name === '--version' || name === '-V' || name === 'version') {
