@@ -8,7 +8,7 @@
 // line (a newline can never occur inside a JSON value, so it always ends a line).
 
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { totalmem } from 'node:os';
+import { usableMemory } from './memory.ts';
 import { OpError } from './errors.ts';
 // only read inside functions: the import cycle with tensor.ts (which uses Base64Bytes) is harmless
 import { BYTES, MAX_DIM, MAX_RANK, MAX_TENSOR_BYTES, type DType } from './tensor.ts';
@@ -62,9 +62,9 @@ export interface JsonLine {
   budget?: Budget;
 }
 
-/** the default budget: a third of the machine's memory, so the case, its outputs and the work fit */
+/** the default budget: a third of the memory this process may use (the container's limit when lower), so the case, its outputs and the work fit */
 export function defaultBudget(): number {
-  return Math.floor(totalmem() / 3);
+  return Math.floor(usableMemory() / 3);
 }
 
 export const MAX_DEPTH = 512;

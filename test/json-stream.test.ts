@@ -637,4 +637,23 @@ test('speed: a 64 MiB tensor decodes well under 2 s (dtype first, b64 first, ski
   console.log(`  64 MiB b64: ${times.join(', ')}`);
 });
 
+test('the default budget is a third of the memory the process may use: the container (cgroup) limit when it is lower than the machine', async () => {
+  const { usableMemory } = await import('../io/memory.ts');
+  const { defaultBudget } = await import('../io/json-stream.ts');
+  const { totalmem } = await import('node:os');
+  const p = process as { constrainedMemory?: () => number | undefined };
+  const saved = p.constrainedMemory;
+  try {
+    p.constrainedMemory = () => 2 ** 30;
+    assert.is(usableMemory(), Math.min(2 ** 30, totalmem()));
+    assert.is(defaultBudget(), Math.floor(Math.min(2 ** 30, totalmem()) / 3));
+    p.constrainedMemory = () => 2 ** 64; // no limit: cgroup reports "max"
+    assert.is(usableMemory(), totalmem());
+    p.constrainedMemory = () => 0;
+    assert.is(usableMemory(), totalmem());
+  } finally {
+    p.constrainedMemory = saved;
+  }
+});
+
 test.run();

@@ -12,7 +12,7 @@
 
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { statOrNull } from '../data/corpus.ts';
-import { totalmem } from 'node:os';
+import { usableMemory } from '../io/memory.ts';
 import { basename, dirname, join } from 'node:path';
 import { OpError } from '../io/errors.ts';
 import { writeFileAtomic } from '../io/lines.ts';
@@ -265,7 +265,7 @@ const gib = (b: number) => `${(b / 2 ** 30).toPrecision(3)} GiB`;
  * Refuse (OpError, before anything is allocated) a config whose parameters cannot fit in
  * this machine's memory, at `bytesPerParam` working bytes each.
  */
-export function checkModelFits(c: ModelConfig, bytesPerParam: number, what: string, mem = totalmem()): void {
+export function checkModelFits(c: ModelConfig, bytesPerParam: number, what: string, mem = usableMemory()): void {
   const n = parameterCount(c);
   const need = n * bytesPerParam;
   if (!(need <= mem))
@@ -304,7 +304,7 @@ export function loadModelChecked(dir: string, what: string, bytesPerParam = EVAL
  * float64 logits (T × vocab), one head's attention scores and probabilities (T × T) and
  * the MLP / hidden activations of a layer, at the least.
  */
-export function checkForwardFits(c: ModelConfig, T: number, what: string, mem = totalmem()): void {
+export function checkForwardFits(c: ModelConfig, T: number, what: string, mem = usableMemory()): void {
   const need = 8 * T * (c.vocabSize + 2 * T + 4 * c.intermediateSize + 8 * c.hiddenSize);
   if (!(need <= mem)) throw new OpError('BAD_ARGS', `${what}: a forward pass of ${T} tokens needs at least ${gib(need)} of working memory, more than this machine's ${gib(mem)}; use shorter lengths`);
 }

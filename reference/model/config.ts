@@ -3,7 +3,7 @@
 // transformers ≥ 5 (`rope_parameters: {rope_type, rope_theta, …}`) and older
 // (`rope_theta` + `rope_scaling`).
 
-import { totalmem } from 'node:os';
+import { usableMemory } from '../../io/memory.ts';
 import { OpError } from '../../io/errors.ts';
 
 export const ARCHITECTURES = ['LlamaForCausalLM', 'MistralForCausalLM', 'Qwen2ForCausalLM'] as const;
@@ -121,8 +121,8 @@ export function parseConfig(raw: unknown): ModelConfig {
   // before anything is allocated: the reference holds every parameter as a float64 (a config
   // with num_hidden_layers 1e9 would otherwise grow to gigabytes before failing)
   const n = parameterCount(cfg);
-  if (8 * n > totalmem())
-    throw bad(`${n.toExponential(3)} parameters (${(8 * n / 2 ** 30).toFixed(1)} GiB as float64 values) do not fit in this machine's ${(totalmem() / 2 ** 30).toFixed(1)} GiB; check hidden_size, intermediate_size, num_hidden_layers and vocab_size`);
+  if (8 * n > usableMemory())
+    throw bad(`${n.toExponential(3)} parameters (${(8 * n / 2 ** 30).toFixed(1)} GiB as float64 values) do not fit in this machine's ${(usableMemory() / 2 ** 30).toFixed(1)} GiB; check hidden_size, intermediate_size, num_hidden_layers and vocab_size`);
   return cfg;
 }
 
