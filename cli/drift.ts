@@ -1,7 +1,6 @@
 // anchor-oracle drift shift|logit|decompose: the paper's Eq. 4 / Eq. 5 measurements and the
 // decomposition by rounding stage, on a checkpoint or a seeded random-init model.
 
-import { readFileSync } from 'node:fs';
 import { statOrNull } from '../data/corpus.ts';
 import type { Command, Options } from './main.ts';
 import { useModelBackend } from './model-backend.ts';
@@ -11,10 +10,9 @@ import { BACKEND } from './train.ts';
 import { tinyPreset } from '../train/presets.ts';
 import { decompositionOf, decompositionTable, driftSequences, logitCurves, logitTable, ModelAtPrecisions, PAPER_DELTA1, perTokenTable, RUNS, shiftCurves, shiftTable, writeDriftPlots } from '../demos/drift.ts';
 import { docIdsFromLengths, VARIANTS, type Variant } from '../reference/masks.ts';
-import { parseConfig } from '../reference/model/config.ts';
 import { randomInitModel, type InitScheme, type Model } from '../reference/model/params.ts';
-import { OpError } from '../io/errors.ts';
-import { checkForwardFits, checkModelFits, loadModelChecked, oneLine, resolveCheckpointDir } from '../train/checkpoint.ts';
+import { checkForwardFits, checkModelFits, loadModelChecked, resolveCheckpointDir } from '../train/checkpoint.ts';
+import { readConfigFile } from '../train/model-files.ts';
 import type { DriftRun } from '../reference/drift.ts';
 
 const INITS = ['pytorch', 'transformers'] as const;
@@ -58,14 +56,7 @@ export function loadDriftModel(v: Record<string, string | boolean | undefined>):
   else {
     const st = statOrNull(src);
     if (!st) throw new UsageError(`--random: no such config file ${src} (or use "tiny")`);
-    if (!st.isFile() || st.size > 16 << 20) throw new OpError('BAD_ARGS', `--random ${src}: not a config.json file`);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(src, 'utf8'));
-    } catch (e) {
-      throw new OpError('BAD_ARGS', `--random ${src}: not valid JSON (${oneLine(e)})`);
-    }
-    config = parseConfig(raw);
+    config = readConfigFile(src, `--random ${src}`);
     checkModelFits(config, DRIFT_BYTES_PER_PARAM, `--random ${src}`);
   }
   return { model: randomInitModel(config, seed, init), label: `random init (${init}, seed ${seed}) of ${src}` };

@@ -1,7 +1,7 @@
 // anchor-oracle train: train a LLaMA-family model with the reference (forward + backward
 // in TypeScript), packed windows of any attention variant, AdamW, checkpoints and resume.
 
-import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { statOrNull } from '../data/corpus.ts';
 import { join } from 'node:path';
 import type { Command, Options } from './main.ts';
@@ -10,12 +10,12 @@ import { enumOption, intOption, numberOption, UsageError } from './main.ts';
 import { info } from '../io/progress.ts';
 import { loadDocuments, type DataFormat } from '../data/docs.ts';
 import { ByteTokenizer, getTokenizer } from '../data/tokenizer.ts';
-import { parseConfig } from '../reference/model/config.ts';
 import { PRECISIONS, type Precision } from '../reference/model/precision.ts';
 import { PACK_VARIANTS, type Layout, type PackVariant } from '../reference/packing.ts';
 import { train, type TrainOptions } from '../train/trainer.ts';
 import { tinyPreset } from '../train/presets.ts';
-import { checkModelFits, oneLine, TRAIN_BYTES_PER_PARAM } from '../train/checkpoint.ts';
+import { checkModelFits, TRAIN_BYTES_PER_PARAM } from '../train/checkpoint.ts';
+import { readConfigFile } from '../train/model-files.ts';
 import { errnoText } from '../io/lines.ts';
 import { OpError } from '../io/errors.ts';
 
@@ -125,21 +125,7 @@ export const command: Command = {
 
 /** --config FILE: read, parsed and validated, with one-line errors */
 function readConfigOption(path: string): TrainOptions['model'] {
-  const st = statOrNull(path);
-  if (!st) throw new OpError('BAD_ARGS', `--config ${path}: no such file`);
-  if (!st.isFile() || st.size > 16 << 20) throw new OpError('BAD_ARGS', `--config ${path}: not a config.json file`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new OpError('BAD_ARGS', `--config ${path}: not valid JSON (${oneLine(e)})`);
-  }
-  try {
-    return parseConfig(raw);
-  } catch (e) {
-    if (e instanceof OpError) throw new OpError('BAD_ARGS', `--config ${path}: ${e.message.replace(/^config\.json: /, '')}`);
-    throw e;
-  }
+  return readConfigFile(path, `--config ${path}`);
 }
 
 /**

@@ -10,3 +10,6 @@ export class OpError extends Error {
     super(message);
   }
 }
+
+/** an error's message on one line (parsers' messages may span several) */
+export const oneLine = (e: unknown): string => String((e as Error)?.message ?? e).replace(/\s*\n\s*/g, ' ');

@@ -206,7 +206,7 @@ test('eval-long / drift --checkpoint: hostile folders are one line; the run fold
   writeFileSync(join(ck, 'model.safetensors'), Buffer.from('garbage garbage garbage'));
   oneLineError(cli(['drift', 'logit', '--checkpoint', ck, '--lengths', '8', '--seqs', '1']), /model\.safetensors/, 'garbage safetensors');
   writeFileSync(join(ck, 'config.json'), '{"architectures":\n');
-  oneLineError(cli(['eval-long', '--checkpoint', ck, '--lengths', '32']), /config\.json is not valid JSON/, 'broken config.json');
+  oneLineError(cli(['eval-long', '--checkpoint', ck, '--lengths', '32']), /config\.json: not valid JSON/, 'broken config.json');
   oneLineError(cli(['eval-long', '--checkpoint', '/nonexistent']), /--checkpoint \/nonexistent: no such folder/, 'missing checkpoint');
   oneLineError(cli(['eval-long', '--checkpoint', tmp, '--lengths', '32']), /no config\.json .*no latest\.json/, 'not a checkpoint');
   const a = reference();

@@ -14,12 +14,12 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, rea
 import { statOrNull } from '../data/corpus.ts';
 import { usableMemory } from '../io/memory.ts';
 import { basename, dirname, join } from 'node:path';
-import { OpError } from '../io/errors.ts';
+import { OpError, oneLine } from '../io/errors.ts';
 import { writeFileAtomic } from '../io/lines.ts';
 import { readSafetensorsFile, stValues, writeSafetensorsFile, type StDType, type StTensor } from '../io/safetensors.ts';
-import { parameterCount, parameterShapes, parseConfig, type ModelConfig } from '../reference/model/config.ts';
+import { parameterCount, parameterShapes, type ModelConfig } from '../reference/model/config.ts';
 import { type Model } from '../reference/model/params.ts';
-import { loadModel, saveModel, stFromValues } from './model-files.ts';
+import { loadModel, readConfigFile, saveModel, stFromValues } from './model-files.ts';
 import type { AdamWState } from './adamw.ts';
 
 export interface TrainerState {
@@ -257,7 +257,6 @@ export const TRAIN_BYTES_PER_PARAM = 40;
 export const EVAL_BYTES_PER_PARAM = 20;
 
 /** an error's message on one line (JSON.parse quotes the input, newlines and all) */
-export const oneLine = (e: unknown): string => String((e as Error)?.message ?? e).replace(/\s*\n\s*/g, ' ');
 
 const gib = (b: number) => `${(b / 2 ** 30).toPrecision(3)} GiB`;
 
@@ -277,18 +276,7 @@ export function checkModelFits(c: ModelConfig, bytesPerParam: number, what: stri
 
 /** config.json of a model folder, parsed and checked against the machine's memory */
 export function readCheckedConfig(dir: string, bytesPerParam: number, what = `checkpoint ${dir}`): ModelConfig {
-  const p = join(dir, 'config.json');
-  const st = statOrNull(p);
-  if (!st) throw new OpError('BAD_ARGS', `${what}: no config.json`);
-  if (!st.isFile()) throw new OpError('BAD_ARGS', `${what}: config.json is not a file`);
-  if (st.size > 16 << 20) throw new OpError('BAD_ARGS', `${what}: config.json is ${st.size} bytes, too big for a config`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(p, 'utf8'));
-  } catch (e) {
-    throw new OpError('BAD_ARGS', `${what}: config.json is not valid JSON (${oneLine(e)})`);
-  }
-  const c = parseConfig(raw);
+  const c = readConfigFile(join(dir, 'config.json'), `${what}: config.json`);
   checkModelFits(c, bytesPerParam, what);
   return c;
 }

@@ -4,25 +4,43 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OpError } from '../io/errors.ts';
+import { OpError, oneLine } from '../io/errors.ts';
+import { statOrNull } from '../data/corpus.ts';
 import { writeFileAtomic } from '../io/lines.ts';
 import { numberToF16, readSafetensorsFile, writeSafetensorsFile, type StDType, type StTensor } from '../io/safetensors.ts';
 import { bf16ValuesToBits } from '../io/bf16-codec.ts';
 import { bf16Value } from '../reference/bf16.ts';
-import { configToJson, parameterShapes, parseConfig } from '../reference/model/config.ts';
+import { configToJson, parameterShapes, parseConfig, type ModelConfig } from '../reference/model/config.ts';
 import { modelFromTensors, type Model } from '../reference/model/params.ts';
+
+/**
+ * A config.json read and parsed: the one reader of model configs (checkpoints, train --config,
+ * drift --random). Each problem is one OpError line starting with `label` (e.g. "--config
+ * c.json" or "checkpoint d: config.json"): no such file, not a file, too big, not JSON, or what
+ * parseConfig says is wrong.
+ */
+export function readConfigFile(path: string, label: string): ModelConfig {
+  const st = statOrNull(path);
+  if (!st) throw new OpError('BAD_ARGS', `${label}: no such file`);
+  if (!st.isFile()) throw new OpError('BAD_ARGS', `${label}: not a file`);
+  if (st.size > 16 << 20) throw new OpError('BAD_ARGS', `${label}: ${st.size} bytes, too big for a config.json`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new OpError('BAD_ARGS', `${label}: not valid JSON (${oneLine(e)})`);
+  }
+  try {
+    return parseConfig(raw);
+  } catch (e) {
+    if (e instanceof OpError) throw new OpError(e.code, `${label}: ${e.message.replace(/^config\.json: /, '')}`);
+    throw e;
+  }
+}
 
 /** read config.json + model.safetensors from a folder; every parameter is checked for name and shape */
 export function loadModel(dir: string): Model {
-  const cfgPath = join(dir, 'config.json');
-  if (!existsSync(cfgPath)) throw new OpError('BAD_ARGS', `checkpoint ${dir}: no config.json`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(cfgPath, 'utf8'));
-  } catch (e) {
-    throw new OpError('BAD_ARGS', `checkpoint ${dir}: config.json is not valid JSON (${(e as Error).message})`);
-  }
-  const config = parseConfig(raw);
+  const config = readConfigFile(join(dir, 'config.json'), `checkpoint ${dir}: config.json`);
   const stPath = join(dir, 'model.safetensors');
   if (!existsSync(stPath)) throw new OpError('BAD_ARGS', `checkpoint ${dir}: no model.safetensors`);
   const file = readSafetensorsFile(stPath);
