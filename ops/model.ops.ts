@@ -8,7 +8,7 @@ import { OpError } from '../io/errors.ts';
 import { alloc, intValues, type Tensor, elementValue } from '../io/tensor.ts';
 import { VARIANTS, type Variant } from '../reference/masks.ts';
 import { modelForward, modelLossGrad, parameterShapes, policy, roundModel, PRECISIONS, type Model, type Precision } from '../reference/model/index.ts';
-import { loadModel } from '../train/model-files.ts';
+import { loadModelChecked, resolveCheckpointDir } from '../train/checkpoint.ts';
 import { Rng } from '../reference/rng.ts';
 import { type ArgSpec, type GenCase, type Tolerance, registerOp } from './registry.ts';
 
@@ -16,7 +16,7 @@ const root = new URL('..', import.meta.url).pathname;
 const FIXTURES = ['llama', 'llama_linear_intra_doc', 'mistral_anchor', 'qwen2_tied_reset'].map((n) => `test/fixtures/model/${n}`);
 
 export const modelArgs: Record<string, ArgSpec> = {
-  checkpoint: { type: 'string', required: true, doc: 'folder with a transformers config.json + model.safetensors (relative paths: the working directory, then the project root)' },
+  checkpoint: { type: 'string', required: true, doc: 'folder with a transformers config.json + model.safetensors, or a train run folder (its newest step); relative paths: the working directory, then the project root' },
   precision: { type: 'string', enum: PRECISIONS, default: 'f32', doc: 'f64 (true float64), f32, bf16 (transformers opmath semantics)' },
   variant: { type: 'string', enum: VARIANTS, default: 'full', doc: 'attention mask variant' },
 };
@@ -29,12 +29,13 @@ function resolveCheckpoint(p: string): string {
 }
 /** a checkpoint's model rounded to a precision's weight dtype (cached per folder and file time) */
 export function modelFor(path: string, prec: Precision): Model {
-  const dir = resolveCheckpoint(path);
+  // a train run folder resolves to its newest step, as on the command line
+  const dir = resolveCheckpointDir(resolveCheckpoint(path), 'checkpoint');
   const st = join(dir, 'model.safetensors');
   const mtime = existsSync(st) ? statSync(st).mtimeMs : -1;
   let e = cache.get(dir);
   if (!e || e.mtime !== mtime) {
-    e = { mtime, model: loadModel(dir), rounded: new Map() };
+    e = { mtime, model: loadModelChecked(dir, 'checkpoint'), rounded: new Map() };
     cache.set(dir, e);
   }
   let m = e.rounded.get(prec);

@@ -2,6 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { join } from 'node:path';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import '../ops/index.ts';
 import { runOp } from '../ops/registry.ts';
 import { OpError } from '../io/errors.ts';
@@ -37,8 +39,21 @@ test('model.forward: logits [L, V] f32; bad ids and checkpoints are OpErrors', (
     }
   };
   bad(() => runOp('model.forward', { checkpoint: ckpt }, { input_ids: tensor('i32', [2], Int32Array.from([1, 48])) }), /outside the vocabulary/);
-  bad(() => runOp('model.forward', { checkpoint: '/nonexistent' }, { input_ids: ids }), /config\.json: no such file/);
+  bad(() => runOp('model.forward', { checkpoint: '/nonexistent' }, { input_ids: ids }), /checkpoint \/nonexistent: no such folder/);
   bad(() => runOp('model.loss_grad', { checkpoint: ckpt }, { input_ids: ids, labels: tensor('i32', [6], Int32Array.from([1, 2, 3, 4, 5, -1])) }), /neither -100/);
   bad(() => runOp('model.forward', { checkpoint: ckpt, precision: 'f16' }, { input_ids: ids }), /must be one of/);
+});
+test('model.forward takes a train run folder as the CLI does: its newest step (latest.json)', () => {
+  const run = mkdtempSync(join(tmpdir(), 'model-ops-run-'));
+  try {
+    cpSync(ckpt, join(run, 'step-000002'), { recursive: true });
+    writeFileSync(join(run, 'latest.json'), JSON.stringify({ step: 2, dir: 'step-000002' }));
+    const x = tensor('i32', [3], Int32Array.from([1, 2, 3]));
+    const a = runOp('model.forward', { checkpoint: run, precision: 'f32' }, { input_ids: x }).logits.data;
+    const b = runOp('model.forward', { checkpoint: ckpt, precision: 'f32' }, { input_ids: x }).logits.data;
+    assert.equal(Array.from(a as Float32Array), Array.from(b as Float32Array));
+  } finally {
+    rmSync(run, { recursive: true, force: true });
+  }
 });
 test.run();

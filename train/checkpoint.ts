@@ -256,8 +256,6 @@ export const TRAIN_BYTES_PER_PARAM = 40;
 /** evaluation holds float64 weights, the file's copy and a rounded copy */
 export const EVAL_BYTES_PER_PARAM = 20;
 
-/** an error's message on one line (JSON.parse quotes the input, newlines and all) */
-
 const gib = (b: number) => `${(b / 2 ** 30).toPrecision(3)} GiB`;
 
 /**
