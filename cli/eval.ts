@@ -12,7 +12,15 @@ import { SidecarCache } from '../io/sidecar.ts';
 import { type Command, intOption, type Options, UsageError, shardOption, sizeOption, tensorsOption } from './main.ts';
 
 /** the options eval and verify share */
-export const JOBS = { type: 'string', placeholder: 'N', description: 'worker threads (≥ 1); a long case is cut into row parts, the output is the same as one job\'s', default: 'the number of CPUs' } as const;
+export const JOBS = { type: 'string', placeholder: 'N', description: 'worker threads (1 to 4 × the CPUs); a long case is cut into row parts, the output is the same as one job\'s', default: 'the number of CPUs' } as const;
+
+/** --jobs: 1 … 4 × the CPUs (each worker holds a case's shared tensors: more only costs memory) */
+export function jobsOption(v: string | boolean | undefined): number {
+  const max = 4 * defaultJobs();
+  const n = intOption(v, 'jobs', defaultJobs(), 1);
+  if (n > max) throw new UsageError(`--jobs must be ≤ ${max} (4 × the ${defaultJobs()} CPUs here: each worker thread holds a case's tensors), got ${n}`);
+  return n;
+}
 export const SHARD = { type: 'string', placeholder: 'i/n', description: 'only shard i of n: case lines k (0-based, in file order) with k mod n = i - 1 (1 ≤ i ≤ n)' } as const;
 export const MAX_MEMORY = { type: 'string', placeholder: 'SIZE', description: 'memory budget of one case line\'s tensors: a number with K, M, G or T (powers of 1024)', default: 'a third of the memory' } as const;
 
@@ -38,7 +46,7 @@ export const command: Command = {
     const path = pos[0];
     if (pos.length > 1) throw new UsageError('at most one input file');
     const mode = tensorsOption(v.tensors, v.out);
-    const jobs = intOption(v.jobs, 'jobs', defaultJobs(), 1);
+    const jobs = jobsOption(v.jobs);
     const shard = shardOption(v.shard);
     const budget = sizeOption(v['max-memory'], 'max-memory');
     // an unreadable input or an unwritable output: one line, exit 2 (cli/main.ts failure)

@@ -3,9 +3,9 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { caseFromValue, idOf, type CaseId, type CaseLine } from '../ops/cases.ts';
-import { defaultJobs, Ordered, Pool, rowsInParts, worthSplitting } from '../ops/pool.ts';
+import { Ordered, Pool, rowsInParts, worthSplitting } from '../ops/pool.ts';
 import { info, stepsProgress } from '../io/progress.ts';
-import { JOBS, MAX_MEMORY, SHARD } from './eval.ts';
+import { JOBS, jobsOption, MAX_MEMORY, SHARD } from './eval.ts';
 import { getOp, validateCase } from '../ops/registry.ts';
 import { rowPlan } from '../ops/rows.ts';
 import { caseLabel, checkCase, resultFromValue, Verifier, type CaseOutcome, type ResultValue, type VerifyOptions, type VerifyReport } from '../ops/verify.ts';
@@ -89,7 +89,7 @@ export const command: Command = {
       sampleRows: sample || undefined,
       seed: intOption(v.seed, 'seed', O.seed.default),
     };
-    const jobs = intOption(v.jobs, 'jobs', defaultJobs(), 1);
+    const jobs = jobsOption(v.jobs);
     const shard = shardOption(v.shard);
     const budget = sizeOption(v['max-memory'], 'max-memory');
     const log = (s: string) => (v.json ? console.error(s) : console.log(s));

@@ -38,6 +38,15 @@ test('verify: result lines whose out is a number, a string or true are bad resul
   assert.is(s.failed, 3);
 });
 
+test('--jobs beyond 4 × the CPUs is a usage error naming the limit, for eval and verify, before any work', () => {
+  for (const args of [['eval', '--jobs', '100000'], ['verify', '--cases', 'c.jsonl', '--results', 'r.jsonl', '--jobs', '100000']]) {
+    const r = cli(args, '');
+    assert.is(r.code, 2);
+    assert.match(r.err, /--jobs must be ≤ \d+ \(4 × the \d+ CPUs here/);
+    noTrace(r.err);
+  }
+});
+
 test('verify: a folder as --cases or --results is one line, exit 2', () => {
   mkdirSync(at('folder'), { recursive: true });
   for (const args of [['--cases', 'folder', '--results', 'r.jsonl'], ['--cases', 'c.jsonl', '--results', 'folder']]) {
