@@ -42,19 +42,28 @@ export function isScore(s: number): boolean {
 export function expfNeg(z: number, pow2: Arr): number {
   const kf: int = Math.floor(z * 1.4426950216293335 + 0.5);
   const rr = z - kf * 0.693145751953125 - kf * 1.428606765330187e-6;
+  return expfPoly(rr) * pow2[kf + 149];
+}
+
+/**
+ * expf's polynomial on the reduced argument r (|r| ≤ ln2/2): 1 + r + r²·P(r), P the degree-5
+ * minimax polynomial (float32 coefficients, Horner order); shared by expfNeg and expfWide.
+ * @inline
+ */
+export function expfPoly(r: number): number {
   let p = 1.9875691214110702e-4;
-  p = p * rr + 1.398199936375022e-3;
-  p = p * rr + 8.333452045917511e-3;
-  p = p * rr + 4.166579619050026e-2;
-  p = p * rr + 1.666666567325592e-1;
-  p = p * rr + 0.5;
-  p = p * rr * rr + rr + 1;
-  return p * pow2[kf + 149];
+  p = p * r + 1.398199936375022e-3;
+  p = p * r + 8.333452045917511e-3;
+  p = p * r + 4.166579619050026e-2;
+  p = p * r + 1.666666567325592e-1;
+  p = p * r + 0.5;
+  p = p * r * r + r + 1;
+  return p;
 }
 
 /**
  * expf(z) for any float32 z: z is clamped to [−104, 89] (outside, f32 exp is 0 or +Inf and so is
- * this); kf and p as in expfNeg; result (p · 2^a) · 2^(kf − a), a = floor(kf / 2), both powers
+ * this); kf and p (expfPoly) as in expfNeg; result (p · 2^a) · 2^(kf − a), a = floor(kf / 2), both powers
  * read from pow2[i] = 2^(i − 75), i = 0 … 139 (kernels/ops.ts POW2_LAYERS: normal floats, so p·2^a
  * is exact and the one rounding is the last product, gradual underflow and overflow included).
  * @inline
@@ -64,14 +73,7 @@ export function expfWide(z: number, pow2: Arr): number {
   const zk: int = Math.floor(zc * 1.4426950216293335 + 0.5);
   const za: int = Math.floor(zk / 2);
   const zr = zc - zk * 0.693145751953125 - zk * 1.428606765330187e-6;
-  let zp = 1.9875691214110702e-4;
-  zp = zp * zr + 1.398199936375022e-3;
-  zp = zp * zr + 8.333452045917511e-3;
-  zp = zp * zr + 4.166579619050026e-2;
-  zp = zp * zr + 1.666666567325592e-1;
-  zp = zp * zr + 0.5;
-  zp = zp * zr * zr + zr + 1;
-  return zp * pow2[za + 75] * pow2[zk - za + 75];
+  return expfPoly(zr) * pow2[za + 75] * pow2[zk - za + 75];
 }
 
 /**
