@@ -11,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { explorerHtml } from '../explorer/html.ts';
+import type { RopeInputs } from '../explorer/model.ts';
 import { f32ToBits, f64ToWords, fromF64, hex16, hex32 } from '../reference/bf16.ts';
 import { BLOCK_FULL, BLOCK_PARTIAL, blockMask, denseMask, docIdsFromLengths, pairCount, positionIds, type Variant } from '../reference/masks.ts';
 import { Rng } from '../reference/rng.ts';
-import { ropeApply, ropeCosSin, ropeInvFreq, ropeRotate, toBf16, type RopeConfig, type RopeLayout, type RopePath } from '../reference/rope.ts';
+import { ropeApply, ropeCosSin, ropeInvFreq, ropeRotate, toBf16, type RopeConfig } from '../reference/rope.ts';
 
 /** a DOM element inside page callbacks (the project's tsconfig has no DOM lib) */
 type DomEl = any;
@@ -94,16 +95,7 @@ if (typeof opened === 'string') {
     });
 
   // ------------------------------------------------ the Node side, written from the reference directly
-  interface RopeCase {
-    base: number;
-    dim: number;
-    p: number;
-    delta: number;
-    n: number;
-    path: RopePath;
-    layout: RopeLayout;
-    seed: number;
-  }
+  type RopeCase = RopeInputs; // the page's inputs, as explorer/model.ts parses them
   function nodeRope(c: RopeCase) {
     const cfg: RopeConfig = { dim: c.dim, base: c.base, path: c.path, layout: c.layout };
     const ideal: RopeConfig = { ...cfg, path: 'f64' };
