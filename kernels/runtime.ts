@@ -135,25 +135,61 @@ export function flattenOutput(r: unknown, output: number[], components = 1): Flo
 
 export const KERNEL_SETTINGS = { tactic: 'precision', precision: 'single', loopMaxIterations: 1 << 24, dynamicArguments: true } as const;
 
+/**
+ * The kernels compiled on one gpu.js instance: cached per (kernel, output, settings, constants)
+ * — gpu.js compiles per distinct constant values — with each helper added once. Checks the
+ * call against the generated signature first.
+ */
+class CompiledKernels {
+  private kernels = new Map<string, (...a: any[]) => any>();
+  private helpersAdded = new Set<string>();
+  /** kernels compiled so far (gpu.js createKernel calls): tests check that repeated calls reuse them */
+  readonly compiles = { count: 0 };
+  constructor(private readonly gpu: any) {}
+  get(k: GeneratedKernel, args: KernelArg[], output: number[], constants: Record<string, number> | undefined, settings: Record<string, unknown> = {}, onCompile?: (fn: any) => void): (...a: unknown[]) => any {
+    if (args.length !== k.params.length - 1) throw new OpError('BAD_ARGS', `kernel ${k.name} takes ${k.params.length - 1} arguments (${k.params.slice(0, -1).join(', ')}), got ${args.length}`);
+    if (!!k.constants?.length !== !!constants) throw new OpError('BAD_ARGS', `kernel ${k.name} takes constants (${(k.constants ?? []).join(', ') || 'none'}); pass constantArgs(k, named)`);
+    const key = `${k.name}|${output.join('x')}|${JSON.stringify(settings)}|${constantsKey(constants)}`;
+    let fn = this.kernels.get(key);
+    if (!fn) {
+      for (const h of k.helpers) {
+        if (this.helpersAdded.has(h)) continue;
+        this.gpu.addFunction(h);
+        this.helpersAdded.add(h);
+      }
+      this.compiles.count++;
+      fn = this.gpu.createKernel(k.kernel, { ...KERNEL_SETTINGS, output, ...(constants ? { constants } : {}), ...settings });
+      onCompile?.(fn);
+      this.kernels.set(key, fn!);
+    }
+    return fn!;
+  }
+  clear(): void {
+    this.kernels.clear();
+  }
+}
+
 /** gpu.js in this process (webasm, cpu, headlessgl) */
 class NodeBackend implements KernelBackend {
   readonly flushesSubnormals: boolean;
   readonly description: string;
-  private kernels = new Map<string, (...a: unknown[]) => unknown>();
-  private helpersAdded = new Set<string>();
   private gpu: any;
+  private compiled: CompiledKernels;
   threads = false;
   constructor(readonly name: 'webasm' | 'cpu' | 'headlessgl') {
     const { GPU } = gpujs(name);
     if (name === 'headlessgl' && !GPU.isHeadlessGLSupported) throw new BackendUnavailable(name, 'gpu.js reports no headless-gl context (the `gl` module is not built, or there is no X display)');
     if (name === 'webasm' && !GPU.isWebAssemblySupported) throw new BackendUnavailable(name, 'gpu.js reports no WebAssembly support');
     this.gpu = new GPU({ mode: name });
+    this.compiled = new CompiledKernels(this.gpu);
     this.flushesSubnormals = name === 'headlessgl';
     this.threads = name === 'webasm' && process.env.ANCHOR_THREADS === '1';
     this.description = `gpu.js ${name} in Node ${process.version}`;
   }
   /** kernels compiled so far (gpu.js createKernel calls): tests check that repeated calls reuse them */
-  readonly compiles = { count: 0 };
+  get compiles(): { count: number } {
+    return this.compiled.compiles;
+  }
   async run(k: GeneratedKernel, args: KernelArg[], output: number[], constants?: Record<string, number>): Promise<Float32Array> {
     // webasm with threads: gpu.js splits a kernel's cells over worker threads (asyncMode)
     if (this.threads && this.name === 'webasm') return flattenOutput(await this.kernel(k, args, output, true, constants)(...args, 1), output, k.components);
@@ -164,30 +200,17 @@ class NodeBackend implements KernelBackend {
   }
   private kernel(k: GeneratedKernel, args: KernelArg[], output: number[], threaded: boolean, constants: Record<string, number> | undefined): (...a: unknown[]) => any {
     if (k.backend !== KERNEL_FLAVOR[this.name]) throw new Error(`kernel ${k.name} was generated for ${k.backend}, not ${this.name}`);
-    if (args.length !== k.params.length - 1) throw new OpError('BAD_ARGS', `kernel ${k.name} takes ${k.params.length - 1} arguments (${k.params.slice(0, -1).join(', ')}), got ${args.length}`);
-    if (!!k.constants?.length !== !!constants) throw new OpError('BAD_ARGS', `kernel ${k.name} takes constants (${(k.constants ?? []).join(', ') || 'none'}); pass constantArgs(k, named)`);
-    // gpu.js compiles per distinct constant values: cache per (kernel, output, constants)
-    const key = `${k.name}|${output.join('x')}|${threaded}|${constantsKey(constants)}`;
-    let fn = this.kernels.get(key);
-    if (!fn) {
-      for (const h of k.helpers) {
-        if (this.helpersAdded.has(h)) continue;
-        this.gpu.addFunction(h);
-        this.helpersAdded.add(h);
-      }
-      this.compiles.count++;
-      fn = this.gpu.createKernel(k.kernel, { ...KERNEL_SETTINGS, output, ...(constants ? { constants } : {}), ...(threaded ? { asyncMode: true } : {}) });
-      // webasm shapes an Array(n) result as one subarray per cell; its flat stride-n data is
-      // what the host wants, so that kernel returns it as is
-      const inner = (fn as any).kernel;
+    // webasm shapes an Array(n) result as one subarray per cell; its flat stride-n data is
+    // what the host wants, so that kernel returns it as is
+    const flat = (fn: any) => {
+      const inner = fn.kernel;
       if (this.name === 'webasm' && k.components > 1 && inner && typeof inner._shapeOutput === 'function') inner._shapeOutput = (data: Float32Array) => data;
-      this.kernels.set(key, fn!);
-    }
-    return fn!;
+    };
+    return this.compiled.get(k, args, output, constants, threaded ? { asyncMode: true } : {}, flat);
   }
   async close(): Promise<void> {
     this.gpu.destroy();
-    this.kernels.clear();
+    this.compiled.clear();
   }
 }
 
@@ -302,8 +325,7 @@ class WebGPUBackend implements KernelBackend {
   readonly name = 'webgpu' as const;
   /** WGSL on Vulkan: f32 subnormals may flush (SPIR-V leaves denorms to the driver); measured at open */
   readonly flushesSubnormals: boolean;
-  private kernels = new Map<string, (...a: unknown[]) => Promise<unknown>>();
-  private helpersAdded = new Set<string>();
+  private compiled: CompiledKernels;
   private constructor(
     readonly description: string,
     readonly adapter: WebGPUAdapterInfo,
@@ -311,6 +333,7 @@ class WebGPUBackend implements KernelBackend {
     flushes: boolean,
   ) {
     this.flushesSubnormals = flushes;
+    this.compiled = new CompiledKernels(gpu);
   }
 
   static async open(): Promise<WebGPUBackend> {
@@ -341,24 +364,12 @@ class WebGPUBackend implements KernelBackend {
 
   async run(k: GeneratedKernel, args: KernelArg[], output: number[], constants?: Record<string, number>): Promise<Float32Array> {
     if (k.backend !== KERNEL_FLAVOR.webgpu) throw new Error(`kernel ${k.name} was generated for ${k.backend}, not webgpu (which runs the ${KERNEL_FLAVOR.webgpu} lowering)`);
-    if (args.length !== k.params.length - 1) throw new OpError('BAD_ARGS', `kernel ${k.name} takes ${k.params.length - 1} arguments (${k.params.slice(0, -1).join(', ')}), got ${args.length}`);
-    const key = `${k.name}|${output.join('x')}|${constantsKey(constants)}`;
-    let fn = this.kernels.get(key);
-    if (!fn) {
-      for (const h of k.helpers) {
-        if (this.helpersAdded.has(h)) continue;
-        this.gpu.addFunction(h);
-        this.helpersAdded.add(h);
-      }
-      fn = this.gpu.createKernel(k.kernel, { ...KERNEL_SETTINGS, output, ...(constants ? { constants } : {}) });
-      this.kernels.set(key, fn!);
-    }
-    return flattenOutput(await fn!(...args, 1), output, k.components);
+    return flattenOutput(await this.compiled.get(k, args, output, constants)(...args, 1), output, k.components);
   }
 
   async close(): Promise<void> {
     this.gpu.destroy();
-    this.kernels.clear();
+    this.compiled.clear();
   }
 }
 
