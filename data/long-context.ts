@@ -66,11 +66,7 @@ export function makeSample(task: Task, length: number, seed: number, tok: TextTo
       break;
     }
     case 'multikey': {
-      const pool = [...WORDS];
-      for (let i = pool.length - 1; i > 0; i--) {
-        const j = rng.int(0, i);
-        [pool[i], pool[j]] = [pool[j], pool[i]];
-      }
+      const pool = rng.shuffle([...WORDS]);
       const keys = pool.slice(0, 4);
       const vals = keys.map(() => num());
       needles = keys.map((k, i) => `One of the special magic numbers for ${k} is: ${vals[i]}. `);

@@ -638,11 +638,7 @@ export interface VariantDataOptions {
 export function shortDocuments(docs: number[][], o: VariantDataOptions): { train: number[][]; heldOut: number[][] } {
   const bos = o.bos ?? new ByteTokenizer().bos;
   const rng = new Rng(o.seed * 31 + 17);
-  const order = docs.map((_, i) => i);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(0, i);
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = rng.shuffle(docs.map((_, i) => i));
   const nHeld = Math.max(1, Math.round((o.heldOutFraction ?? 0.1) * docs.length));
   const heldOut = order.slice(0, nHeld).map((i) => docs[i]);
   const train: number[][] = [];

@@ -134,11 +134,7 @@ export function measuredSavings(docs: number[][], o: { lengths?: number[]; token
     let n = 0;
     // enough copies of the corpus, each in its own seeded order, for `tokens` tokens plus a window
     while (n < tokens + L) {
-      const order = docs.map((_, i) => i);
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = rng.int(0, i);
-        [order[i], order[j]] = [order[j], order[i]];
-      }
+      const order = rng.shuffle(docs.map((_, i) => i));
       for (const i of order) {
         stream.push(docs[i]);
         n += docs[i].length;

@@ -162,10 +162,7 @@ export function packDocuments(docs: number[][], opts: PackOptions): Window[] {
       const chunks = pieces.map((p) => cutChunks(p.tokens.length, Math.min(p.tokens.length, rng.int(1, opts.maxChunks ?? 4)), rng));
       const order: number[] = [];
       chunks.forEach((c, i) => c.forEach(() => order.push(i)));
-      for (let i = order.length - 1; i > 0; i--) {
-        const j = rng.int(0, i);
-        [order[i], order[j]] = [order[j], order[i]];
-      }
+      rng.shuffle(order);
       const next = pieces.map(() => 0);
       for (const pi of order) {
         const [a, b] = chunks[pi][next[pi]++];

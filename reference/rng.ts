@@ -63,4 +63,12 @@ export class Rng {
   pick<T>(xs: readonly T[]): T {
     return xs[this.int(0, xs.length - 1)];
   }
+  /** Fisher–Yates in place: i from the end down to 1 swaps with j = int(0, i); returns `a` */
+  shuffle<A extends { length: number; [i: number]: unknown }>(a: A): A {
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(0, i);
+      [a[i], a[j]] = [a[j], a[i]];
+    }
+    return a;
+  }
 }

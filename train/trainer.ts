@@ -92,11 +92,7 @@ function windowOrder(n: number, seed: number, k: number, cache: Map<number, Int3
   let perm = cache.get(epoch);
   if (!perm) {
     const rng = new Rng((seed * 7919 + epoch * 104729) >>> 0);
-    perm = Int32Array.from({ length: n }, (_, i) => i);
-    for (let i = n - 1; i > 0; i--) {
-      const j = rng.int(0, i);
-      [perm[i], perm[j]] = [perm[j], perm[i]];
-    }
+    perm = rng.shuffle(Int32Array.from({ length: n }, (_, i) => i));
     cache.clear();
     cache.set(epoch, perm);
   }
