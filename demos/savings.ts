@@ -8,7 +8,7 @@
 // to be typical of the sources (web pages and C4 short, code and Wikipedia medium, arXiv
 // papers and books long); the length-upsampled mix upweights long documents per source.
 
-import { nonEmptyBlocks, pairCount, docIdsFromLengths, type Variant } from '../reference/masks.ts';
+import { attentionFlopsOfPairs, nonEmptyBlocks, pairCount, docIdsFromLengths, type Variant } from '../reference/masks.ts';
 import { packDocuments } from '../reference/packing.ts';
 import { Rng } from '../reference/rng.ts';
 
@@ -82,7 +82,7 @@ export function savingsTable(lengthsL = [8192, 16384, 32768, 65536, 131072], win
         for (const v of Object.keys(sums) as Variant[]) sums[v] += pairCount(v, ids);
       }
       const ratio = Object.fromEntries(Object.entries(sums).map(([v, s]) => [v, s / sums.full])) as Record<Variant, number>;
-      const perToken = (pairs: number) => 2 * LLAMA2_7B.params + (4 * pairs) / (windows * L) * LLAMA2_7B.dModel * LLAMA2_7B.layers;
+      const perToken = (pairs: number) => 2 * LLAMA2_7B.params + LLAMA2_7B.layers * attentionFlopsOfPairs(pairs / (windows * L), LLAMA2_7B.dModel, 1).forward;
       rows.push({ mix: mix.name, L, docsPerWindow: docs / windows, ratio, endToEnd: perToken(sums.full) / perToken(sums.anchor) });
     }
   return rows;
@@ -122,7 +122,10 @@ export interface MeasuredSavingsRow {
  * attention: forward 4·d_model·layers per allowed pair, backward 2.5× that (reference/masks.ts
  * attentionFlops); `pairsPerToken` is allowed pairs / L.
  */
-const trainFlopsPerToken = (pairsPerToken: number) => 6 * LLAMA2_7B.params + 3.5 * 4 * pairsPerToken * LLAMA2_7B.dModel * LLAMA2_7B.layers;
+const trainFlopsPerToken = (pairsPerToken: number): number => {
+  const a = attentionFlopsOfPairs(pairsPerToken, LLAMA2_7B.dModel, 1);
+  return 6 * LLAMA2_7B.params + LLAMA2_7B.layers * (a.forward + a.backward);
+};
 
 export function measuredSavings(docs: number[][], o: { lengths?: number[]; tokens?: number; seed?: number; bos: number; onStep?: (what: string) => void }): MeasuredSavingsRow[] {
   const lengths = o.lengths ?? [8192, 16384, 32768, 65536, 131072];

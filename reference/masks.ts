@@ -169,7 +169,11 @@ export function nonEmptyBlocks(variant: Variant, docIds: ArrayLike<number>, bloc
  * recomputed QKᵀ, dV, dP, dQ, dK). Softmax and masking are not counted.
  */
 export function attentionFlops(variant: Variant, docIds: ArrayLike<number>, D: number, H: number): { forward: number; backward: number } {
-  const forward = 4 * pairCount(variant, docIds) * D * H;
+  return attentionFlopsOfPairs(pairCount(variant, docIds), D, H);
+}
+/** attentionFlops for a given number of allowed pairs (any count: per window, per token, per tile set) */
+export function attentionFlopsOfPairs(pairs: number, D: number, H: number): { forward: number; backward: number } {
+  const forward = 4 * pairs * D * H;
   return { forward, backward: 2.5 * forward };
 }
 
