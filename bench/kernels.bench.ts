@@ -111,7 +111,7 @@ say('|---|---|---|---|---|');
   const tk = await median(() => matmul(a, b, M, K, N, 'bf16', be));
   say(`| matmul | ${M}×${K}×${N}, bf16 out | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× |`);
 }
-// matmul blocking (codegen @rows 4 + @constants K,N; CPU flavours): the unblocked kernel (one row
+// matmul blocking (codegen @rows 4 + @constants K,N + @unroll 4 on k; CPU flavours): the unblocked kernel (one row
 // per cell, sizes as arguments: the form before) vs the generated one, kernel only, interleaved,
 // best of N; GFLOP/s = 2·M·K·N / time, as a share of one core's f32 peak (78 GFLOP/s, Zen 3 AVX2+FMA)
 if (be.name === 'webasm' || be.name === 'cpu') {

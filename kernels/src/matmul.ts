@@ -9,7 +9,8 @@ import { bf16, ROUNDING, type Arr, type int, type Thread } from './precision.ts'
  * outBf16 = 1 rounds the float32 sum to bf16, 0 returns it.
  * On the CPU flavours (webasm, cpu) codegen blocks 4 rows per cell (`@rows 4`: cell (x = n,
  * y = m div 4) returns rows 4y … 4y + 3, each b element read once for the four) and bakes K, N
- * in as gpu.js constants (`@constants`); each row's sum is the one written here, bit for bit.
+ * in as gpu.js constants (`@constants`); the k loop is unrolled 4 times (`@unroll 4`, a plain
+ * tail loop for K mod 4): each row's sum is the one written here, in the same order, bit for bit.
  * @kernel
  * @rows 4
  * @constants K,N
@@ -19,6 +20,7 @@ export function matmul(this: Thread, a: Arr, b: Arr, K: int, N: int, outBf16: in
   const m: int = this.thread.y;
   const n: int = this.thread.x;
   let acc = 0;
+  // @unroll 4
   for (let k: int = 0; k < K; k++) {
     const bv = b[k * N + n];
     acc += a[m * K + k] * bv;
