@@ -3,10 +3,9 @@
 
 import { statOrNull } from '../data/corpus.ts';
 import type { Command, Options } from './main.ts';
-import { useModelBackend } from './model-backend.ts';
+import { BACKEND, THREADS, useModelBackend } from './model-backend.ts';
 import { enumOption, intListOption, intOption, listOption, UsageError, wordArgument } from './main.ts';
 import { Progress } from '../io/progress.ts';
-import { BACKEND } from './train.ts';
 import { tinyPreset } from '../train/presets.ts';
 import { decompositionOf, decompositionTable, driftSequences, logitCurves, logitTable, ModelAtPrecisions, PAPER_DELTA1, perTokenTable, RUNS, shiftCurves, shiftTable, writeDriftPlots } from '../demos/drift.ts';
 import { docIdsFromLengths, VARIANTS, type Variant } from '../reference/masks.ts';
@@ -36,6 +35,7 @@ const O = {
   attention: { type: 'string', placeholder: ATTENTIONS.join('|'), description: 'bf16 attention: eager (transformers eager: bf16 logits and P) or flash (f32 logits, bf16 P)', default: 'eager' as const },
   out: { type: 'string', placeholder: 'DIR', description: 'the folder the SVG plots are written to', default: 'drift-out' },
   backend: BACKEND,
+  threads: THREADS,
 } satisfies Options;
 
 /** working bytes per parameter, at the least: the model at f64, f32 and bf16, and the file's copy */
@@ -67,7 +67,7 @@ export const command: Command = {
   usage:
     'anchor-oracle drift shift|logit|decompose (--checkpoint DIR | --random CONFIG|tiny [--init pytorch|transformers]) [--seed S]\n' +
     '  [--runs "f64,f32,bf16 hf,bf16 paper,bf16 hf, bf16 inv_freq"] [--variant full|intra_doc|intra_doc_reset|anchor] [--docs K]\n' +
-    '  [--seqs N] [--len T] [--delta1 LIST] [--delta2 16] [--lengths 64,128,...] [--metric shift|logit] [--attention eager|flash] [--out DIR]\n  [--backend reference|webasm|cpu]',
+    '  [--seqs N] [--len T] [--delta1 LIST] [--delta2 16] [--lengths 64,128,...] [--metric shift|logit] [--attention eager|flash] [--out DIR]\n  [--backend reference|webasm|cpu] [--threads N]',
   options: O,
   examples: [
     'anchor-oracle drift shift --random tiny',
@@ -77,7 +77,7 @@ export const command: Command = {
   ],
   allowPositionals: true,
   async run(v, pos) {
-    useModelBackend(v.backend as string | undefined);
+    useModelBackend(v.backend as string | undefined, v.threads);
     const what = wordArgument(pos[0], 'a measurement', ['shift', 'logit', 'decompose']);
     // every flag is checked before the model is loaded
     const variant: Variant = enumOption(v.variant, 'variant', VARIANTS, O.variant.default);

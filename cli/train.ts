@@ -5,7 +5,7 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { statOrNull } from '../data/corpus.ts';
 import { join } from 'node:path';
 import type { Command, Options } from './main.ts';
-import { useModelBackend } from './model-backend.ts';
+import { BACKEND, THREADS, useModelBackend } from './model-backend.ts';
 import { enumOption, intOption, numberOption, UsageError } from './main.ts';
 import { info } from '../io/progress.ts';
 import { loadDocuments, type DataFormat } from '../data/docs.ts';
@@ -22,8 +22,6 @@ import { OpError } from '../io/errors.ts';
 const root = new URL('..', import.meta.url).pathname;
 
 
-/** the --backend option of the model commands (train, drift) */
-export const BACKEND = { type: 'string', placeholder: 'reference|webasm|cpu', description: "the model's compute backend: the reference loops, or generated gpu.js kernels", default: 'reference' } as const;
 
 const FORMATS = ['raw_json', 'tokenized'] as const;
 const LAYOUTS = ['flex', 'flash'] as const;
@@ -55,6 +53,7 @@ const O = {
   'checkpoint-every': { type: 'string', placeholder: 'N', description: 'write a checkpoint every N steps, and at the end (≥ 1)', default: P.checkpointEvery },
   resume: { type: 'boolean', description: 'continue the run in --out from its latest checkpoint (the same options needed)' },
   backend: BACKEND,
+  threads: THREADS,
 } satisfies Options;
 
 export const command: Command = {
@@ -63,7 +62,7 @@ export const command: Command = {
     'anchor-oracle train --preset tiny [--out DIR] [--data FILE --format raw_json|tokenized] [--tokenizer DIR] [--config config.json]\n' +
     '    [--precision f32|bf16|f64] [--variant anchor|full|intra_doc|intra_doc_reset|anchor_tag|interleaved] [--layout flex|flash]\n' +
     '    [--steps N] [--seq-len L] [--accum N] [--lr X] [--warmup N] [--schedule cosine|constant] [--clip X] [--weight-decay X] [--decay-all]\n' +
-    '    [--seed S] [--checkpoint-every N] [--resume] [--backend reference|webasm|cpu]',
+    '    [--seed S] [--checkpoint-every N] [--resume] [--backend reference|webasm|cpu] [--threads N]',
   options: O,
   examples: [
     'anchor-oracle train --preset tiny',
@@ -72,7 +71,7 @@ export const command: Command = {
     'anchor-oracle train --config config.json --data rows.jsonl --format tokenized --tokenizer tok/ --precision bf16',
   ],
   async run(v) {
-    useModelBackend(v.backend as string | undefined);
+    useModelBackend(v.backend as string | undefined, v.threads);
     enumOption(v.preset, 'preset', ['tiny']); // the one preset
     if (v.preset === undefined && v.config === undefined) throw new UsageError('give --preset tiny or --config config.json');
     const out = (v.out as string | undefined) ?? O.out.default;

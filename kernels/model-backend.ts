@@ -15,6 +15,7 @@ import type { Policy } from '../reference/model/precision.ts';
 import type { Variant } from '../reference/masks.ts';
 import { attentionBackwardPlan, attentionForwardPlan, blockTable, crossEntropyPlan, matmulPlan, MAX_KERNEL_ELEMENTS, rmsnormPlan, runPlanSync, swigluPlan, type ActRounding, type BlockTable } from './ops.ts';
 import { openBackendSync } from './runtime.ts';
+import { defaultModelThreads, MatmulPool } from './matmul-pool.ts';
 import { GENERATED } from '../generated/index.ts';
 import { KERNEL_FLAVOR } from './types.ts';
 
@@ -33,12 +34,18 @@ const roundOf = (round: Round): ActRounding | null => (round === Math.fround ? '
  */
 export const LINEAR_MIN_WORK = 1 << 18;
 
+/**
+ * Matmuls with at least this many multiply-adds split their rows over the backend's worker
+ * threads (kernels/matmul-pool.ts); below it the post-and-wait round trip (about 0.1 ms) is not
+ * worth it. Bit-identical either way.
+ */
+export const PARALLEL_MIN_WORK = 1 << 20;
+
 /** webasm indexes in float32: an op whose whole tensors reach 2^24 elements runs on the reference (linears are chunked instead) */
 const tooBig = (...n: number[]): boolean => n.some((x) => x > MAX_KERNEL_ELEMENTS);
 
-/** [R, C] row-major → [C, R] */
-function transpose(x: ArrayLike<number>, R: number, C: number): Float32Array {
-  const y = new Float32Array(R * C);
+/** [R, C] row-major → [C, R], into `y` when given */
+function transpose(x: ArrayLike<number>, R: number, C: number, y: Float32Array<ArrayBufferLike> = new Float32Array(R * C)): Float32Array<ArrayBufferLike> {
   for (let r = 0; r < R; r++) {
     const o = r * C;
     for (let c = 0; c < C; c++) y[c * R + r] = x[o + c];
@@ -46,13 +53,31 @@ function transpose(x: ArrayLike<number>, R: number, C: number): Float32Array {
   return y;
 }
 
+export interface KernelModelOptions {
+  /** attention tile size (default 32) */
+  blockSize?: number;
+  /** linears below this many multiply-adds run on the reference (default LINEAR_MIN_WORK) */
+  linearMinWork?: number;
+  /** threads for the linears' matmuls, this one included (default: the usable cores, at most 8) */
+  threads?: number;
+}
+
 /** a model Backend running the kernel ops on webasm or cpu */
-export function kernelModelBackend(name: KernelBackendName, opts: { blockSize?: number; linearMinWork?: number } = {}): Backend {
+export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOptions = {}): Backend & { threads: number; close(): Promise<void> } {
   const be = openBackendSync(name);
   const B = opts.blockSize ?? 32;
   const minWork = opts.linearMinWork ?? LINEAR_MIN_WORK;
+  const threads = opts.threads ?? defaultModelThreads();
   const R = GENERATED.matmul[KERNEL_FLAVOR[be.name]].rows ?? 1;
-  const mm = (a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, out: ActRounding) => runPlanSync(matmulPlan(a, b, M, K, N, out, R), be);
+  const pool = threads > 1 ? new MatmulPool(name, threads) : null;
+  const parallel = (M: number, K: number, N: number): boolean => pool !== null && M * K * N >= PARALLEL_MIN_WORK;
+  /** c [M, N] = a · b (on the pool's threads when big enough; the result is read before the next call) */
+  const mm = (a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, out: ActRounding): Float32Array =>
+    parallel(M, K, N)
+      ? pool!.run(a, b, M, K, N, out, R, (ab, bb, Mc) => runPlanSync(matmulPlan(ab, bb, Mc, K, N, out, R), be))
+      : runPlanSync(matmulPlan(a, b, M, K, N, out, R), be);
+  /** where a transposed operand goes: straight into the pool's shared input when the matmul runs there */
+  const operand = (role: 'a' | 'b', M: number, K: number, N: number): Float32Array | undefined => (parallel(M, K, N) ? pool!.view(role, role === 'a' ? M * K : K * N) : undefined);
   // the block table depends only on (variant, doc ids): build it once per window, reuse across layers
   let tableKey: { variant: string; docIds: ArrayLike<number> } | null = null;
   let table: BlockTable | null = null;
@@ -66,13 +91,15 @@ export function kernelModelBackend(name: KernelBackendName, opts: { blockSize?: 
   return {
     ...referenceBackend,
     name,
+    threads,
+    close: async () => pool?.close(),
     // y = round(x·Wᵀ + b): yᵀ [nOut, T] = W [nOut, nIn] · xᵀ [nIn, T] (W's rows are the kernel's
     // a rows, chunked without a copy), float32 sums over i in order; with a bias the float32 sum
     // comes back and round(sum + b) is formed here, so each output is still rounded once
     linear(x, T, nIn, W, nOut, b, round) {
       const act = roundOf(round);
       if (!act || T * nIn * nOut < minWork) return referenceBackend.linear(x, T, nIn, W, nOut, b, round);
-      const yT = mm(W, transpose(x, T, nIn), nOut, nIn, T, b ? 'f32' : act);
+      const yT = mm(W, transpose(x, T, nIn, operand('b', nOut, nIn, T)), nOut, nIn, T, b ? 'f32' : act);
       const y = new Float64Array(T * nOut);
       for (let o = 0; o < nOut; o++) {
         const r = o * T;
@@ -87,7 +114,7 @@ export function kernelModelBackend(name: KernelBackendName, opts: { blockSize?: 
       const act = roundOf(round);
       if (!act || T * nIn * nOut < minWork) return referenceBackend.linearBackward(dy, x, T, nIn, W, nOut, hasBias, round);
       const dx = f64(mm(dy, W, T, nOut, nIn, act));
-      const dW = f64(mm(transpose(dy, T, nOut), x, nOut, T, nIn, act));
+      const dW = f64(mm(transpose(dy, T, nOut, operand('a', nOut, T, nIn)), x, nOut, T, nIn, act));
       let db: Float64Array | null = null;
       if (hasBias) {
         db = new Float64Array(nOut);
@@ -128,8 +155,8 @@ export function kernelModelBackend(name: KernelBackendName, opts: { blockSize?: 
 }
 
 /** the Backend a --backend option names: 'reference' (default) or a kernel backend */
-export function modelBackendByName(name: string | undefined): Backend {
+export function modelBackendByName(name: string | undefined, threads?: number): Backend {
   if (name === undefined || name === 'reference') return referenceBackend;
-  if (name === 'webasm' || name === 'cpu') return kernelModelBackend(name);
+  if (name === 'webasm' || name === 'cpu') return kernelModelBackend(name, { threads });
   throw new RangeError(`--backend must be one of ${MODEL_BACKENDS.join(', ')}, got ${JSON.stringify(name)}`);
 }

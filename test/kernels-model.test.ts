@@ -10,7 +10,8 @@ import { policy, type Precision } from '../reference/model/precision.ts';
 import { Rng } from '../reference/rng.ts';
 import { crossEntropyPlan, rmsnormPlan, runPlan, swigluPlan } from '../kernels/ops.ts';
 import { closeBackends, openBackend, openBackendSync, probeBackends, type KernelBackend } from '../kernels/runtime.ts';
-import { kernelModelBackend } from '../kernels/model-backend.ts';
+import { kernelModelBackend, PARALLEL_MIN_WORK } from '../kernels/model-backend.ts';
+import { MatmulPool } from '../kernels/matmul-pool.ts';
 import { parseConfig } from '../reference/model/config.ts';
 import { randomInitModel, roundModel } from '../reference/model/params.ts';
 import { modelLossGrad } from '../reference/model/backward.ts';
@@ -200,6 +201,39 @@ test('kernel Backend linear with a bias (webasm, cpu; forced on the kernel): for
       assert.equal(Array.from(got.db!), Array.from(want.db!));
     }
   }
+});
+
+test('kernel Backend linears on worker threads (webasm, cpu): bit-identical to one thread, row blocks of every size', async () => {
+  for (const name of ['webasm', 'cpu'] as const) {
+    const one = kernelModelBackend(name, { linearMinWork: 0, threads: 1 });
+    const three = kernelModelBackend(name, { linearMinWork: 0, threads: 3 });
+    const round = policy('bf16').act;
+    // nOut 301: blocks of 104, 104, 93 rows (the last not a multiple of 4); T·nIn·nOut ≥ PARALLEL_MIN_WORK
+    for (const [T, nIn, nOut] of [[37, 96, 301], [1, 1024, 1030], [6, 173, 1013]]) {
+      assert.ok(T * nIn * nOut >= PARALLEL_MIN_WORK);
+      const rng = new Rng(T * nOut);
+      const x = Float64Array.from({ length: T * nIn }, () => round(rng.normal() * 2 ** rng.int(-8, 8)));
+      const W = Float64Array.from({ length: nOut * nIn }, () => round(rng.normal() * 0.2));
+      const dy = Float64Array.from({ length: T * nOut }, () => round(rng.normal()));
+      const same = (got: Float64Array, want: Float64Array, what: string) => {
+        assert.is(got.length, want.length);
+        for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) assert.unreachable(`${name} ${T}×${nIn}→${nOut} ${what}[${i}]: ${got[i]} on 3 threads, ${want[i]} on 1`);
+      };
+      same(three.linear(x, T, nIn, W, nOut, null, round), one.linear(x, T, nIn, W, nOut, null, round), 'y');
+      const g3 = three.linearBackward(dy, x, T, nIn, W, nOut, false, round);
+      const g1 = one.linearBackward(dy, x, T, nIn, W, nOut, false, round);
+      same(g3.dx, g1.dx, 'dx');
+      same(g3.dW, g1.dW, 'dW');
+    }
+    await three.close();
+  }
+});
+
+test('MatmulPool: a worker that cannot open its backend gives one line, every time', async () => {
+  const pool = new MatmulPool('no-such-backend' as 'webasm', 2);
+  const local = () => new Float32Array(4);
+  for (let i = 0; i < 2; i++) assert.throws(() => pool.run(new Float32Array(8 * 2), new Float32Array(2 * 1), 8, 2, 1, 'f32', 4, local), /matmul worker threads could not start: .*; run with one thread \(--threads 1\)/);
+  await pool.close();
 });
 
 test.after(closeBackends);

@@ -1,0 +1,44 @@
+// A MatmulPool worker (kernels/matmul-pool.ts): opens its own gpu.js backend (webasm or cpu),
+// then for each task computes rows m0 … m1 − 1 of c = a · b with the generated matmul kernel
+// (matmulPlan, the one-thread path's code) and writes them into the shared output. A failure is
+// written to the shared error bytes; the done counter is raised either way, so the waiting main
+// thread always wakes.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { matmulPlan, runPlanSync } from './ops.ts';
+import { openBackendSync } from './runtime.ts';
+import { GENERATED } from '../generated/index.ts';
+import { KERNEL_FLAVOR } from './types.ts';
+import { CTRL, ERROR_BYTES, type MatmulTask } from './matmul-pool.ts';
+
+const { backend, ctrl: ctrlBuf, err: errBuf } = workerData as { backend: 'webasm' | 'cpu'; ctrl: SharedArrayBuffer; err: SharedArrayBuffer };
+const ctrl = new Int32Array(ctrlBuf);
+const err = new Uint8Array(errBuf);
+
+function fail(e: unknown): void {
+  const bytes = new TextEncoder().encode(String((e as Error)?.message ?? e)).subarray(0, ERROR_BYTES - 1);
+  err.fill(0);
+  err.set(bytes);
+  Atomics.store(ctrl, CTRL.failed, 1);
+}
+
+try {
+  const be = openBackendSync(backend);
+  const R = GENERATED.matmul[KERNEL_FLAVOR[be.name]].rows ?? 1;
+  parentPort!.on('message', (t: MatmulTask) => {
+    try {
+      const Mc = t.m1 - t.m0;
+      const a = new Float32Array(t.a, 4 * t.m0 * t.K, Mc * t.K);
+      const b = new Float32Array(t.b, 0, t.K * t.N);
+      new Float32Array(t.c, 4 * t.m0 * t.N, Mc * t.N).set(runPlanSync(matmulPlan(a, b, Mc, t.K, t.N, t.out, R), be));
+    } catch (e) {
+      fail(e);
+    }
+    Atomics.add(ctrl, CTRL.done, 1);
+    Atomics.notify(ctrl, CTRL.done);
+  });
+} catch (e) {
+  fail(e);
+}
+Atomics.add(ctrl, CTRL.ready, 1);
+Atomics.notify(ctrl, CTRL.ready);
