@@ -1,14 +1,18 @@
-// The model Backend's linears on the matmul kernel (kernels/model-backend.ts) against the
-// reference, in one run, interleaved, best of --reps (default 3):
-// 1. one model forward of a SmolLM2-135M-shaped random model (30 layers, hidden 576,
-//    intermediate 1536, 9 heads / 3 kv heads, vocab 49152, tied LM head) at T = 128, bf16 policy
-//    (bf16_flash attention, the kernel path): the reference backend, kernelModelBackend('webasm')
-//    with its linears on the reference (`linearMinWork: Infinity`, the backend before the linears
-//    moved), and kernelModelBackend('webasm') as it is. --layers N runs N layers (default 30).
-// 2. --sizes: one linear (forward) per shape, reference vs kernel, to place LINEAR_MIN_WORK.
+// The model Backend on generated kernels (kernels/model-backend.ts) against the reference and
+// against PyTorch, in one run, interleaved, best of --reps (default 2):
+// 1. one forward of a SmolLM2-135M-shaped random model (30 layers, hidden 576, intermediate
+//    1536, 9 heads / 3 kv heads, vocab 49152, tied LM head), bf16 policy (bf16_flash attention),
+//    per T in --seq-len (default 128,512): the reference backend (T ≤ --reference-max, default
+//    128: it takes minutes beyond), kernelModelBackend('webasm') on 1 and --threads threads
+//    (default 2; checked bit-identical), and torch f32 eager on 1 and --threads threads
+//    (bench/peers/torch_model.py, run by the Python in ANCHOR_PYTHON, default python3; skipped
+//    when it has no torch); peak RSS of this process and of the torch one.
+// 2. --sizes: one linear (forward, backward) per shape, reference vs kernel, to place LINEAR_MIN_WORK.
 // Every kernel result is checked against the reference (relative L2) before it is timed.
-// Run: npx tsx bench/model.bench.ts [--layers 30] [--seq-len 128] [--reps 3] [--sizes] [--no-model]
+// Run: npx tsx bench/model.bench.ts [--layers 30] [--seq-len 128,512] [--threads 2] [--reps 2] [--sizes] [--no-model]
 
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bf16Value } from '../reference/bf16.ts';
 import { parseConfig } from '../reference/model/config.ts';
@@ -22,14 +26,19 @@ import { closeBackends } from '../kernels/runtime.ts';
 const { values: opt } = parseArgs({
   options: {
     layers: { type: 'string', default: '30' },
-    'seq-len': { type: 'string', default: '128' },
-    reps: { type: 'string', default: '3' },
+    'seq-len': { type: 'string', default: '128,512' },
+    'reference-max': { type: 'string', default: '128' },
+    threads: { type: 'string', default: '2' },
+    reps: { type: 'string', default: '2' },
     sizes: { type: 'boolean', default: false },
     'no-model': { type: 'boolean', default: false },
   },
 });
 const layers = Number(opt.layers);
-const T = Number(opt['seq-len']);
+const seqLens = opt['seq-len'].split(',').map(Number);
+const refMax = Number(opt['reference-max']);
+const threads = Number(opt.threads);
+const root = new URL('..', import.meta.url).pathname;
 const reps = Number(opt.reps);
 const ms = (x: number) => (x < 10 ? `${x.toFixed(2)} ms` : `${x.toFixed(0)} ms`);
 const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
@@ -46,9 +55,7 @@ const time = (fn: () => unknown) => {
   return performance.now() - t;
 };
 
-const before = kernelModelBackend('webasm', { linearMinWork: Infinity });
-const after = kernelModelBackend('webasm');
-console.log(`model Backend linears: webasm matmul kernel vs reference (Node ${process.version}; LINEAR_MIN_WORK = ${LINEAR_MIN_WORK})`);
+console.log(`model Backend on webasm kernels vs the reference and torch (Node ${process.version}; LINEAR_MIN_WORK = ${LINEAR_MIN_WORK})`);
 
 if (opt.sizes) {
   // one linear forward y = round(x·Wᵀ), bf16, per shape; the kernel forced on (linearMinWork 0)
@@ -94,30 +101,65 @@ if (!opt['no-model']) {
   let t0 = performance.now();
   const m = roundModel(randomInitModel(cfg, 1, 'transformers'), bf16Value);
   console.log(`\nSmolLM2-135M-shaped random model, ${layers} layers, bf16 weights: built in ${ms(performance.now() - t0)}`);
-  const rng = new Rng(3);
-  const ids = Int32Array.from({ length: T }, () => rng.int(0, cfg.vocabSize - 1));
-  const variants: [string, Backend][] = [
-    ['reference', referenceBackend],
-    ["kernelModelBackend('webasm'), linear on the reference (before)", before],
-    ["kernelModelBackend('webasm'), linear on the matmul kernel (after)", after],
-  ];
-  const fwd = (be: Backend) => modelForward(m, ids, { precision: 'bf16', bf16Attention: 'bf16_flash', variant: 'full', backend: be }).logits;
-  // warm-up (JIT, kernel compiles) and the check: logits against the reference's
-  const ref = fwd(referenceBackend);
-  for (const [label, be] of variants.slice(1)) {
+  const one = kernelModelBackend('webasm', { threads: 1 });
+  const many = kernelModelBackend('webasm', { threads });
+  const python = process.env.ANCHOR_PYTHON ?? 'python3';
+  const torchOk = spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+  if (!torchOk) console.log(`torch: \`${python} -c "import torch"\` fails here (set ANCHOR_PYTHON to a Python with torch); its columns are skipped`);
+  const torchThreads = [...new Set([1, threads])];
+  /** one torch peer run (one warm-up + one timed forward per thread count): best_ms per thread count, peak RSS */
+  const torchOnce = (T: number): { ms: Map<number, number>; rss: number; version: string } => {
+    const out = execFileSync(python, [join(root, 'bench/peers/torch_model.py'), '--seq-len', String(T), '--layers', String(layers), '--threads', torchThreads.join(','), '--reps', '1'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 20 * 60 * 1000 });
+    const j = JSON.parse(out.trim().split('\n').pop()!) as { torch: string; results: { threads: number; best_ms: number }[]; peak_rss_mib: number };
+    return { ms: new Map(j.results.map((r) => [r.threads, r.best_ms])), rss: j.peak_rss_mib, version: j.torch };
+  };
+  const rows: string[] = [];
+  let peerVersion = 'n/a';
+  for (const T of seqLens) {
+    const rng = new Rng(3);
+    const ids = Int32Array.from({ length: T }, () => rng.int(0, cfg.vocabSize - 1));
+    const withRef = T <= refMax;
+    const fwd = (be: Backend) => modelForward(m, ids, { precision: 'bf16', bf16Attention: 'bf16_flash', variant: 'full', backend: be }).logits;
+    // warm-up (JIT, kernel compiles, worker start) and the checks: N threads bit-identical to 1,
+    // and logits against the reference's where it runs
     t0 = performance.now();
-    const e = relL2(fwd(be), ref);
-    console.log(`warm-up + check: ${label}: ${ms(performance.now() - t0)}, logits relative L2 vs reference ${e.toExponential(2)}`);
-    if (!(e <= 0.05)) throw new Error(`${label}: logits differ from the reference (relative L2 ${e})`);
+    const l1 = fwd(one);
+    const lN = fwd(many);
+    for (let i = 0; i < l1.length; i++) if (!Object.is(l1[i], lN[i])) throw new Error(`T ${T}: logits[${i}] differ between 1 and ${threads} threads`);
+    if (withRef) {
+      const e = relL2(l1, fwd(referenceBackend));
+      console.log(`T ${T}: logits relative L2 vs the reference backend ${e.toExponential(2)}`);
+      if (!(e <= 0.05)) throw new Error(`T ${T}: kernel logits differ from the reference (relative L2 ${e})`);
+    }
+    console.log(`T ${T}: warm-up + checks ${ms(performance.now() - t0)}; 1 and ${threads} threads bit-identical`);
+    let ref = Infinity, k1 = Infinity, kN = Infinity;
+    const torchBest = new Map<number, number>();
+    let torchRss = NaN, torchVersion = '';
+    for (let r = 0; r < reps; r++) {
+      if (withRef) ref = Math.min(ref, time(() => fwd(referenceBackend)));
+      k1 = Math.min(k1, time(() => fwd(one)));
+      kN = Math.min(kN, time(() => fwd(many)));
+      if (torchOk) {
+        const t = torchOnce(T);
+        for (const [n, v] of t.ms) torchBest.set(n, Math.min(torchBest.get(n) ?? Infinity, v));
+        torchRss = t.rss;
+        torchVersion = t.version;
+      }
+      console.log(`T ${T}, round ${r + 1}/${reps}: ours ${ms(k1)} (1 thread), ${ms(kN)} (${threads}); torch ${[...torchBest].map(([n, v]) => `${ms(v)} (${n})`).join(', ') || 'n/a'}`);
+    }
+    const rss = process.resourceUsage().maxRSS / 1024;
+    const tq = (n: number) => torchBest.get(n);
+    const ratio = (ours: number, n: number) => (tq(n) ? `${(ours / tq(n)!).toFixed(1)}×` : 'n/a');
+    rows.push(
+      `| ${T} | ${withRef ? ms(ref) : '—'} | ${ms(k1)} | ${ms(kN)} | ${withRef ? `${(ref / kN).toFixed(2)}×` : '—'} | ${tq(1) ? ms(tq(1)!) : 'n/a'} | ${tq(threads) ? ms(tq(threads)!) : 'n/a'} | ${ratio(kN, 1)} | ${ratio(kN, threads)} | ${rss.toFixed(0)} MiB | ${Number.isNaN(torchRss) ? 'n/a' : `${torchRss.toFixed(0)} MiB`} |`,
+    );
+    if (torchVersion) peerVersion = torchVersion;
   }
-  const best = variants.map(() => Infinity);
-  for (let r = 0; r < reps; r++)
-    variants.forEach(([, be], i) => {
-      best[i] = Math.min(best[i], time(() => fwd(be)));
-    });
   console.log('');
-  console.log(`| one forward, ${layers} layers, T = ${T}, bf16 (best of ${reps}, interleaved) | time | vs reference |`);
-  console.log('|---|---|---|');
-  variants.forEach(([label], i) => console.log(`| ${label} | ${ms(best[i])} | ${(best[0] / best[i]).toFixed(2)}× |`));
+  console.log(`One forward, SmolLM2-135M shape, ${layers} layers, bf16 policy (bf16_flash attention), best of ${reps} interleaved rounds; torch ${peerVersion}: f32 eager, the same shape, random weights (bench/peers/torch_model.py); ours = kernelModelBackend('webasm').`);
+  console.log('');
+  console.log(`| T | reference | ours, 1 thread | ours, ${threads} threads | reference ÷ ours (${threads}) | torch, 1 thread | torch, ${threads} threads | ours (${threads}) ÷ torch (1) | ours (${threads}) ÷ torch (${threads}) | peak RSS, ours (process) | peak RSS, torch |`);
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
 }
 await closeBackends();
