@@ -9,29 +9,25 @@
 // tensor's bytes when asked for, so a file larger than memory (a binary sidecar of many
 // GB) can be used. SafetensorsWriter writes one the same way, a tensor at a time.
 
-import { bf16BitsToValues } from './bf16-codec.ts';
+import { BYTES, typedArray, type AnyDType, type Tensor } from './tensor.ts';
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OpError } from './errors.ts';
 import { AtomicFile, errnoText, MAX_IO_CALL, outputPath, temporaryName, track, untrack, writeAll, writeFileAtomic, WriteError } from './lines.ts';
 
-export const ST_DTYPES = ['F64', 'F32', 'BF16', 'F16', 'I64', 'I32', 'U8'] as const;
-export type StDType = (typeof ST_DTYPES)[number];
-const SIZE: Record<StDType, number> = { F64: 8, F32: 4, BF16: 2, F16: 2, I64: 8, I32: 4, U8: 1 };
+/** safetensors' dtype names (the file header's words) for each Tensor dtype */
+const ST_NAME: Record<AnyDType, string> = { f64: 'F64', f32: 'F32', bf16: 'BF16', f16: 'F16', i64: 'I64', i32: 'I32', u8: 'U8' };
+const DTYPE_OF = new Map(Object.entries(ST_NAME).map(([d, n]) => [n, d as AnyDType]));
+/** the header dtype names this reader and writer support */
+export const ST_DTYPES: readonly string[] = Object.values(ST_NAME);
 
-export interface StTensor {
-  dtype: StDType;
-  shape: number[];
-  /** F64: Float64Array, F32: Float32Array, BF16/F16: Uint16Array bits, I32: Int32Array, I64: BigInt64Array, U8: Uint8Array */
-  data: Float64Array | Float32Array | Uint16Array | Int32Array | BigInt64Array | Uint8Array;
-}
 export interface StFile {
-  tensors: Map<string, StTensor>;
+  tensors: Map<string, Tensor<AnyDType>>;
   metadata: Record<string, string>;
 }
 /** one validated header entry; begin/end are byte offsets into the data section */
 export interface StEntry {
-  dtype: StDType;
+  dtype: AnyDType;
   shape: number[];
   begin: number;
   end: number;
@@ -65,7 +61,7 @@ function checkHeaderLength(prefix: Uint8Array, fileLen: number, where: string): 
 const isShape = (shape: unknown): shape is number[] =>
   Array.isArray(shape) && shape.length <= MAX_RANK && shape.every((d) => Number.isSafeInteger(d) && d >= 0);
 /** bytes a tensor of this dtype and shape takes; BigInt because numel may overflow a double for hostile shapes */
-const byteSize = (dtype: StDType, shape: number[]): bigint => shape.reduce((a, d) => a * BigInt(d), 1n) * BigInt(SIZE[dtype]);
+const byteSize = (dtype: AnyDType, shape: number[]): bigint => shape.reduce((a, d) => a * BigInt(d), 1n) * BigInt(BYTES[dtype]);
 
 /**
  * Validate the JSON header (the N bytes after the length) of a file whose data section
@@ -97,9 +93,8 @@ export function validateHeader(
     }
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(where, `tensor "${name}": entry must be an object`);
     const e = v as Record<string, unknown>;
-    if (typeof e.dtype !== 'string' || !(ST_DTYPES as readonly string[]).includes(e.dtype))
-      throw bad(where, `tensor "${name}": unsupported dtype ${JSON.stringify(e.dtype)} (supported: ${ST_DTYPES.join(', ')})`);
-    const dtype = e.dtype as StDType;
+    const dtype = typeof e.dtype === 'string' ? DTYPE_OF.get(e.dtype) : undefined;
+    if (!dtype) throw bad(where, `tensor "${name}": unsupported dtype ${JSON.stringify(e.dtype)} (supported: ${ST_DTYPES.join(', ')})`);
     if (!isShape(e.shape))
       throw bad(where, `tensor "${name}": shape must be up to ${MAX_RANK} non-negative integers, got ${JSON.stringify(e.shape)}`);
     const shape = e.shape;
@@ -148,7 +143,7 @@ export interface StReader {
   /** file offset of the data section (8 + header length); entry offsets are relative to it */
   readonly dataStart: number;
   /** read one tensor into fresh, aligned memory; `where` (e.g. the case line asking) is added to errors */
-  read(name: string, where?: string): StTensor;
+  read(name: string, where?: string): Tensor<AnyDType>;
   /** read one tensor's bytes into `target`, which must be exactly its size (e.g. a view of a SharedArrayBuffer) */
   readInto(name: string, target: Uint8Array, where?: string): void;
   close(): void;
@@ -176,7 +171,7 @@ class SafetensorsReader implements StReader {
     return e;
   }
 
-  read(name: string, where?: string): StTensor {
+  read(name: string, where?: string): Tensor<AnyDType> {
     const e = this.entry(name, where);
     let buf: ArrayBuffer;
     try {
@@ -185,7 +180,7 @@ class SafetensorsReader implements StReader {
       throw bad(this.label(where), `tensor "${name}": cannot allocate ${e.end - e.begin} bytes`);
     }
     this.readInto(name, new Uint8Array(buf), where);
-    return { dtype: e.dtype, shape: [...e.shape], data: typedView(e.dtype, buf) }; // own shape: the caller may change it
+    return { dtype: e.dtype, shape: [...e.shape], data: typedArray(e.dtype, buf) }; // own shape: the caller may change it
   }
 
   readInto(name: string, target: Uint8Array, where?: string): void {
@@ -245,7 +240,7 @@ export function openSafetensors(path: string): StReader {
 export function readSafetensorsFile(path: string): StFile {
   const reader = openSafetensors(path);
   try {
-    const tensors = new Map<string, StTensor>();
+    const tensors = new Map<string, Tensor<AnyDType>>();
     for (const name of reader.entries.keys()) tensors.set(name, reader.read(name));
     return { tensors, metadata: reader.metadata };
   } finally {
@@ -257,31 +252,13 @@ export function readSafetensorsFile(path: string): StFile {
 export function parseSafetensors(bytes: Uint8Array, where = '<bytes>'): StFile {
   const n = checkHeaderLength(bytes, bytes.length, where);
   const { entries, metadata } = validateHeader(bytes.subarray(8, 8 + n), bytes.length - 8 - n, where);
-  const tensors = new Map<string, StTensor>();
+  const tensors = new Map<string, Tensor<AnyDType>>();
   for (const [name, e] of entries) {
     const copy = new ArrayBuffer(e.end - e.begin); // aligned copy of exactly the validated span
     new Uint8Array(copy).set(bytes.subarray(8 + n + e.begin, 8 + n + e.end));
-    tensors.set(name, { dtype: e.dtype, shape: e.shape, data: typedView(e.dtype, copy) });
+    tensors.set(name, { dtype: e.dtype, shape: e.shape, data: typedArray(e.dtype, copy) });
   }
   return { tensors, metadata };
-}
-
-function typedView(dtype: StDType, buf: ArrayBuffer): StTensor['data'] {
-  switch (dtype) {
-    case 'F64':
-      return new Float64Array(buf);
-    case 'F32':
-      return new Float32Array(buf);
-    case 'BF16':
-    case 'F16':
-      return new Uint16Array(buf);
-    case 'I32':
-      return new Int32Array(buf);
-    case 'I64':
-      return new BigInt64Array(buf);
-    case 'U8':
-      return new Uint8Array(buf);
-  }
 }
 
 /**
@@ -289,12 +266,12 @@ function typedView(dtype: StDType, buf: ArrayBuffer): StTensor['data'] {
  * order, padded with spaces so the data starts 8-aligned. Shared by both writers so
  * they produce the same bytes.
  */
-function encodeHeader(list: { name: string; dtype: StDType; shape: number[]; byteLength: number }[], metadata: Record<string, string>): Buffer {
+function encodeHeader(list: { name: string; dtype: AnyDType; shape: number[]; byteLength: number }[], metadata: Record<string, string>): Buffer {
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length) header.__metadata__ = metadata;
   let pos = 0;
   for (const t of list) {
-    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [pos, pos + t.byteLength] };
+    header[t.name] = { dtype: ST_NAME[t.dtype], shape: t.shape, data_offsets: [pos, pos + t.byteLength] };
     pos += t.byteLength;
   }
   let json = JSON.stringify(header);
@@ -306,12 +283,12 @@ function encodeHeader(list: { name: string; dtype: StDType; shape: number[]; byt
 }
 
 /** serialize tensors (in the given order) and metadata to safetensors bytes */
-export function serializeSafetensors(tensors: Map<string, StTensor> | [string, StTensor][], metadata: Record<string, string> = {}): Uint8Array {
+export function serializeSafetensors(tensors: Map<string, Tensor<AnyDType>> | [string, Tensor<AnyDType>][], metadata: Record<string, string> = {}): Uint8Array {
   const list = tensors instanceof Map ? [...tensors.entries()] : tensors;
   let dataLen = 0;
   for (const [name, t] of list) {
     const len = t.data.byteLength;
-    const need = t.shape.reduce((a, d) => a * d, 1) * SIZE[t.dtype];
+    const need = t.shape.reduce((a, d) => a * d, 1) * BYTES[t.dtype];
     if (need !== len) throw new OpError('BAD_TENSOR', `safetensors write: tensor "${name}" ${t.dtype} [${t.shape}] needs ${need} bytes, data has ${len}`);
     dataLen += len;
   }
@@ -330,7 +307,7 @@ export function serializeSafetensors(tensors: Map<string, StTensor> | [string, S
 }
 
 /** write a .safetensors file atomically */
-export function writeSafetensorsFile(path: string, tensors: Map<string, StTensor> | [string, StTensor][], metadata: Record<string, string> = {}): void {
+export function writeSafetensorsFile(path: string, tensors: Map<string, Tensor<AnyDType>> | [string, Tensor<AnyDType>][], metadata: Record<string, string> = {}): void {
   writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }
 
@@ -350,7 +327,7 @@ export class SafetensorsWriter {
   private readonly dataTmp: string;
   private dataFd: number | undefined;
   private dataLen = 0;
-  private readonly list: { name: string; dtype: StDType; shape: number[]; byteLength: number }[] = [];
+  private readonly list: { name: string; dtype: AnyDType; shape: number[]; byteLength: number }[] = [];
   private readonly names = new Set<string>();
   private state: 'open' | 'finished' | 'aborted' = 'open';
 
@@ -372,12 +349,12 @@ export class SafetensorsWriter {
   }
 
   /** append one tensor; `data` holds its raw little-endian bytes */
-  add(name: string, dtype: StDType, shape: number[], data: Uint8Array): void {
+  add(name: string, dtype: AnyDType, shape: number[], data: Uint8Array): void {
     const fd = this.openFd('add');
     const refuse = (msg: string) => new OpError('BAD_TENSOR', `safetensors write ${this.path}: tensor "${name}": ${msg}`);
     if (typeof name !== 'string' || name === '__metadata__') throw refuse('not a usable tensor name');
     if (this.names.has(name)) throw refuse('added twice');
-    if (!(ST_DTYPES as readonly string[]).includes(dtype)) throw refuse(`unsupported dtype ${JSON.stringify(dtype)} (supported: ${ST_DTYPES.join(', ')})`);
+    if (!(dtype in ST_NAME)) throw refuse(`unsupported dtype ${JSON.stringify(dtype)} (supported: ${Object.keys(ST_NAME).join(', ')})`);
     // refuse what openSafetensors would refuse to read back
     if (!isShape(shape)) throw refuse(`shape must be up to ${MAX_RANK} non-negative integers, got ${JSON.stringify(shape)}`);
     const need = byteSize(dtype, shape);
@@ -490,27 +467,4 @@ export function numberToF16(x: number): number {
   return sign | ((e + 15) << 10) | (r - 1024);
 }
 
-/** the tensor's element values as a Float64Array (exact for every float dtype) */
-export function stValues(t: StTensor): Float64Array {
-  const n = t.data.length;
-  const out = new Float64Array(n);
-  switch (t.dtype) {
-    case 'F64':
-    case 'F32':
-    case 'I32':
-    case 'U8':
-      for (let i = 0; i < n; i++) out[i] = (t.data as Float64Array)[i];
-      break;
-    case 'BF16':
-      bf16BitsToValues(t.data as Uint16Array, out);
-      break;
-    case 'F16':
-      for (let i = 0; i < n; i++) out[i] = f16ToNumber((t.data as Uint16Array)[i]);
-      break;
-    case 'I64':
-      for (let i = 0; i < n; i++) out[i] = Number((t.data as BigInt64Array)[i]);
-      break;
-  }
-  return out;
-}
 

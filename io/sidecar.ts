@@ -6,10 +6,9 @@
 
 import { basename, dirname, extname, isAbsolute, join, resolve } from 'node:path';
 import { OpError } from './errors.ts';
-import { openSafetensors, SafetensorsWriter, type StDType, type StReader } from './safetensors.ts';
+import { openSafetensors, SafetensorsWriter, type StReader } from './safetensors.ts';
 import type { DType } from './tensor.ts';
 
-export const ST_OF: Record<DType, StDType> = { bf16: 'BF16', f32: 'F32', f64: 'F64', i32: 'I32', i64: 'I64', u8: 'U8' };
 
 /** the sidecar a JSON Lines path gets: cases.jsonl → cases.safetensors in the same folder */
 export function sidecarPathFor(jsonlPath: string): string {
@@ -73,7 +72,7 @@ export class SidecarOut {
     let k = key;
     for (let n = 2; this.used.has(k); n++) k = `${key}#${n}`;
     this.used.add(k);
-    this.writer.add(k, ST_OF[dtype], shape, bytes);
+    this.writer.add(k, dtype, shape, bytes);
     return { file: basename(this.path), key: k };
   }
   finish(): void {

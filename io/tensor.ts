@@ -1,26 +1,32 @@
-// Tensors on the wire: {"dtype", "shape", "b64"} with little-endian row-major bytes
-// (FORMAT.md, "Tensors"). In memory a tensor is a typed array of
-// its dtype; bf16 stays uint16 bits so NaN payloads and signed zeros survive.
+// The one Tensor type, on the wire and in files. On the wire: {"dtype", "shape", "b64"} with
+// little-endian row-major bytes (FORMAT.md, "Tensors"); safetensors files (io/safetensors.ts)
+// hold the same tensors. In memory a tensor is a typed array of its dtype; bf16 and f16 stay
+// uint16 bits so NaN payloads and signed zeros survive.
 
 import { bf16BitsToValue, bf16BitsToValues } from './bf16-codec.ts';
 import { endianness } from 'node:os';
 import { OpError } from './errors.ts';
 import { Base64Bytes, fmtBytes, type Budget } from './json-stream.ts';
-import { SidecarCache, ST_OF } from './sidecar.ts';
+import { SidecarCache } from './sidecar.ts';
+import { f16ToNumber } from './safetensors.ts';
 
+/** the wire's dtypes (FORMAT.md) */
 export const DTYPES = ['bf16', 'f32', 'f64', 'i32', 'i64', 'u8'] as const;
 export type DType = (typeof DTYPES)[number];
+/** every dtype a Tensor may hold: the wire's, and f16, which only safetensors files carry (a wire tensor of f16 is refused) */
+export type AnyDType = DType | 'f16';
 
 export interface DataOf {
   bf16: Uint16Array;
+  f16: Uint16Array;
   f32: Float32Array;
   f64: Float64Array;
   i32: Int32Array;
   i64: BigInt64Array;
   u8: Uint8Array;
 }
-export type AnyData = DataOf[DType];
-export interface Tensor<D extends DType = DType> {
+export type AnyData = DataOf[AnyDType];
+export interface Tensor<D extends AnyDType = DType> {
   dtype: D;
   shape: number[];
   data: DataOf[D];
@@ -31,17 +37,18 @@ export interface WireTensor {
   b64: string;
 }
 
-export const BYTES: Record<DType, number> = { bf16: 2, f32: 4, f64: 8, i32: 4, i64: 8, u8: 1 };
+export const BYTES: Record<AnyDType, number> = { bf16: 2, f16: 2, f32: 4, f64: 8, i32: 4, i64: 8, u8: 1 };
 
 if (endianness() !== 'LE') throw new Error('anchor-oracle assumes a little-endian host (the wire format is little-endian)');
 
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** a typed array of a dtype over a fresh buffer of n elements, or over a given (aligned) buffer */
-export function typedArray(dtype: DType, src: number | ArrayBuffer, offset = 0, length?: number): AnyData {
+export function typedArray(dtype: AnyDType, src: number | ArrayBuffer, offset = 0, length?: number): AnyData {
   const b = src as ArrayBuffer;
   switch (dtype) {
-    case 'bf16': return typeof src === 'number' ? new Uint16Array(src) : new Uint16Array(b, offset, length);
+    case 'bf16':
+    case 'f16': return typeof src === 'number' ? new Uint16Array(src) : new Uint16Array(b, offset, length);
     case 'f32': return typeof src === 'number' ? new Float32Array(src) : new Float32Array(b, offset, length);
     case 'f64': return typeof src === 'number' ? new Float64Array(src) : new Float64Array(b, offset, length);
     case 'i32': return typeof src === 'number' ? new Int32Array(src) : new Int32Array(b, offset, length);
@@ -125,7 +132,7 @@ export function decodeTensor(w: unknown, where: string, src: TensorSource = {}):
     const reader = src.sidecars.reader(o.file, where);
     const e = reader.entries.get(o.key);
     if (!e) throw new OpError('BAD_TENSOR', `${where}: sidecar ${String(o.file)} has no tensor "${o.key}"`);
-    if (e.dtype !== ST_OF[dtype] || e.shape.join() !== shape.join())
+    if (e.dtype !== dtype || e.shape.join() !== shape.join())
       throw new OpError('BAD_TENSOR', `${where}: the line says ${dtype} [${shape}] but sidecar tensor "${o.key}" is ${e.dtype} [${e.shape}]`);
     src.budget?.reserve(expected, () => `a ${dtype} [${shape}] sidecar tensor (${fmtBytes(expected)})`);
     const bytes = new Uint8Array(src.shared ? new SharedArrayBuffer(expected) : new ArrayBuffer(expected));
@@ -185,10 +192,10 @@ export function intValues(t: Tensor, where: string): number[] {
 }
 
 
-/** float values of an f32/f64/bf16 tensor as a fresh Float64Array (exact) */
-export function floatValues(t: Tensor): Float64Array {
-  const n = t.data.length;
+/** a tensor's values as a fresh Float64Array (exact for every float dtype; i64 converted) */
+export function floatValues(t: Tensor<AnyDType>): Float64Array {
   if (t.dtype === 'bf16') return bf16BitsToValues(t.data as Uint16Array);
+  if (t.dtype === 'f16') return Float64Array.from(t.data as Uint16Array, f16ToNumber);
   if (t.dtype === 'i64') return Float64Array.from(t.data as BigInt64Array, Number);
   return Float64Array.from(t.data as Exclude<AnyData, BigInt64Array>);
 }

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { OpError } from '../io/errors.ts';
-import { openSafetensors, stValues } from '../io/safetensors.ts';
+import { openSafetensors } from '../io/safetensors.ts';
+import { floatValues } from '../io/tensor.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'safetensors-large-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -41,7 +42,7 @@ test('a tensor past 2 GiB into the file reads back by offset', () => {
   try {
     assert.is(r.dataStart, dataStart);
     assert.ok(r.dataStart + r.entries.get('tail')!.begin > 2 ** 31);
-    assert.equal(Array.from(stValues(r.read('tail'))), Array.from(tail));
+    assert.equal(Array.from(floatValues(r.read('tail'))), Array.from(tail));
     const shared = new Uint8Array(new SharedArrayBuffer(16));
     r.readInto('tail', shared);
     assert.equal(Array.from(new Float32Array(shared.buffer)), Array.from(tail));
@@ -70,10 +71,10 @@ test('SafetensorsWriter under a file-size limit: short writes end in a WriteErro
     const dir = process.argv[1];
     // the tensor itself does not fit in the temporary data file
     const a = new SafetensorsWriter(dir + '/a.safetensors');
-    const inAdd = outcome(() => { a.add('s', 'U8', [8], new Uint8Array(8)); a.add('big', 'U8', [3 << 19], new Uint8Array(3 << 19)); });
+    const inAdd = outcome(() => { a.add('s', 'u8', [8], new Uint8Array(8)); a.add('big', 'u8', [3 << 19], new Uint8Array(3 << 19)); });
     // the data fits, but header + data does not: fails while writing the final file
     const b = new SafetensorsWriter(dir + '/b.safetensors');
-    const inFinish = outcome(() => { b.add('fits', 'U8', [(1 << 20) - 8], new Uint8Array((1 << 20) - 8)); b.finish(); });
+    const inFinish = outcome(() => { b.add('fits', 'u8', [(1 << 20) - 8], new Uint8Array((1 << 20) - 8)); b.finish(); });
     console.log(JSON.stringify({ inAdd, inFinish }));
   `;
   const out = join(dir, 'limited');

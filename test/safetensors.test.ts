@@ -3,7 +3,7 @@
 // clear OpError, never a crash or a huge allocation — through both the in-memory parser
 // and the by-offset reader. Also the streaming writer. Files larger than 2 GiB are in
 // safetensors-large.test.ts.
-import { stFromValues } from '../train/model-files.ts';
+import { tensorFromValues } from '../train/model-files.ts';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -18,9 +18,8 @@ import {
   readSafetensorsFile,
   SafetensorsWriter,
   serializeSafetensors,
-  stValues,
-  type StTensor,
 } from '../io/safetensors.ts';
+import { floatValues, type AnyDType, type Tensor } from '../io/tensor.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'safetensors-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -31,7 +30,7 @@ const toFile = (bytes: Uint8Array): string => {
   writeFileSync(path, bytes);
   return path;
 };
-const bytesOf = (t: StTensor) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+const bytesOf = (t: Tensor<AnyDType>) => new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
 
 const enc = (header: unknown, data: Uint8Array = new Uint8Array(0), lenOverride?: bigint): Uint8Array => {
   const h = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header));
@@ -62,14 +61,14 @@ function rejects(bytes: Uint8Array, pattern: RegExp): void {
 }
 
 test('round trip of every dtype, metadata and 8-byte data alignment', () => {
-  const tensors = new Map<string, StTensor>([
-    ['a', stFromValues([1.5, -2, 3.25], 'F32', [3])],
-    ['b', stFromValues([0.1, 1 / 3, -65504, 2 ** -24], 'F16', [2, 2])],
-    ['c', stFromValues([0.1, 1 / 3, 256, 257], 'BF16', [4])],
-    ['d', stFromValues([-7, 2 ** 31 - 1], 'I32', [2])],
-    ['e', stFromValues([-(2 ** 40), 5], 'I64', [1, 2])],
-    ['f', stFromValues([Math.PI], 'F64', [])],
-    ['g', stFromValues([], 'F32', [0, 3])],
+  const tensors = new Map<string, Tensor<AnyDType>>([
+    ['a', tensorFromValues([1.5, -2, 3.25], 'f32', [3])],
+    ['b', tensorFromValues([0.1, 1 / 3, -65504, 2 ** -24], 'f16', [2, 2])],
+    ['c', tensorFromValues([0.1, 1 / 3, 256, 257], 'bf16', [4])],
+    ['d', tensorFromValues([-7, 2 ** 31 - 1], 'i32', [2])],
+    ['e', tensorFromValues([-(2 ** 40), 5], 'i64', [1, 2])],
+    ['f', tensorFromValues([Math.PI], 'f64', [])],
+    ['g', tensorFromValues([], 'f32', [0, 3])],
   ]);
   const bytes = serializeSafetensors(tensors, { format: 'pt' });
   const n = Number(new DataView(bytes.buffer).getBigUint64(0, true));
@@ -80,10 +79,10 @@ test('round trip of every dtype, metadata and 8-byte data alignment', () => {
     const u = back.tensors.get(k)!;
     assert.is(u.dtype, t.dtype);
     assert.equal(u.shape, t.shape);
-    assert.equal(Array.from(stValues(u)), Array.from(stValues(t)), k);
+    assert.equal(Array.from(floatValues(u)), Array.from(floatValues(t)), k);
   }
-  assert.equal(Array.from(stValues(back.tensors.get('c')!)), [0.10009765625, 0.333984375, 256, 256]); // bf16 RNE
-  assert.equal(Array.from(stValues(back.tensors.get('b')!)), [0.0999755859375, 0.333251953125, -65504, 2 ** -24]);
+  assert.equal(Array.from(floatValues(back.tensors.get('c')!)), [0.10009765625, 0.333984375, 256, 256]); // bf16 RNE
+  assert.equal(Array.from(floatValues(back.tensors.get('b')!)), [0.0999755859375, 0.333251953125, -65504, 2 ** -24]);
 });
 
 test('f16 conversion: exhaustive decode/encode round trip and ties to even', () => {
@@ -99,9 +98,9 @@ test('f16 conversion: exhaustive decode/encode round trip and ties to even', () 
 });
 
 test('reads the model fixture written by the python safetensors package', () => {
-  const f = readSafetensorsFile(join(import.meta.dirname, 'fixtures', 'model', 'llama', 'model.safetensors'));
+  const f = readSafetensorsFile(join(import.meta.dirname, '..', 'checkpoints', 'llama', 'model.safetensors'));
   const e = f.tensors.get('model.embed_tokens.weight')!;
-  assert.is(e.dtype, 'F32');
+  assert.is(e.dtype, 'f32');
   assert.equal(e.shape, [48, 32]);
 });
 
@@ -139,13 +138,13 @@ test('hostile: bad metadata and missing file', () => {
 });
 
 // ------------------------------------------------------------------ by offset
-const mixed = (): [string, StTensor][] => [
-  ['w', stFromValues([1.5, -2, 3.25, 0.1, 7, -8], 'F32', [2, 3])],
-  ['ids', stFromValues([0, 1, 254, 255, 7], 'U8', [5])],
-  ['h', stFromValues([0.1, 1 / 3, 256, 257], 'BF16', [4])],
-  ['n', stFromValues([-(2 ** 40), 5], 'I64', [2])],
-  ['empty', stFromValues([], 'F64', [0, 3])],
-  ['pi', stFromValues([Math.PI], 'F64', [])],
+const mixed = (): [string, Tensor<AnyDType>][] => [
+  ['w', tensorFromValues([1.5, -2, 3.25, 0.1, 7, -8], 'f32', [2, 3])],
+  ['ids', tensorFromValues([0, 1, 254, 255, 7], 'u8', [5])],
+  ['h', tensorFromValues([0.1, 1 / 3, 256, 257], 'bf16', [4])],
+  ['n', tensorFromValues([-(2 ** 40), 5], 'i64', [2])],
+  ['empty', tensorFromValues([], 'f64', [0, 3])],
+  ['pi', tensorFromValues([Math.PI], 'f64', [])],
 ];
 
 test('openSafetensors reads the same header and tensors as parseSafetensors', () => {
@@ -204,7 +203,7 @@ test('openSafetensors reads only the header and the asked-for tensor, not the 1 
   try {
     assert.is(r.dataStart, dataStart);
     assert.is(r.entries.get('big')!.end, 8 + 2 ** 30);
-    assert.equal(Array.from(stValues(r.read('small'))), [2.5, -1]);
+    assert.equal(Array.from(floatValues(r.read('small'))), [2.5, -1]);
     const grown = process.memoryUsage().arrayBuffers - before;
     assert.ok(grown < 16 << 20, `arrayBuffers grew by ${grown} bytes`);
   } finally {
@@ -218,7 +217,7 @@ test('a file that shrinks after open: a short read is an error, not zeros', () =
   try {
     truncateSync(path, r.dataStart + 8 + 1000);
     expectOpError(() => r.read('big'), /tensor "big": file shrank\/truncated since it was opened \(read 1000 of 1048576 bytes\)/, 'shrunk file');
-    assert.equal(Array.from(stValues(r.read('small'))), [2.5, -1]);
+    assert.equal(Array.from(floatValues(r.read('small'))), [2.5, -1]);
   } finally {
     r.close();
   }
@@ -235,8 +234,8 @@ const tempFiles = () => readdirSync(dir).filter((f) => f.endsWith('.tmp'));
 
 test('SafetensorsWriter: same bytes as serializeSafetensors, read back by both readers, no temp files left', () => {
   // 12 MiB crosses the 8 MiB copy chunk
-  const big = stFromValues(Float32Array.from({ length: 3 << 20 }, (_, i) => (i % 1000) - 500.25), 'F32', [3 << 10, 1 << 10]);
-  const list: [string, StTensor][] = [...mixed(), ['big', big], ['tail', stFromValues([9, 8, 7], 'U8', [3])]];
+  const big = tensorFromValues(Float32Array.from({ length: 3 << 20 }, (_, i) => (i % 1000) - 500.25), 'f32', [3 << 10, 1 << 10]);
+  const list: [string, Tensor<AnyDType>][] = [...mixed(), ['big', big], ['tail', tensorFromValues([9, 8, 7], 'u8', [3])]];
   const meta = { format: 'pt', note: 'sidecar' };
   const path = join(dir, 'written.safetensors');
   const w = new SafetensorsWriter(path, meta);
@@ -263,11 +262,11 @@ test('SafetensorsWriter: same bytes as serializeSafetensors, read back by both r
   const r = openSafetensors(path);
   try {
     assert.equal(bytesOf(r.read('big')), bytesOf(big));
-    assert.equal(Array.from(stValues(r.read('tail'))), [9, 8, 7]);
+    assert.equal(Array.from(floatValues(r.read('tail'))), [9, 8, 7]);
   } finally {
     r.close();
   }
-  expectOpError(() => w.add('more', 'U8', [1], new Uint8Array(1)), /add after the writer was finished/, 'add after finish');
+  expectOpError(() => w.add('more', 'u8', [1], new Uint8Array(1)), /add after the writer was finished/, 'add after finish');
   w.abort(); // after finish: must not touch the written file
   assert.is(readFileSync(path).length, expected.length);
 });
@@ -284,13 +283,13 @@ test('SafetensorsWriter: refuses bad tensors, and abort leaves the old target an
   const path = join(dir, 'kept.safetensors');
   writeFileSync(path, 'old');
   const w = new SafetensorsWriter(path);
-  w.add('a', 'BF16', [2], new Uint8Array(4));
-  expectOpError(() => w.add('a', 'BF16', [2], new Uint8Array(4)), /tensor "a": added twice/, 'duplicate');
-  expectOpError(() => w.add('b', 'F32', [3], new Uint8Array(8)), /tensor "b": F32 \[3\] needs 12 bytes, data has 8/, 'wrong length');
-  expectOpError(() => w.add('c', 'U8', [1, 1, 1, 1, 1, 1, 1, 1, 1], new Uint8Array(1)), /shape must be up to 8/, 'rank 9');
-  expectOpError(() => w.add('d', 'BOOL' as 'U8', [1], new Uint8Array(1)), /unsupported dtype "BOOL"/, 'BOOL');
-  expectOpError(() => w.add('__metadata__', 'U8', [1], new Uint8Array(1)), /not a usable tensor name/, '__metadata__');
-  w.add('e', 'U8', [2 << 20], new Uint8Array(2 << 20)); // still usable after refusals
+  w.add('a', 'bf16', [2], new Uint8Array(4));
+  expectOpError(() => w.add('a', 'bf16', [2], new Uint8Array(4)), /tensor "a": added twice/, 'duplicate');
+  expectOpError(() => w.add('b', 'f32', [3], new Uint8Array(8)), /tensor "b": f32 \[3\] needs 12 bytes, data has 8/, 'wrong length');
+  expectOpError(() => w.add('c', 'u8', [1, 1, 1, 1, 1, 1, 1, 1, 1], new Uint8Array(1)), /shape must be up to 8/, 'rank 9');
+  expectOpError(() => w.add('d', 'BOOL' as 'u8', [1], new Uint8Array(1)), /unsupported dtype "BOOL"/, 'BOOL');
+  expectOpError(() => w.add('__metadata__', 'u8', [1], new Uint8Array(1)), /not a usable tensor name/, '__metadata__');
+  w.add('e', 'u8', [2 << 20], new Uint8Array(2 << 20)); // still usable after refusals
   assert.is(tempFiles().length, 1);
   w.abort();
   w.abort();

@@ -16,10 +16,11 @@ import { usableMemory } from '../io/memory.ts';
 import { basename, dirname, join } from 'node:path';
 import { OpError, oneLine } from '../io/errors.ts';
 import { writeFileAtomic } from '../io/lines.ts';
-import { readSafetensorsFile, stValues, writeSafetensorsFile, type StDType, type StTensor } from '../io/safetensors.ts';
+import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.ts';
+import { floatValues, type AnyDType, type Tensor } from '../io/tensor.ts';
 import { parameterCount, parameterShapes, type ModelConfig } from '../reference/model/config.ts';
 import { type Model } from '../reference/model/params.ts';
-import { loadModel, readConfigFile, saveModel, stFromValues } from './model-files.ts';
+import { loadModel, readConfigFile, saveModel, tensorFromValues } from './model-files.ts';
 import type { AdamWState } from './adamw.ts';
 
 export interface TrainerState {
@@ -85,7 +86,7 @@ export function saveCheckpoint(
   model: Model,
   opt: AdamWState,
   state: TrainerState,
-  dtype: StDType,
+  dtype: AnyDType,
   keep = 2,
   onStage?: (stage: CheckpointStage, step: number) => void,
 ): string {
@@ -97,10 +98,10 @@ export function saveCheckpoint(
   try {
     saveModel(tmp, model, dtype);
     onStage?.('model', state.step);
-    const list: [string, StTensor][] = [];
+    const list: [string, Tensor<AnyDType>][] = [];
     for (const [pname, shape] of parameterShapes(model.config)) {
-      list.push([`exp_avg.${pname}`, stFromValues(opt.m.get(pname)!, dtype, shape)]);
-      list.push([`exp_avg_sq.${pname}`, stFromValues(opt.v.get(pname)!, dtype, shape)]);
+      list.push([`exp_avg.${pname}`, tensorFromValues(opt.m.get(pname)!, dtype, shape)]);
+      list.push([`exp_avg_sq.${pname}`, tensorFromValues(opt.v.get(pname)!, dtype, shape)]);
     }
     writeSafetensorsFile(join(tmp, 'optimizer.safetensors'), list, { step: String(opt.step) });
     onStage?.('optimizer', state.step);
@@ -205,8 +206,8 @@ export function loadCheckpoint(dir: string): Loaded {
     const b = f.tensors.get(`exp_avg_sq.${name}`);
     if (!a || !b) throw new OpError('BAD_TENSOR', `checkpoint ${dir}: optimizer.safetensors lacks the moments of ${name}`);
     if (a.shape.join() !== shape.join() || b.shape.join() !== shape.join()) throw new OpError('BAD_TENSOR', `checkpoint ${dir}: optimizer.safetensors has the moments of ${name} in shape [${a.shape}], the model's is [${shape}]`);
-    m.set(name, stValues(a));
-    v.set(name, stValues(b));
+    m.set(name, floatValues(a));
+    v.set(name, floatValues(b));
   }
   const step = Number(f.metadata.step);
   if (!Number.isSafeInteger(step)) throw new OpError('BAD_TENSOR', `checkpoint ${dir}: optimizer.safetensors has no step`);

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { OpError, oneLine } from '../io/errors.ts';
 import { statOrNull } from '../data/corpus.ts';
 import { writeFileAtomic } from '../io/lines.ts';
-import { numberToF16, readSafetensorsFile, writeSafetensorsFile, type StDType, type StTensor } from '../io/safetensors.ts';
+import { numberToF16, readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.ts';
+import type { AnyDType, Tensor } from '../io/tensor.ts';
 import { bf16ValuesToBits } from '../io/bf16-codec.ts';
 import { bf16Value } from '../reference/bf16.ts';
 import { configToJson, parameterShapes, parseConfig, type ModelConfig } from '../reference/model/config.ts';
@@ -48,41 +49,41 @@ export function loadModel(dir: string): Model {
 }
 
 /** write config.json + model.safetensors (atomically); values are rounded to `dtype` */
-export function saveModel(dir: string, m: Model, dtype: StDType = 'F32'): void {
-  const list: [string, StTensor][] = parameterShapes(m.config).map(([name, shape]) => [name, stFromValues(m.params.get(name)!, dtype, shape)]);
+export function saveModel(dir: string, m: Model, dtype: AnyDType = 'f32'): void {
+  const list: [string, Tensor<AnyDType>][] = parameterShapes(m.config).map(([name, shape]) => [name, tensorFromValues(m.params.get(name)!, dtype, shape)]);
   writeSafetensorsFile(join(dir, 'model.safetensors'), list, { format: 'pt' });
-  const tdt = dtype === 'BF16' ? 'bfloat16' : dtype === 'F64' ? 'float64' : 'float32';
+  const tdt = dtype === 'bf16' ? 'bfloat16' : dtype === 'f64' ? 'float64' : 'float32';
   writeFileAtomic(join(dir, 'config.json'), JSON.stringify(configToJson(m.config, tdt), null, 2) + '\n');
 }
 
-/** a safetensors tensor of `dtype` from values, rounded to it by the reference's rules (F32: fround; BF16: RNE via f32; F16: one RNE; ints: must be integers, U8 in 0..255) */
-export function stFromValues(values: ArrayLike<number>, dtype: StDType, shape: number[]): StTensor {
+/** a tensor of `dtype` from values, rounded to it by the reference's rules (f32: fround; bf16: RNE via f32; f16: one RNE; ints: must be integers, u8 in 0..255) */
+export function tensorFromValues(values: ArrayLike<number>, dtype: AnyDType, shape: number[]): Tensor<AnyDType> {
   const n = values.length;
-  if (shape.reduce((a, d) => a * d, 1) !== n) throw new Error(`stFromValues: ${n} values for shape [${shape}]`);
-  let data: StTensor['data'];
+  if (shape.reduce((a, d) => a * d, 1) !== n) throw new Error(`tensorFromValues: ${n} values for shape [${shape}]`);
+  let data: Tensor<AnyDType>['data'];
   switch (dtype) {
-    case 'F64':
+    case 'f64':
       data = Float64Array.from(values);
       break;
-    case 'F32':
+    case 'f32':
       data = Float32Array.from(values);
       break;
-    case 'BF16':
+    case 'bf16':
       data = bf16ValuesToBits(Float64Array.from(values, bf16Value));
       break;
-    case 'F16': {
+    case 'f16': {
       const d = new Uint16Array(n);
       for (let i = 0; i < n; i++) d[i] = numberToF16(values[i]);
       data = d;
       break;
     }
-    case 'I32':
+    case 'i32':
       data = Int32Array.from(values);
       break;
-    case 'I64':
+    case 'i64':
       data = BigInt64Array.from(Array.from(values, (v) => BigInt(v)));
       break;
-    case 'U8':
+    case 'u8':
       data = Uint8Array.from(values);
       break;
   }

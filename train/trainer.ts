@@ -173,7 +173,7 @@ export function train(docs: number[][], o: TrainOptions, resume: boolean, hooks:
     throw new OpError('BAD_ARGS', `the data (${docs.length} documents, ${tokens} tokens) packs into no training window of L = ${o.L}; give more data or a smaller --seq-len`);
   }
   mkdirSync(o.out, { recursive: true });
-  const masterDtype = o.precision === 'f64' ? 'F64' : 'F32';
+  const masterDtype = o.precision === 'f64' ? 'f64' : 'f32';
   let model: Model;
   let opt: AdamWState;
   let state: TrainerState;

@@ -3,7 +3,7 @@
 // Reading and writing checkpoint folders is file I/O: train/model-files.ts.
 
 import { OpError } from '../../io/errors.ts';
-import { stValues, type StTensor } from '../../io/safetensors.ts';
+import { floatValues, type AnyDType, type Tensor } from '../../io/tensor.ts';
 import { Rng } from '../rng.ts';
 import { parameterShapes, type ModelConfig } from './config.ts';
 
@@ -20,7 +20,7 @@ export function numParams(m: Model): number {
 }
 
 /** build a model from named tensors (any float dtype), checking names and shapes */
-export function modelFromTensors(config: ModelConfig, tensors: Map<string, StTensor>, where = 'checkpoint'): Model {
+export function modelFromTensors(config: ModelConfig, tensors: Map<string, Tensor<AnyDType>>, where = 'checkpoint'): Model {
   const params = new Map<string, Float64Array>();
   const expected = parameterShapes(config);
   for (const [name, shape] of expected) {
@@ -28,7 +28,7 @@ export function modelFromTensors(config: ModelConfig, tensors: Map<string, StTen
     if (!t) throw new OpError('BAD_TENSOR', `${where}: model.safetensors has no tensor "${name}"`);
     if (t.shape.join() !== shape.join()) throw new OpError('BAD_TENSOR', `${where}: "${name}" has shape [${t.shape}], config.json implies [${shape}]`);
     if (t.dtype.startsWith('I')) throw new OpError('BAD_TENSOR', `${where}: "${name}" has integer dtype ${t.dtype}`);
-    params.set(name, stValues(t));
+    params.set(name, floatValues(t));
   }
   const known = new Set(expected.map(([n]) => n));
   for (const name of tensors.keys()) {

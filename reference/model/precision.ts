@@ -8,7 +8,7 @@
 //         RMSNorm statistics, softmax and the loss stay float32, as transformers does.
 
 import { bf16Value } from '../bf16.ts';
-import type { StDType } from '../../io/safetensors.ts';
+import type { AnyDType } from '../../io/tensor.ts';
 
 export type Precision = 'f64' | 'f32' | 'bf16';
 export const PRECISIONS: readonly Precision[] = ['f64', 'f32', 'bf16'];
@@ -20,7 +20,7 @@ export interface Policy {
   /** round a statistic (RMSNorm mean and rsqrt, softmax, loss): f32 for f32 and bf16 */
   stat: (x: number) => number;
   /** the dtype weights are held (and saved) in */
-  weightDtype: StDType;
+  weightDtype: AnyDType;
   /** the RoPE path (reference/rope.ts) and the attention precision (reference/attention.ts) */
   ropePath: 'f64' | 'f32' | 'hf';
   attention: 'f64' | 'f32' | 'bf16_eager' | 'bf16_flash';
@@ -31,11 +31,11 @@ const identity = (x: number) => x;
 export function policy(p: Precision, opts: { bf16Attention?: 'bf16_eager' | 'bf16_flash' } = {}): Policy {
   switch (p) {
     case 'f64':
-      return { name: p, act: identity, stat: identity, weightDtype: 'F64', ropePath: 'f64', attention: 'f64' };
+      return { name: p, act: identity, stat: identity, weightDtype: 'f64', ropePath: 'f64', attention: 'f64' };
     case 'f32':
-      return { name: p, act: Math.fround, stat: Math.fround, weightDtype: 'F32', ropePath: 'f32', attention: 'f32' };
+      return { name: p, act: Math.fround, stat: Math.fround, weightDtype: 'f32', ropePath: 'f32', attention: 'f32' };
     case 'bf16':
-      return { name: p, act: bf16Value, stat: Math.fround, weightDtype: 'BF16', ropePath: 'hf', attention: opts.bf16Attention ?? 'bf16_eager' };
+      return { name: p, act: bf16Value, stat: Math.fround, weightDtype: 'bf16', ropePath: 'hf', attention: opts.bf16Attention ?? 'bf16_eager' };
   }
 }
 
