@@ -71,7 +71,7 @@ export const command: Command = {
   options: O,
   examples: [
     'anchor-oracle drift shift --random tiny',
-    'anchor-oracle drift logit --checkpoint test/fixtures/drift/model --lengths 64,256,1024',
+    'anchor-oracle drift logit --checkpoint checkpoints/drift_peaked --lengths 64,256,1024',
     "anchor-oracle drift decompose --random tiny --runs 'bf16 paper' --metric logit",
     'anchor-oracle drift shift --checkpoint out/train-tiny --variant anchor --docs 3 --attention flash',
   ],

@@ -48,8 +48,8 @@ import { packWindows, train, type TrainHooks, type TrainOptions } from '../train
 import { tinyPreset } from '../train/presets.ts';
 import { driftSequences, RUNS } from './drift.ts';
 import { compareSpread, logLogFit, mean, spearman, spread, std, type Spread, type SpreadVerdict } from './stats.ts';
+import { packageRoot } from '../io/package-root.ts';
 
-const root = new URL('..', import.meta.url).pathname;
 const BF16_HF: DriftRun = RUNS['bf16 hf'];
 type OnStep = (what: string) => void;
 const noop: OnStep = () => {};
@@ -116,7 +116,7 @@ const pm = (s: Spread, f: (x: number) => string = fmt) => `${f(s.mean)} ± ${f(s
 /** the default corpus as training documents (BOS + bytes), as loadDocuments(undefined, 'raw_json', byte tokenizer) gives */
 export function corpusDocuments(): number[][] {
   const tok = new ByteTokenizer();
-  return defaultCorpus(root).map((r) => [tok.bos, ...tok.encode(r.text)]);
+  return defaultCorpus(packageRoot).map((r) => [tok.bos, ...tok.encode(r.text)]);
 }
 
 /** a scratch folder for a training run the caller did not give one for; removed by `done` */
@@ -606,10 +606,10 @@ function eq5Lines(fits: Eq5Fit[], rope: RopeStageRow[], dim: number, base: numbe
   return out;
 }
 
-/** the drift fixture (test/fixtures/drift/model: peaked-attention tiny Llama, vocab 64), or null when it is not there (an installed package) */
+/** the shipped drift checkpoint (checkpoints/drift_peaked: peaked-attention tiny Llama, vocab 64), or null when it is not there */
 export function driftFixtureModel(): Model | null {
   try {
-    return loadModel(join(root, 'test', 'fixtures', 'drift', 'model'));
+    return loadModel(join(packageRoot, 'checkpoints', 'drift_peaked'));
   } catch {
     return null;
   }

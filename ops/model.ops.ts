@@ -5,6 +5,7 @@ import { bf16ValuesToBits } from '../io/bf16-codec.ts';
 import { existsSync, statSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { OpError } from '../io/errors.ts';
+import { packageRoot } from '../io/package-root.ts';
 import { alloc, intValues, type Tensor, elementValue } from '../io/tensor.ts';
 import { VARIANTS, type Variant } from '../reference/masks.ts';
 import { modelForward, modelLossGrad, parameterShapes, policy, roundModel, PRECISIONS, type Model, type Precision } from '../reference/model/index.ts';
@@ -12,11 +13,11 @@ import { loadModelChecked, resolveCheckpointDir } from '../train/checkpoint.ts';
 import { Rng } from '../reference/rng.ts';
 import { type ArgSpec, type GenCase, type Tolerance, registerOp } from './registry.ts';
 
-const root = new URL('..', import.meta.url).pathname;
-const FIXTURES = ['llama', 'llama_linear_intra_doc', 'mistral_anchor', 'qwen2_tied_reset'].map((n) => `test/fixtures/model/${n}`);
+/** the shipped tiny checkpoints the generated cases run (checkpoints/, relative to the package root) */
+const CHECKPOINTS = ['llama', 'llama_linear_intra_doc', 'mistral_anchor', 'qwen2_tied_reset'].map((n) => `checkpoints/${n}`);
 
 export const modelArgs: Record<string, ArgSpec> = {
-  checkpoint: { type: 'string', required: true, doc: 'folder with a transformers config.json + model.safetensors, or a train run folder (its newest step); relative paths: the working directory, then the project root' },
+  checkpoint: { type: 'string', required: true, doc: 'folder with a transformers config.json + model.safetensors, or a train run folder (its newest step); relative paths: the working directory, then the package root (its shipped checkpoints/: llama, llama_linear_intra_doc, mistral_anchor, qwen2_tied_reset, drift_peaked)' },
   precision: { type: 'string', enum: PRECISIONS, default: 'f32', doc: 'f64 (true float64), f32, bf16 (transformers opmath semantics)' },
   variant: { type: 'string', enum: VARIANTS, default: 'full', doc: 'attention mask variant' },
 };
@@ -24,7 +25,7 @@ export const modelArgs: Record<string, ArgSpec> = {
 const cache = new Map<string, { mtime: number; model: Model; rounded: Map<Precision, Model> }>();
 function resolveCheckpoint(p: string): string {
   if (isAbsolute(p) || existsSync(p)) return p;
-  const q = join(root, p);
+  const q = join(packageRoot, p);
   return existsSync(q) ? q : p;
 }
 /** a checkpoint's model rounded to a precision's weight dtype (cached per folder and file time) */
@@ -85,10 +86,10 @@ const WHY: Record<Precision, string> = {
 function genCases(n: number, seed: number, withLabels: boolean): GenCase[] {
   const rng = new Rng(seed);
   const out: GenCase[] = [];
-  const count = Math.max(n, FIXTURES.length * 3);
+  const count = Math.max(n, CHECKPOINTS.length * 3);
   for (let c = 0; c < count; c++) {
-    const checkpoint = FIXTURES[c % FIXTURES.length];
-    const precision = PRECISIONS[Math.floor(c / FIXTURES.length) % PRECISIONS.length];
+    const checkpoint = CHECKPOINTS[c % CHECKPOINTS.length];
+    const precision = PRECISIONS[Math.floor(c / CHECKPOINTS.length) % PRECISIONS.length];
     const variant = VARIANTS[rng.int(0, VARIANTS.length - 1)];
     const L = rng.int(4, 24);
     const V = 48;

@@ -146,7 +146,7 @@ test('measureDrift: Eq. 5 from the score matrices equals logitDeviation; a rando
 test('eq5VsT: D_logit from one window\'s prefixes equals Eq. 5 on the prefixes; the fixture grows, random init is flat', () => {
   const rand = randomInitModel(config, 1, 'pytorch');
   const fx = driftFixtureModel();
-  assert.ok(fx, 'test/fixtures/drift/model is there');
+  assert.ok(fx, 'checkpoints/drift_peaked is there');
   const r = eq5VsT([{ label: 'random', model: rand }, { label: 'fixture', model: fx! }], { seed: 3, maxT: 256, nSeqs: 1 });
   const seqs = driftSequences(config.vocabSize, 1, 256, 3);
   for (const [k, T] of [64, 128].entries()) {

@@ -298,7 +298,7 @@ test('the library path (evalLine, JSON.parse) refuses an argument nested 10,000 
 
 test('a folder named model.safetensors is one line, not INTERNAL', () => {
   mkdirSync(at('ckpt/model.safetensors'), { recursive: true });
-  writeFileSync(at('ckpt/config.json'), readFileSync(join(root, 'test/fixtures/model/llama/config.json')));
+  writeFileSync(at('ckpt/config.json'), readFileSync(join(root, 'checkpoints/llama/config.json')));
   const r = lines(cli(['eval', '--jobs', '1'], JSON.stringify({ id: 1, op: 'model.forward', args: { checkpoint: at('ckpt'), precision: 'f32' }, in: { input_ids: { dtype: 'i32', shape: [1], b64: 'AAAAAA==' } } })).out);
   assert.match(r[0].error.message, /model\.safetensors: not a regular file/);
 });

@@ -11,7 +11,7 @@ import { tensor } from '../io/tensor.ts';
 import { modelLossGrad } from '../reference/model/index.ts';
 import { loadModel } from '../train/model-files.ts';
 
-const ckpt = join(import.meta.dirname, 'fixtures', 'model', 'mistral_anchor');
+const ckpt = join(import.meta.dirname, '..', 'checkpoints', 'mistral_anchor');
 const ids = tensor('i32', [6], Int32Array.from([3, 7, 1, 40, 2, 9]));
 const docs = tensor('i32', [6], Int32Array.from([0, 1, 1, 2, 2, 2]));
 const labels = tensor('i32', [6], Int32Array.from([7, 1, -100, 2, 9, 4]));

@@ -23,7 +23,7 @@ import type { Schedule } from '../train/schedule.ts';
 
 const DIR = join(import.meta.dirname, 'fixtures', 'model');
 const fx = JSON.parse(readFileSync(join(DIR, 'train_golden.json'), 'utf8'));
-const base = loadModel(join(DIR, fx.model));
+const base = loadModel(join(import.meta.dirname, '..', 'checkpoints', fx.model));
 const u = 2 ** -24;
 
 interface TorchRun {

@@ -25,7 +25,7 @@ function dec(b: string, dt: string): Float64Array {
 
 for (const name of FIXTURES) {
   const fx = JSON.parse(readFileSync(join(DIR, `${name}.json`), 'utf8'));
-  const base = loadModel(join(DIR, name));
+  const base = loadModel(join(import.meta.dirname, '..', 'checkpoints', name));
   const ref = fx.results.f64;
   const refLogits = dec(ref.logits, 'f64');
   const opts = { variant: fx.variant, docIds: fx.doc_ids as number[] };

@@ -85,6 +85,13 @@ void out; void bits; void f32ToBf16Property; void maskProperty; void docLayoutAr
   const ver = cli('verify', '--cases', 'c.jsonl', '--results', 'r.jsonl');
   assert.is(ver.code, 0, ver.out + ver.err);
   assert.match(ver.out, /0 failed/);
+  // the model and drift cases run the shipped tiny checkpoints (checkpoints/), found from dist/
+  for (const op of ['model.forward', 'drift.shift']) {
+    const g = cli('gen', '--op', op, '--n', '1', '--out', `${op}.jsonl`);
+    assert.is(g.code, 0, g.out + g.err);
+    const e = cli('eval', `${op}.jsonl`, '--out', `${op}.r.jsonl`);
+    assert.is(e.code, 0, e.out + e.err);
+  }
 });
 
 test('with fast-check 3 instead of 4: RoPE and attention properties run, and a failing bf16 property keeps its hex counterexample', () => {
