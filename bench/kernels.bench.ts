@@ -2,7 +2,7 @@
 // 1. each kernel vs its reference loop (tinybench medians; attention timed once per side);
 // 2. block-sparse attention vs full causal on the same kernel, L = 4096…16384, realistic
 //    document mixes: measured speed-up ÷ theoretical pair ratio (and ÷ block ratio);
-// 3. when `python3 -c "import torch"` works: the same attention problem in PyTorch (SDPA with a
+// 3. when `$ANCHOR_PYTHON -c "import torch"` works (default python3): the same attention problem in PyTorch (SDPA with a
 //    mask, flex_attention compiled) via bench/peers/torch_attention.py, in the same run;
 // 4. on any backend other than webasm (webgpu: bench/gpu.sh): per generated kernel, its time
 //    against webasm's on the same calls and the share of output values bit-identical to webasm's.
@@ -111,63 +111,8 @@ say('|---|---|---|---|---|');
   const tk = await median(() => matmul(a, b, M, K, N, 'bf16', be));
   say(`| matmul | ${M}×${K}×${N}, bf16 out | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× |`);
 }
-// matmul blocking (codegen @rows 4 + @constants K,N + @unroll 4 on k; CPU flavours): the unblocked kernel (one row
-// per cell, sizes as arguments: the form before) vs the generated one, kernel only, interleaved,
-// best of N; GFLOP/s = 2·M·K·N / time, as a share of one core's f32 peak (78 GFLOP/s, Zen 3 AVX2+FMA)
-if (be.name === 'webasm' || be.name === 'cpu') {
-  const gen = GENERATED.matmul[be.name];
-  const unblocked: GeneratedKernel = {
-    ...gen, name: 'matmulUnblocked', params: ['a', 'b', 'K', 'N', 'outBf16', 'one'], components: 1, rows: undefined, constants: undefined,
-    kernel: `function kernel(a, b, K, N, outBf16, one) {
-    let m = this.thread.y;
-    let n = this.thread.x;
-    let acc = 0.0;
-    for (let k = 0; k < K; k = k + 1) {
-        acc = acc + (a[m * K + k] * b[k * N + n]);
-    }
-    return acc;
-}`,
-  };
-  const PEAK = 78;
-  const shapes: [string, number, number, number, number][] = [
-    ['matmul 256³', 256, 256, 256, 7],
-    ['linear 576→1536 (SmolLM2-135M up/gate), T 128', 128, 576, 1536, 5],
-    ...(opt.quick ? [] : [['LM head 576→49152, T 128', 128, 576, 49152, 2] as [string, number, number, number, number]]),
-  ];
-  say('');
-  say(`| matmul blocking (${be.name}, kernel only) | before | after | before ÷ after | GFLOP/s before → after | % of 78 GFLOP/s | compile before / after |`);
-  say('|---|---|---|---|---|---|---|');
-  for (const [label, M, K, N, reps] of shapes) {
-    const rngB = new Rng(7);
-    const a = Float32Array.from({ length: M * K }, () => bf16Value(rngB.normal()));
-    const b = Float32Array.from({ length: K * N }, () => bf16Value(rngB.normal()));
-    const named = { a, b, K, N, outBf16: 0 };
-    const runOld = () => be.run(unblocked, [a, b, K, N, 0], [N, M]);
-    const runNew = () => be.run(gen, orderArgs(gen, named), [N, M / 4], constantArgs(gen, named));
-    // compile (+ first run) time, then steady runs interleaved
-    let t = performance.now();
-    const first0 = await runOld();
-    const c0 = performance.now() - t;
-    t = performance.now();
-    const first1 = await runNew();
-    const c1 = performance.now() - t;
-    const full = unblockRows(first1, M, N, 4);
-    for (let i = 0; i < first0.length; i++) if (!Object.is(first0[i], full[i])) throw new Error(`${label}: blocked matmul differs at ${i}`);
-    let t0 = Infinity, t1 = Infinity;
-    for (let r = 0; r < reps; r++) {
-      t = performance.now();
-      await runOld();
-      t0 = Math.min(t0, performance.now() - t);
-      t = performance.now();
-      await runNew();
-      t1 = Math.min(t1, performance.now() - t);
-    }
-    const gf = (x: number) => (2 * M * K * N) / x / 1e6;
-    say(`| ${label} | ${ms(t0)} | ${ms(t1)} | ${(t0 / t1).toFixed(2)}× | ${gf(t0).toFixed(2)} → ${gf(t1).toFixed(2)} | ${((100 * gf(t0)) / PEAK).toFixed(1)}% → ${((100 * gf(t1)) / PEAK).toFixed(1)}% | ${ms(Math.max(0, c0 - t0))} / ${ms(Math.max(0, c1 - t1))} |`);
-  }
-  say('(bit-identical: every bench shape checks the blocked output against the unblocked one before timing)');
-}
 if (opt['matmul-only']) {
+  await matmulBlocking();
   await closeBackends();
   process.exit(0);
 }
@@ -254,6 +199,68 @@ const mk = (n: number) => Float64Array.from({ length: n }, () => bf16Value(rng.n
   say(`| attention bwd (bf16_flash, causal) | L ${L}, D ${D}, 1 head | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× (${((100 * same) / (3 * L * D)).toFixed(2)}% of dQ/dK/dV bit-identical) |`);
 }
 say('');
+await matmulBlocking();
+say('');
+
+// matmul blocking (codegen @rows 4 + @constants K,N + @unroll 4 on k; CPU flavours): the unblocked kernel (one row
+// per cell, sizes as arguments: the form before) vs the generated one, kernel only, interleaved,
+// best of N; GFLOP/s = 2·M·K·N / time, as a share of one core's f32 peak (78 GFLOP/s, Zen 3 AVX2+FMA)
+// (its own table, after the first one)
+async function matmulBlocking(): Promise<void> {
+  if (be.name === 'webasm' || be.name === 'cpu') {
+    const gen = GENERATED.matmul[be.name];
+    const unblocked: GeneratedKernel = {
+      ...gen, name: 'matmulUnblocked', params: ['a', 'b', 'K', 'N', 'outBf16', 'one'], components: 1, rows: undefined, constants: undefined,
+      kernel: `function kernel(a, b, K, N, outBf16, one) {
+      let m = this.thread.y;
+      let n = this.thread.x;
+      let acc = 0.0;
+      for (let k = 0; k < K; k = k + 1) {
+          acc = acc + (a[m * K + k] * b[k * N + n]);
+      }
+      return acc;
+  }`,
+    };
+    const PEAK = 78;
+    const shapes: [string, number, number, number, number][] = [
+      ['matmul 256³', 256, 256, 256, 7],
+      ['linear 576→1536 (SmolLM2-135M up/gate), T 128', 128, 576, 1536, 5],
+      ...(opt.quick ? [] : [['LM head 576→49152, T 128', 128, 576, 49152, 2] as [string, number, number, number, number]]),
+    ];
+    say('');
+    say(`| matmul blocking (${be.name}, kernel only) | before | after | before ÷ after | GFLOP/s before → after | % of 78 GFLOP/s | compile before / after |`);
+    say('|---|---|---|---|---|---|---|');
+    for (const [label, M, K, N, reps] of shapes) {
+      const rngB = new Rng(7);
+      const a = Float32Array.from({ length: M * K }, () => bf16Value(rngB.normal()));
+      const b = Float32Array.from({ length: K * N }, () => bf16Value(rngB.normal()));
+      const named = { a, b, K, N, outBf16: 0 };
+      const runOld = () => be.run(unblocked, [a, b, K, N, 0], [N, M]);
+      const runNew = () => be.run(gen, orderArgs(gen, named), [N, M / 4], constantArgs(gen, named));
+      // compile (+ first run) time, then steady runs interleaved
+      let t = performance.now();
+      const first0 = await runOld();
+      const c0 = performance.now() - t;
+      t = performance.now();
+      const first1 = await runNew();
+      const c1 = performance.now() - t;
+      const full = unblockRows(first1, M, N, 4);
+      for (let i = 0; i < first0.length; i++) if (!Object.is(first0[i], full[i])) throw new Error(`${label}: blocked matmul differs at ${i}`);
+      let t0 = Infinity, t1 = Infinity;
+      for (let r = 0; r < reps; r++) {
+        t = performance.now();
+        await runOld();
+        t0 = Math.min(t0, performance.now() - t);
+        t = performance.now();
+        await runNew();
+        t1 = Math.min(t1, performance.now() - t);
+      }
+      const gf = (x: number) => (2 * M * K * N) / x / 1e6;
+      say(`| ${label} | ${ms(t0)} | ${ms(t1)} | ${(t0 / t1).toFixed(2)}× | ${gf(t0).toFixed(2)} → ${gf(t1).toFixed(2)} | ${((100 * gf(t0)) / PEAK).toFixed(1)}% → ${((100 * gf(t1)) / PEAK).toFixed(1)}% | ${ms(Math.max(0, c0 - t0))} / ${ms(Math.max(0, c1 - t1))} |`);
+    }
+    say('(bit-identical: every bench shape checks the blocked output against the unblocked one before timing)');
+  }
+}
 
 // ---------------------------------------------------------------- 2. block-sparse vs full causal
 /**
@@ -312,16 +319,18 @@ say(`pairs: allowed (q, k) pairs of full causal ÷ those of the variant (${pairC
 say('');
 
 // ---------------------------------------------------------------- 3. PyTorch peer
-const torchOk = spawnSync('python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+// the Python with torch: ANCHOR_PYTHON, default python3
+const python = process.env.ANCHOR_PYTHON ?? 'python3';
+const torchOk = spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
 say('## PyTorch on the same problems (bench/peers/torch_attention.py)');
 say('');
-if (!torchOk) say('skipped: `python3 -c "import torch"` fails here.');
+if (!torchOk) say(`skipped: \`${python} -c "import torch"\` fails here (set ANCHOR_PYTHON to a Python with torch).`);
 else {
   const dir = mkdtempSync(join(tmpdir(), 'anchor-peer-'));
   try {
     const spec = join(dir, 'problems.json');
     writeFileSync(spec, JSON.stringify({ D, problems: peerProblems.map((p) => ({ L: p.L, lengths: p.lengths })) }));
-    const outText = execFileSync('python3', [join(root, 'bench/peers/torch_attention.py'), spec], { encoding: 'utf8', timeout: 30 * 60 * 1000 });
+    const outText = execFileSync(python, [join(root, 'bench/peers/torch_attention.py'), spec], { encoding: 'utf8', timeout: 30 * 60 * 1000 });
     const rows = JSON.parse(outText.trim().split('\n').pop()!) as { L: number; torch: string; sdpa_full_ms: number; sdpa_mask_ms: number; flex_full_ms: number | null; flex_mask_ms: number | null; flex_error?: string }[];
     say(`torch ${rows[0]?.torch}, 1 thread, float32 (CPU bf16 SDPA is slower).`);
     say('');

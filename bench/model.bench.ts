@@ -9,9 +9,10 @@
 //    when it has no torch); peak RSS of this process and of the torch one.
 // 2. --sizes: one linear (forward, backward) per shape, reference vs kernel, to place LINEAR_MIN_WORK.
 // Every kernel result is checked against the reference (relative L2) before it is timed.
-// Run: npx tsx bench/model.bench.ts [--layers 30] [--seq-len 128,512] [--threads 2] [--reps 2] [--sizes] [--no-model]
+// Run: npx tsx bench/model.bench.ts [--layers 30] [--seq-len 128,512] [--threads 2] [--reps 2] [--out bench/MODEL.md] [--sizes] [--no-model]
 
 import { execFileSync, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { bf16Value } from '../reference/bf16.ts';
@@ -22,6 +23,7 @@ import { referenceBackend, type Backend } from '../reference/model/backend.ts';
 import { Rng } from '../reference/rng.ts';
 import { kernelModelBackend, LINEAR_MIN_WORK } from '../kernels/model-backend.ts';
 import { closeBackends } from '../kernels/runtime.ts';
+import { writeFileAtomic } from '../io/lines.ts';
 
 const { values: opt } = parseArgs({
   options: {
@@ -30,6 +32,7 @@ const { values: opt } = parseArgs({
     'reference-max': { type: 'string', default: '128' },
     threads: { type: 'string', default: '2' },
     reps: { type: 'string', default: '2' },
+    out: { type: 'string' },
     sizes: { type: 'boolean', default: false },
     'no-model': { type: 'boolean', default: false },
   },
@@ -155,11 +158,23 @@ if (!opt['no-model']) {
     );
     if (torchVersion) peerVersion = torchVersion;
   }
+  const lines = [
+    `# Model forward: kernels vs reference vs PyTorch`,
+    '',
+    `bench/model.bench.ts, Node ${process.version}, ${new Date().toISOString().slice(0, 10)}; ${availableParallelism()} usable cores (shared: numbers are noisy).`,
+    '',
+  ];
+  const say = (l: string) => {
+    console.log(l);
+    lines.push(l);
+  };
   console.log('');
-  console.log(`One forward, SmolLM2-135M shape, ${layers} layers, bf16 policy (bf16_flash attention), best of ${reps} interleaved rounds; torch ${peerVersion}: f32 eager, the same shape, random weights (bench/peers/torch_model.py); ours = kernelModelBackend('webasm').`);
+  say(`One forward, SmolLM2-135M shape, ${layers} layers, bf16 policy (bf16_flash attention), best of ${reps} interleaved rounds; torch ${peerVersion}: f32 eager, the same shape, random weights (bench/peers/torch_model.py); ours = kernelModelBackend('webasm').`);
   console.log('');
-  console.log(`| T | reference | ours, 1 thread | ours, ${threads} threads | reference ÷ ours (${threads}) | torch, 1 thread | torch, ${threads} threads | ours (${threads}) ÷ torch (1) | ours (${threads}) ÷ torch (${threads}) | peak RSS, ours (process) | peak RSS, torch |`);
-  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
-  for (const r of rows) console.log(r);
+  say('');
+  say(`| T | reference | ours, 1 thread | ours, ${threads} threads | reference ÷ ours (${threads}) | torch, 1 thread | torch, ${threads} threads | ours (${threads}) ÷ torch (1) | ours (${threads}) ÷ torch (${threads}) | peak RSS, ours (process) | peak RSS, torch |`);
+  say('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) say(r);
+  if (opt.out) writeFileAtomic(opt.out, lines.join('\n') + '\n');
 }
 await closeBackends();
