@@ -7,7 +7,8 @@
 //    (default 2; checked bit-identical), and torch f32 eager on 1 and --threads threads
 //    (bench/peers/torch_model.py, run by the Python in ANCHOR_PYTHON, default python3; skipped
 //    when it has no torch); peak RSS of this process and of the torch one.
-// 2. --sizes: one linear (forward, backward) per shape, reference vs kernel, to place LINEAR_MIN_WORK.
+// 2. --sizes: one linear (forward, backward) per shape, and the other ops, reference vs kernel,
+//    to place KERNEL_MIN_WORK; then small whole models with the default thresholds (never slower).
 // Every kernel result is checked against the reference (relative L2) before it is timed.
 // Run: npx tsx bench/model.bench.ts [--layers 30] [--seq-len 128,512] [--threads 2] [--reps 2] [--out bench/MODEL.md] [--sizes] [--no-model]
 
@@ -21,7 +22,8 @@ import { modelForward } from '../reference/model/forward.ts';
 import { randomInitModel, roundModel } from '../reference/model/params.ts';
 import { referenceBackend, type Backend } from '../reference/model/backend.ts';
 import { Rng } from '../reference/rng.ts';
-import { kernelModelBackend, LINEAR_MIN_WORK } from '../kernels/model-backend.ts';
+import { ALWAYS_KERNELS, KERNEL_MIN_WORK, kernelModelBackend, LINEAR_MIN_WORK } from '../kernels/model-backend.ts';
+import { policy } from '../reference/model/precision.ts';
 import { closeBackends } from '../kernels/runtime.ts';
 import { writeFileAtomic } from '../io/lines.ts';
 
@@ -61,8 +63,8 @@ const time = (fn: () => unknown) => {
 console.log(`model Backend on webasm kernels vs the reference and torch (Node ${process.version}; LINEAR_MIN_WORK = ${LINEAR_MIN_WORK})`);
 
 if (opt.sizes) {
-  // one linear forward y = round(x·Wᵀ), bf16, per shape; the kernel forced on (linearMinWork 0)
-  const forced = kernelModelBackend('webasm', { linearMinWork: 0 });
+  // one linear forward y = round(x·Wᵀ), bf16, per shape; the kernel forced on (minWork.linear 0)
+  const forced = kernelModelBackend('webasm', { minWork: { linear: 0 } });
   const shapes: [number, number, number][] = [
     [1, 8, 8], [4, 16, 16], [8, 32, 32], [16, 32, 48], [40, 32, 48], [16, 64, 64], [32, 64, 64], [64, 64, 64], [32, 128, 128],
     [64, 128, 128], [128, 128, 128], [128, 64, 176], [128, 256, 256], [128, 576, 576], [128, 576, 1536],
@@ -92,6 +94,64 @@ if (opt.sizes) {
       bk = Math.min(bk, time(() => forced.linearBackward(dy, x, t, nIn, W, nOut, false, bf16Value)));
     }
     console.log(`| ${t}×${nIn}→${nOut} | ${t * nIn * nOut} | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× | ${ms(br)} | ${ms(bk)} | ${(br / bk).toFixed(2)}× |`);
+  }
+
+  // the other ops, forced onto the kernels, around their KERNEL_MIN_WORK sizes (bf16 policy)
+  const all = kernelModelBackend('webasm', { minWork: ALWAYS_KERNELS, threads: 1 });
+  const pol = policy('bf16', { bf16Attention: 'bf16_flash' });
+  const rng = new Rng(5);
+  const arr = (n: number) => Float64Array.from({ length: n }, () => bf16Value(rng.normal()));
+  const best = (f: () => unknown) => {
+    f();
+    let b = Infinity;
+    for (let i = 0; i < 15; i++) b = Math.min(b, time(f));
+    return b;
+  };
+  console.log('');
+  console.log(`| op (forced onto the kernel) | size | reference | kernel | ref ÷ kernel | KERNEL_MIN_WORK |`);
+  console.log('|---|---|---|---|---|---|');
+  const row = (op: keyof typeof KERNEL_MIN_WORK, what: string, size: number, ref: () => unknown, ker: () => unknown) => {
+    const tr = best(ref), tk = best(ker);
+    console.log(`| ${op} ${what} | ${size} | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× | ${KERNEL_MIN_WORK[op]} |`);
+  };
+  for (const [T, d] of [[16, 64], [64, 128], [128, 256], [256, 512], [512, 512], [2048, 512]]) {
+    const x = arr(T * d), w = arr(d);
+    row('rmsnorm', `T ${T}, d ${d}`, T * d, () => referenceBackend.rmsnorm(x, T, d, w, 1e-5, pol), () => all.rmsnorm(x, T, d, w, 1e-5, pol));
+  }
+  for (const n of [1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18]) {
+    const g = arr(n), u = arr(n);
+    row('swiglu', `${n} values`, n, () => referenceBackend.swiglu(g, u, pol), () => all.swiglu(g, u, pol));
+  }
+  for (const [T, V] of [[8, 64], [16, 256], [64, 512], [128, 4096]]) {
+    const l = arr(T * V), lab = Int32Array.from({ length: T }, () => rng.int(0, V - 1));
+    row('crossEntropy', `T ${T}, V ${V}`, T * V, () => referenceBackend.crossEntropy(l, T, V, lab, pol), () => all.crossEntropy(l, T, V, lab, pol));
+  }
+  for (const [L, D, H] of [[16, 8, 2], [32, 16, 4], [64, 16, 4], [128, 32, 4], [256, 64, 8]]) {
+    const q = arr(H * L * D), k = arr(H * L * D), v = arr(H * L * D), dO = arr(H * L * D), ids = new Int32Array(L);
+    const shape = { Hq: H, Hkv: H, L, D };
+    const o = { variant: 'full' as const, precision: 'bf16_flash' as const, scale: 1 / Math.sqrt(D) };
+    const f = referenceBackend.attention(q, k, v, shape, ids, o);
+    row('attention', `L ${L}, D ${D}, H ${H}`, H * L * L * D, () => referenceBackend.attention(q, k, v, shape, ids, o), () => all.attention(q, k, v, shape, ids, o));
+    row('attentionBackward', `L ${L}, D ${D}, H ${H}`, H * L * L * D, () => referenceBackend.attentionBackward(q, k, v, f.out, f.lse, dO, shape, ids, o), () => all.attentionBackward(q, k, v, f.out, f.lse, dO, shape, ids, o));
+  }
+
+  // whole small models, bf16: with the default thresholds the kernel Backend is never slower;
+  // every op but the linears forced onto the kernels shows what the thresholds are for
+  const dflt = kernelModelBackend('webasm');
+  const forcedOps = kernelModelBackend('webasm', { minWork: { ...ALWAYS_KERNELS, linear: KERNEL_MIN_WORK.linear } });
+  console.log('');
+  console.log(`| small model forward (2 layers, bf16) | reference | kernel Backend (default KERNEL_MIN_WORK) | ref ÷ kernel | every op but the linears forced onto the kernels | ref ÷ forced |`);
+  console.log('|---|---|---|---|---|---|');
+  for (const [V, hid, nh, nkv, inter, T] of [[64, 16, 2, 1, 32, 8], [128, 32, 4, 2, 64, 16], [256, 64, 4, 2, 128, 64], [512, 128, 8, 4, 256, 128], [1024, 256, 8, 4, 512, 256]]) {
+    const c = parseConfig({
+      architectures: ['LlamaForCausalLM'], vocab_size: V, hidden_size: hid, intermediate_size: inter, num_hidden_layers: 2, num_attention_heads: nh,
+      num_key_value_heads: nkv, max_position_embeddings: 4096, rms_norm_eps: 1e-5, tie_word_embeddings: true, rope_parameters: { rope_theta: 10000, rope_type: 'default' },
+    });
+    const mm = roundModel(randomInitModel(c, 1, 'transformers'), bf16Value);
+    const ids = Int32Array.from({ length: T }, () => rng.int(0, V - 1));
+    const f = (be: Backend) => modelForward(mm, ids, { precision: 'bf16', bf16Attention: 'bf16_flash', variant: 'full', backend: be });
+    const tr = best(() => f(referenceBackend)), tk = best(() => f(dflt)), tf = best(() => f(forcedOps));
+    console.log(`| vocab ${V}, hidden ${hid}, T ${T} | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× | ${ms(tf)} | ${(tr / tf).toFixed(2)}× |`);
   }
 }
 

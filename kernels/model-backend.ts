@@ -5,8 +5,8 @@
 // Kernel ops: linear forward and backward (the LM head included; chunked matmuls, float32
 // accumulation, one rounding to the policy dtype), RMSNorm forward, SwiGLU forward,
 // cross-entropy, attention forward and backward (paths f32 and bf16_flash). Everything else, every
-// op under the f64 policy or the bf16_eager attention path, and linears below `linearMinWork`
-// multiply-adds, are the reference's (each listed in SPEC.md, "Kernels").
+// op under the f64 policy or the bf16_eager attention path, and every op below its
+// KERNEL_MIN_WORK size, are the reference's (each listed in SPEC.md, "Kernels").
 
 import { referenceBackend, type Backend } from '../reference/model/backend.ts';
 import { bf16Value } from '../reference/bf16.ts';
@@ -28,11 +28,25 @@ const actOf = (pol: Policy): ActRounding | null => (pol.name === 'f32' ? 'f32' :
 const roundOf = (round: Round): ActRounding | null => (round === Math.fround ? 'f32' : round === bf16Value ? 'bf16' : null);
 
 /**
- * Linears with fewer multiply-adds (T·nIn·nOut) than this run on the reference: below it the
- * kernel call's fixed cost (argument conversion, gpu.js dispatch) loses to the plain JS loop
- * (bench/model.bench.ts --sizes measures the crossover; SPEC.md, "Model Backend").
+ * Below these sizes an op runs on the reference: there the kernel call's fixed cost (argument
+ * conversion, gpu.js dispatch) loses to the plain JS loop, and the kernel Backend is never to
+ * be slower than the reference (bench/model.bench.ts --sizes measures the crossovers; SPEC.md,
+ * "Model Backend"). Sizes: linear T·nIn·nOut multiply-adds, rmsnorm T·d, swiglu elements,
+ * crossEntropy T·V, attention (forward and backward) Hq·L²·D.
  */
-export const LINEAR_MIN_WORK = 1 << 18;
+export const KERNEL_MIN_WORK = {
+  linear: 1 << 18,
+  rmsnorm: 1 << 17,
+  swiglu: 1 << 14,
+  crossEntropy: 1 << 12,
+  attention: 1 << 16,
+  attentionBackward: 1 << 16,
+} as const;
+export type KernelModelOp = keyof typeof KERNEL_MIN_WORK;
+/** minWork that puts every op on the kernels whatever its size (tests, the crossover bench) */
+export const ALWAYS_KERNELS: Record<KernelModelOp, number> = { linear: 0, rmsnorm: 0, swiglu: 0, crossEntropy: 0, attention: 0, attentionBackward: 0 };
+/** the linears' threshold, kept under its own name for the bench's header */
+export const LINEAR_MIN_WORK = KERNEL_MIN_WORK.linear;
 
 /**
  * Matmuls with at least this many multiply-adds split their rows over the backend's worker
@@ -56,8 +70,8 @@ function transpose(x: ArrayLike<number>, R: number, C: number, y: Float32Array<A
 export interface KernelModelOptions {
   /** attention tile size (default 32) */
   blockSize?: number;
-  /** linears below this many multiply-adds run on the reference (default LINEAR_MIN_WORK) */
-  linearMinWork?: number;
+  /** per op, the size below which it runs on the reference (default KERNEL_MIN_WORK) */
+  minWork?: Partial<Record<KernelModelOp, number>>;
   /** threads for the linears' matmuls, this one included (default: the usable cores, at most 8) */
   threads?: number;
 }
@@ -66,7 +80,7 @@ export interface KernelModelOptions {
 export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOptions = {}): Backend & { threads: number; close(): Promise<void> } {
   const be = openBackendSync(name);
   const B = opts.blockSize ?? 32;
-  const minWork = opts.linearMinWork ?? LINEAR_MIN_WORK;
+  const minWork: Record<KernelModelOp, number> = { ...KERNEL_MIN_WORK, ...opts.minWork };
   const threads = opts.threads ?? defaultModelThreads();
   const R = GENERATED.matmul[KERNEL_FLAVOR[be.name]].rows ?? 1;
   const pool = threads > 1 ? new MatmulPool(name, threads) : null;
@@ -98,7 +112,7 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
     // comes back and round(sum + b) is formed here, so each output is still rounded once
     linear(x, T, nIn, W, nOut, b, round) {
       const act = roundOf(round);
-      if (!act || T * nIn * nOut < minWork) return referenceBackend.linear(x, T, nIn, W, nOut, b, round);
+      if (!act || T * nIn * nOut < minWork.linear) return referenceBackend.linear(x, T, nIn, W, nOut, b, round);
       const yT = mm(W, transpose(x, T, nIn, operand('b', nOut, nIn, T)), nOut, nIn, T, b ? 'f32' : act);
       const y = new Float64Array(T * nOut);
       for (let o = 0; o < nOut; o++) {
@@ -112,7 +126,7 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
     // (sum over t in order): float32 sums rounded once by the kernel; db = round(Σ_t dy) in f64
     linearBackward(dy, x, T, nIn, W, nOut, hasBias, round) {
       const act = roundOf(round);
-      if (!act || T * nIn * nOut < minWork) return referenceBackend.linearBackward(dy, x, T, nIn, W, nOut, hasBias, round);
+      if (!act || T * nIn * nOut < minWork.linear) return referenceBackend.linearBackward(dy, x, T, nIn, W, nOut, hasBias, round);
       const dx = f64(mm(dy, W, T, nOut, nIn, act));
       const dW = f64(mm(transpose(dy, T, nOut, operand('a', nOut, T, nIn)), x, nOut, T, nIn, act));
       let db: Float64Array | null = null;
@@ -125,29 +139,29 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
     },
     rmsnorm(x, T, d, w, eps, pol) {
       const act = actOf(pol);
-      if (!act || tooBig(T * d)) return referenceBackend.rmsnorm(x, T, d, w, eps, pol);
+      if (!act || tooBig(T * d) || T * d < minWork.rmsnorm) return referenceBackend.rmsnorm(x, T, d, w, eps, pol);
       const r = runPlanSync(rmsnormPlan(x, T, d, w, eps, act), be);
       return { out: f64(r.out), rstd: f64(r.rstd) };
     },
     swiglu(gate, up, pol) {
       const act = actOf(pol);
-      if (!act || tooBig(2 * gate.length)) return referenceBackend.swiglu(gate, up, pol);
+      if (!act || tooBig(2 * gate.length) || gate.length < minWork.swiglu) return referenceBackend.swiglu(gate, up, pol);
       const r = runPlanSync(swigluPlan(gate, up, act), be);
       return { out: f64(r.out), act: f64(r.act) };
     },
     crossEntropy(logits, T, V, labels, pol) {
       const act = actOf(pol);
-      if (!act || tooBig(T * V)) return referenceBackend.crossEntropy(logits, T, V, labels, pol);
+      if (!act || tooBig(T * V) || T * V < minWork.crossEntropy) return referenceBackend.crossEntropy(logits, T, V, labels, pol);
       const r = runPlanSync(crossEntropyPlan(logits, T, V, labels, act), be);
       return { loss: r.loss, dlogits: f64(r.dlogits), count: r.count, perToken: r.perToken };
     },
     attention(q, k, v, shape, docIds, o) {
-      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK || tooBig(q.length, k.length)) return referenceBackend.attention(q, k, v, shape, docIds, o);
+      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK || tooBig(q.length, k.length) || shape.Hq * shape.L * shape.L * shape.D < minWork.attention) return referenceBackend.attention(q, k, v, shape, docIds, o);
       const r = runPlanSync(attentionForwardPlan(q, k, v, shape, docIds, { variant: o.variant, precision: o.precision, scale: o.scale, table: tableFor(o.variant, docIds) }), be);
       return { out: f64(r.out), lse: f64(r.lse) };
     },
     attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o) {
-      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK || tooBig(q.length, k.length)) return referenceBackend.attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o);
+      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK || tooBig(q.length, k.length) || shape.Hq * shape.L * shape.L * shape.D < minWork.attentionBackward) return referenceBackend.attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o);
       const r = runPlanSync(attentionBackwardPlan(q, k, v, out, lse, dOut, shape, docIds, { variant: o.variant, precision: o.precision, scale: o.scale, table: tableFor(o.variant, docIds) }), be);
       return { dq: f64(r.dq), dk: f64(r.dk), dv: f64(r.dv) };
     },

@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../ops/index.ts';
@@ -13,6 +13,7 @@ import { Verifier } from '../ops/verify.ts';
 
 const root = new URL('..', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'anchor-oracle-cli-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
 const cli = (args: string[], input?: string) => {
   const r = spawnSync(process.execPath, [join(root, 'bin/anchor-oracle.js'), ...args], { input, encoding: 'utf8', cwd: dir });
   return { code: r.status, out: r.stdout, err: r.stderr };

@@ -10,7 +10,7 @@ import { policy, type Precision } from '../reference/model/precision.ts';
 import { Rng } from '../reference/rng.ts';
 import { crossEntropyPlan, rmsnormPlan, runPlan, swigluPlan } from '../kernels/ops.ts';
 import { closeBackends, openBackend, openBackendSync, probeBackends, type KernelBackend } from '../kernels/runtime.ts';
-import { kernelModelBackend, PARALLEL_MIN_WORK } from '../kernels/model-backend.ts';
+import { ALWAYS_KERNELS, KERNEL_MIN_WORK, kernelModelBackend, PARALLEL_MIN_WORK } from '../kernels/model-backend.ts';
 import { MatmulPool } from '../kernels/matmul-pool.ts';
 import { parseConfig } from '../reference/model/config.ts';
 import { randomInitModel, roundModel } from '../reference/model/params.ts';
@@ -156,12 +156,13 @@ function stepTracksReference(kb: ReturnType<typeof kernelModelBackend>): void {
   }
 }
 
-test('kernel Backend (webasm): one training step tracks the reference (loss and gradients)', () => {
-  stepTracksReference(kernelModelBackend('webasm', { blockSize: 8 }));
+test('kernel Backend (webasm), every op but the linears on the kernels: one training step tracks the reference (loss and gradients)', () => {
+  // the tiny model's ops are all below KERNEL_MIN_WORK: forced onto the kernels, linears as by default
+  stepTracksReference(kernelModelBackend('webasm', { blockSize: 8, minWork: { ...ALWAYS_KERNELS, linear: KERNEL_MIN_WORK.linear } }));
 });
 
 test('kernel Backend (webasm), every linear on the matmul kernel: one training step tracks the reference', () => {
-  // linearMinWork 0: the tiny model's linears (all below LINEAR_MIN_WORK) and its LM head run as kernels
+  // every op forced onto the kernels: the tiny model's linears (all below KERNEL_MIN_WORK.linear) and its LM head run as matmuls
   const be = openBackendSync('webasm');
   const runSync = be.runSync;
   let calls = 0;
@@ -170,7 +171,7 @@ test('kernel Backend (webasm), every linear on the matmul kernel: one training s
     return runSync.call(be, k, ...rest);
   };
   try {
-    stepTracksReference(kernelModelBackend('webasm', { blockSize: 8, linearMinWork: 0 }));
+    stepTracksReference(kernelModelBackend('webasm', { blockSize: 8, minWork: ALWAYS_KERNELS }));
   } finally {
     be.runSync = runSync;
   }
@@ -180,7 +181,7 @@ test('kernel Backend (webasm), every linear on the matmul kernel: one training s
 
 test('kernel Backend linear with a bias (webasm, cpu; forced on the kernel): forward and backward within one act rounding of the reference', () => {
   for (const name of ['webasm', 'cpu'] as const) {
-    const kb = kernelModelBackend(name, { linearMinWork: 0 });
+    const kb = kernelModelBackend(name, { minWork: { linear: 0 } });
     for (const prec of ['f32', 'bf16'] as const) {
       const round = policy(prec).act;
       const rng = new Rng(21);
@@ -205,8 +206,8 @@ test('kernel Backend linear with a bias (webasm, cpu; forced on the kernel): for
 
 test('kernel Backend linears on worker threads (webasm, cpu): bit-identical to one thread, row blocks of every size', async () => {
   for (const name of ['webasm', 'cpu'] as const) {
-    const one = kernelModelBackend(name, { linearMinWork: 0, threads: 1 });
-    const three = kernelModelBackend(name, { linearMinWork: 0, threads: 3 });
+    const one = kernelModelBackend(name, { minWork: { linear: 0 }, threads: 1 });
+    const three = kernelModelBackend(name, { minWork: { linear: 0 }, threads: 3 });
     const round = policy('bf16').act;
     // nOut 301: blocks of 104, 104, 93 rows (the last not a multiple of 4); T·nIn·nOut ≥ PARALLEL_MIN_WORK
     for (const [T, nIn, nOut] of [[37, 96, 301], [1, 1024, 1030], [6, 173, 1013]]) {
@@ -226,6 +227,45 @@ test('kernel Backend linears on worker threads (webasm, cpu): bit-identical to o
       same(g3.dW, g1.dW, 'dW');
     }
     await three.close();
+  }
+});
+
+test('kernel Backend routing: each op runs on the reference just below its KERNEL_MIN_WORK size (no kernel call) and on the kernels at it', () => {
+  const be = openBackendSync('webasm');
+  const runSync = be.runSync!;
+  let calls = 0;
+  be.runSync = (k, ...rest) => {
+    calls++;
+    return runSync.call(be, k, ...rest);
+  };
+  try {
+    const kb = kernelModelBackend('webasm', { threads: 1 });
+    const pol = policy('bf16', { bf16Attention: 'bf16_flash' });
+    const rng = new Rng(4);
+    const arr = (n: number) => Float64Array.from({ length: n }, () => bf16Value(rng.normal()));
+    const attn = (L: number) => {
+      const D = 16, shape = { Hq: 1, Hkv: 1, L, D }, ids = new Int32Array(L), o = { variant: 'full' as const, precision: 'bf16_flash' as const };
+      const q = arr(L * D), k = arr(L * D), v = arr(L * D);
+      const f = referenceBackend.attention(q, k, v, shape, ids, o);
+      return { fwd: () => kb.attention(q, k, v, shape, ids, o), bwd: () => kb.attentionBackward(q, k, v, f.out, f.lse, arr(L * D), shape, ids, o) };
+    };
+    const cases: [string, number, () => unknown, () => unknown][] = [
+      ['linear', KERNEL_MIN_WORK.linear, () => kb.linear(arr(16 * 128), 16, 128, arr(127 * 128), 127, null, bf16Value), () => kb.linear(arr(16 * 128), 16, 128, arr(128 * 128), 128, null, bf16Value)],
+      ['rmsnorm', KERNEL_MIN_WORK.rmsnorm, () => kb.rmsnorm(arr(511 * 256), 511, 256, arr(256), 1e-5, pol), () => kb.rmsnorm(arr(512 * 256), 512, 256, arr(256), 1e-5, pol)],
+      ['swiglu', KERNEL_MIN_WORK.swiglu, () => kb.swiglu(arr(2 ** 14 - 1), arr(2 ** 14 - 1), pol), () => kb.swiglu(arr(2 ** 14), arr(2 ** 14), pol)],
+      ['crossEntropy', KERNEL_MIN_WORK.crossEntropy, () => kb.crossEntropy(arr(15 * 256), 15, 256, new Int32Array(15), pol), () => kb.crossEntropy(arr(16 * 256), 16, 256, new Int32Array(16), pol)],
+      ['attention', KERNEL_MIN_WORK.attention, attn(63).fwd, attn(64).fwd],
+      ['attentionBackward', KERNEL_MIN_WORK.attentionBackward, attn(63).bwd, attn(64).bwd],
+    ];
+    for (const [op, size, below, at] of cases) {
+      calls = 0;
+      below();
+      assert.is(calls, 0, `${op} below ${size}: ran a kernel`);
+      at();
+      assert.ok(calls > 0, `${op} at ${size}: no kernel ran`);
+    }
+  } finally {
+    be.runSync = runSync;
   }
 });
 

@@ -18,7 +18,7 @@ import { ADAMW_DEFAULTS, adamwStep, newAdamW } from '../train/adamw.ts';
 import { clipGradNorm } from '../train/schedule.ts';
 import { modelLossGrad } from '../reference/model/backward.ts';
 import { optimizerStep, type MicroBatch } from '../train/trainer.ts';
-import { kernelModelBackend } from '../kernels/model-backend.ts';
+import { ALWAYS_KERNELS, KERNEL_MIN_WORK, kernelModelBackend } from '../kernels/model-backend.ts';
 import { closeBackends } from '../kernels/runtime.ts';
 
 const STEPS = 3;
@@ -45,7 +45,8 @@ for (const precision of ['f32', 'bf16'] as const) {
     // the trainer's step (f32: optimizerStep itself; bf16: the same step with the flash attention
     // path, which the kernels implement, instead of the trainer's default eager one)
     // count the kernel attention calls: the run must go through them, not the reference fallback
-    const kb = kernelModelBackend('webasm', { blockSize: 8 });
+    // the tiny model's ops are below KERNEL_MIN_WORK: forced onto the kernels (linears as by default)
+    const kb = kernelModelBackend('webasm', { blockSize: 8, minWork: { ...ALWAYS_KERNELS, linear: KERNEL_MIN_WORK.linear } });
     let kernelCalls = 0;
     const counted: Backend = {
       ...kb,
