@@ -540,10 +540,23 @@ export function* rmsnormPlan(x: ArrayLike<number>, T: number, d: number, w: Arra
 }
 
 /** SwiGLU forward (reference/model/layers.ts swigluForward): out = act(act(silu(gate))·up), act */
-export function* swigluPlan(gate: ArrayLike<number>, up: ArrayLike<number>, act: ActRounding): Plan<{ out: Float32Array; act: Float32Array }> {
+/**
+ * Values per swiglu call: WebGPU caps a dispatch at 65535 workgroups per dimension (8 cells
+ * wide for a 2-D output, so at most 524280 cells along x), so a longer vector goes in pieces.
+ */
+export const SWIGLU_CHUNK = 1 << 18;
+export function* swigluPlan(gate: ArrayLike<number>, up: ArrayLike<number>, act: ActRounding, chunk = SWIGLU_CHUNK): Plan<{ out: Float32Array; act: Float32Array }> {
   need(gate.length === up.length && gate.length >= 1, `swiglu: gate has ${gate.length} values, up ${up.length}`);
-  const r = yield { name: 'swiglu', args: { gate: f32(gate), up: f32(up), pow2: POW2_LAYERS, act: actCode(act) }, output: [gate.length, 2] };
-  return { act: r.subarray(0, gate.length), out: r.subarray(gate.length) };
+  const n = gate.length;
+  const g = f32(gate), u = f32(up);
+  const outAct = new Float32Array(n), outOut = new Float32Array(n);
+  for (let s = 0; s < n; s += chunk) {
+    const e = Math.min(n, s + chunk);
+    const r: Float32Array = yield { name: 'swiglu', args: { gate: g.subarray(s, e), up: u.subarray(s, e), pow2: POW2_LAYERS, act: actCode(act) }, output: [e - s, 2] };
+    outAct.set(r.subarray(0, e - s), s);
+    outOut.set(r.subarray(e - s), s);
+  }
+  return { act: outAct, out: outOut };
 }
 
 /**

@@ -204,6 +204,20 @@ test('kernel Backend linear with a bias (webasm, cpu; forced on the kernel): for
   }
 });
 
+for (const be of backends)
+  test(`${be.name}: swiglu in pieces (swigluPlan's chunk; WebGPU's dispatch limit) is bit-identical to one call`, async () => {
+    const rng = new Rng(31);
+    const n = 45;
+    const gate = Float64Array.from({ length: n }, () => bf16Value(rng.normal() * 4));
+    const up = Float64Array.from({ length: n }, () => bf16Value(rng.normal()));
+    for (const a of acts) {
+      const whole = await runPlan(swigluPlan(gate, up, a, n), be);
+      const pieces = await runPlan(swigluPlan(gate, up, a, 8), be);
+      for (const key of ['act', 'out'] as const)
+        for (let i = 0; i < n; i++) assert.ok(Object.is(pieces[key][i], whole[key][i]), `${a} ${key}[${i}]: ${pieces[key][i]} in pieces, ${whole[key][i]} in one call`);
+    }
+  });
+
 test('kernel Backend linears on worker threads (webasm, cpu): bit-identical to one thread, row blocks of every size', async () => {
   for (const name of ['webasm', 'cpu'] as const) {
     const one = kernelModelBackend(name, { minWork: { linear: 0 }, threads: 1 });
