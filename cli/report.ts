@@ -71,7 +71,7 @@ export interface ReportOptions {
  * The report's steps and their relative cost (seconds on 2 idle cores, small preset): the
  * progress line names the step and gets its ETA from these, scaled by the pace measured so far.
  */
-export const REPORT_STEPS: Record<string, number> = {
+export const REPORT_STEPS = {
   'bf16 tour': 0.1,
   'RoPE error against position': 1.4,
   'training the tiny model': 18,
@@ -85,7 +85,9 @@ export const REPORT_STEPS: Record<string, number> = {
   'the anchor key': 0.3,
   'savings at 8K–128K': 9,
   'the explorer': 0.5,
-};
+} as const satisfies Record<string, number>;
+/** a report step's name: buildReport's step() calls are checked against REPORT_STEPS by the type checker */
+export type ReportStep = keyof typeof REPORT_STEPS;
 
 /** what the findings table needs, filled in as the steps run */
 interface Measured {
@@ -100,7 +102,7 @@ interface Measured {
  * Compute the report step by step: `emit` receives each finished section (the caller writes the
  * page as it grows), `step` names the step starting; returns the findings.
  */
-export async function buildReport(o: ReportOptions, step: (name: string) => void, emit: (s: Section) => void, poke: () => void = () => {}): Promise<Finding[]> {
+export async function buildReport(o: ReportOptions, step: (name: ReportStep) => void, emit: (s: Section) => void, poke: () => void = () => {}): Promise<Finding[]> {
   const size = EXPERIMENT_SIZES[o.preset];
   const got: Measured = {};
   step('bf16 tour');
@@ -400,7 +402,7 @@ export const REPORT_PRESETS = {
   large: { seqs: 8, len: 128, steps: 1000, maxT: 2048 },
 } as const;
 /** the large preset's steps cost this many times the small one's (measured per step, 2 cores) */
-const LARGE_COST: Record<string, number> = { 'training the tiny model': 5, 'Eq. 4 and Eq. 5, random init': 6, 'Eq. 4 and Eq. 5, trained': 6, 'decomposition by rounding stage': 4, 'Eq. 4 by attention variant': 4, 'attention sink over training': 3, 'Eq. 5 against T, three models': 15, 'training each attention variant': 23 };
+const LARGE_COST: Partial<Record<ReportStep, number>> = { 'training the tiny model': 5, 'Eq. 4 and Eq. 5, random init': 6, 'Eq. 4 and Eq. 5, trained': 6, 'decomposition by rounding stage': 4, 'Eq. 4 by attention variant': 4, 'attention sink over training': 3, 'Eq. 5 against T, three models': 15, 'training each attention variant': 23 };
 
 export const command: Command = {
   summary: 'the main job (npm start): compute the report and write report/index.html (findings table, plots, explorer), section by section',
@@ -428,7 +430,7 @@ export const command: Command = {
       preset,
     };
     const started = Date.now();
-    const weights = Object.fromEntries(Object.entries(REPORT_STEPS).map(([k, w]) => [k, w * (preset === 'large' ? (LARGE_COST[k] ?? 1) : 1)]));
+    const weights = Object.fromEntries(Object.entries(REPORT_STEPS).map(([k, w]) => [k, w * (preset === 'large' ? (LARGE_COST[k as ReportStep] ?? 1) : 1)]));
     const progress = new StepProgress('report', weights);
     const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
     const meta = () => `anchor-oracle ${pkg.version}, node ${process.version}, preset ${preset}, seed ${o.seed}, ${new Date().toISOString()}, ${fmtSeconds((Date.now() - started) / 1000)}`;

@@ -12,6 +12,7 @@ import { policy } from '../reference/model/precision.ts';
 import { Rng } from '../reference/rng.ts';
 import { bf16Value } from '../reference/bf16.ts';
 import { ropeRotate, type RopeConfig, type RopePath } from '../reference/rope.ts';
+import { fmtSig } from './format.ts';
 
 /** the paper's Fig. 1 left offsets (Δ2 = 16) */
 export const PAPER_DELTA1 = [0, 2, 4, 6, 8, 10, 12, 14, 15, 17, 18, 20, 22, 50, 100, 200, 500, 1000, 2000];
@@ -103,7 +104,7 @@ export function decompositionOf(m: ModelAtPrecisions, metric: 'shift' | 'logit',
 }
 
 // ------------------------------------------------------------------ presentation
-const fmt = (x: number) => (x === 0 ? '0' : Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? x.toPrecision(4) : x.toExponential(3));
+const fmt = (x: number) => fmtSig(x);
 
 export function shiftTable(curves: ShiftCurve[], delta2: number): string[] {
   const out = [`Eq. 4  D(X, Δ1, Δ2 = ${delta2}) — attention-score deviation summed over layers and heads, mean over sequences`, ''];

@@ -49,6 +49,7 @@ import { tinyPreset } from '../train/presets.ts';
 import { driftSequences, RUNS } from './drift.ts';
 import { compareSpread, logLogFit, mean, spearman, spread, std, type Spread, type SpreadVerdict } from './stats.ts';
 import { packageRoot } from '../io/package-root.ts';
+import { fmtSig } from './format.ts';
 
 const BF16_HF: DriftRun = RUNS['bf16 hf'];
 type OnStep = (what: string) => void;
@@ -109,7 +110,7 @@ export const EXPERIMENT_SIZES: Record<'tiny' | 'small' | 'large', ExperimentSize
 };
 
 // ------------------------------------------------------------------ shared pieces
-const fmt = (x: number) => (!Number.isFinite(x) ? String(x) : x === 0 ? '0' : Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4 ? x.toPrecision(4) : x.toExponential(3));
+const fmt = (x: number) => fmtSig(x);
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) + '%' : '—');
 const pm = (s: Spread, f: (x: number) => string = fmt) => `${f(s.mean)} ± ${f(s.std)}`;
 

@@ -2,6 +2,8 @@
 // settings are quoted; every verdict is computed here from the measured numbers by a stated
 // rule (never typed in), so a report whose numbers change changes its verdicts.
 
+import { fmtSig } from './format.ts';
+
 export type Verdict = 'reproduced' | 'partly reproduced' | 'not reproduced' | 'inconclusive';
 
 export interface Finding {
@@ -15,7 +17,7 @@ export interface Finding {
   rule: string;
 }
 
-const g = (x: number) => (x === 0 ? '0' : Math.abs(x) >= 0.01 && Math.abs(x) < 1000 ? x.toPrecision(3) : x.toExponential(2));
+const g = (x: number) => fmtSig(x, 3, 0.01, 1000);
 const some = (k: number, n: number): Verdict => (k === n ? 'reproduced' : k > 0 ? 'partly reproduced' : 'not reproduced');
 
 /** Eq. 4 at Δ1 = 0 vs Δ2 = 16 per precision: the paper's ordering bf16 ≫ f32 (≈ 0) */
