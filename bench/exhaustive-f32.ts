@@ -4,10 +4,11 @@
 // cores via worker threads. Prints mismatches (first 10) and the time.
 //   npm run exhaustive [-- --workers N]
 
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { bulkFromF32 } from '../reference/bf16.ts';
 import { Progress } from '../io/progress.ts';
+import { startWorker } from '../io/worker.ts';
 import { checkBlock, independent } from './exhaustive-check.ts';
 
 const CHUNK = 1 << 16; // one block of equal top halves; the buffers stay in cache
@@ -58,7 +59,7 @@ if (!isMainThread) {
       const start = w * per;
       const end = Math.min(total, start + per);
       return new Promise<{ mismatches: number; first: string[] }>((resolve, reject) => {
-        const worker = new Worker(new URL('../io/ts-worker.mjs', import.meta.url), { workerData: { entry: import.meta.url, start, end } });
+        const worker = startWorker(import.meta.url, './exhaustive-f32', { start, end });
         worker.on('message', (m) => {
           if (m.progress) progress.update((done += m.progress));
           if (m.result) resolve(m.result);

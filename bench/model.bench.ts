@@ -22,7 +22,7 @@ import { modelForward } from '../reference/model/forward.ts';
 import { randomInitModel, roundModel } from '../reference/model/params.ts';
 import { referenceBackend, type Backend } from '../reference/model/backend.ts';
 import { Rng } from '../reference/rng.ts';
-import { ALWAYS_KERNELS, KERNEL_MIN_WORK, kernelModelBackend, LINEAR_MIN_WORK } from '../kernels/model-backend.ts';
+import { ALWAYS_KERNELS, KERNEL_MIN_WORK, kernelModelBackend } from '../kernels/model-backend.ts';
 import { policy } from '../reference/model/precision.ts';
 import { closeBackends } from '../kernels/runtime.ts';
 import { writeFileAtomic } from '../io/lines.ts';
@@ -60,7 +60,7 @@ const time = (fn: () => unknown) => {
   return performance.now() - t;
 };
 
-console.log(`model Backend on webasm kernels vs the reference and torch (Node ${process.version}; LINEAR_MIN_WORK = ${LINEAR_MIN_WORK})`);
+console.log(`model Backend on webasm kernels vs the reference and torch (Node ${process.version}; KERNEL_MIN_WORK.linear = ${KERNEL_MIN_WORK.linear})`);
 
 if (opt.sizes) {
   // one linear forward y = round(x·Wᵀ), bf16, per shape; the kernel forced on (minWork.linear 0)

@@ -1,5 +1,5 @@
 // Worker-thread bootstrap: registers tsx so a TypeScript module can be the worker body.
-// new Worker(new URL('../io/ts-worker.mjs', import.meta.url), { workerData: { entry: fileUrl, ... } })
+// io/worker.ts startWorker uses it when the caller runs from the sources (workerData.entry: the module)
 import { register } from 'tsx/esm/api';
 import { workerData } from 'node:worker_threads';
 

@@ -10,7 +10,8 @@
 // Node lets the main thread block in Atomics.wait; workers are unref'd, so they never keep a
 // finished process alive.
 
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../io/worker.ts';
 import { availableParallelism } from 'node:os';
 import { OpError } from '../io/errors.ts';
 
@@ -58,13 +59,8 @@ export class MatmulPool {
   private start(): void {
     if (this.broken) throw new OpError('INTERNAL', this.broken);
     if (this.workers.length === this.threads - 1) return;
-    const fromSources = import.meta.url.endsWith('.ts');
     while (this.workers.length < this.threads - 1) {
-      const workerData = { backend: this.backend, ctrl: this.ctrl.buffer, err: this.err.buffer };
-      // from the TypeScript sources a worker registers tsx first; compiled (npm run build), it is plain JS
-      const w = fromSources
-        ? new Worker(new URL('../io/ts-worker.mjs', import.meta.url), { workerData: { ...workerData, entry: new URL('./matmul-worker.ts', import.meta.url).href } })
-        : new Worker(new URL('./matmul-worker.js', import.meta.url), { workerData });
+      const w = startWorker(import.meta.url, './matmul-worker', { backend: this.backend, ctrl: this.ctrl.buffer, err: this.err.buffer });
       w.unref();
       this.workers.push(w);
     }

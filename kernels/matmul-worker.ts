@@ -5,10 +5,8 @@
 // thread always wakes.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { matmulPlan, runPlanSync } from './ops.ts';
+import { matmulPlan, matmulRows, runPlanSync } from './ops.ts';
 import { openBackendSync } from './runtime.ts';
-import { GENERATED } from '../generated/index.ts';
-import { KERNEL_FLAVOR } from './types.ts';
 import { CTRL, ERROR_BYTES, type MatmulTask } from './matmul-pool.ts';
 
 const { backend, ctrl: ctrlBuf, err: errBuf } = workerData as { backend: 'webasm' | 'cpu'; ctrl: SharedArrayBuffer; err: SharedArrayBuffer };
@@ -24,7 +22,7 @@ function fail(e: unknown): void {
 
 try {
   const be = openBackendSync(backend);
-  const R = GENERATED.matmul[KERNEL_FLAVOR[be.name]].rows ?? 1;
+  const R = matmulRows(be.name);
   parentPort!.on('message', (t: MatmulTask) => {
     try {
       const Mc = t.m1 - t.m0;

@@ -13,11 +13,9 @@ import { bf16Value } from '../reference/bf16.ts';
 import type { Round } from '../reference/model/layers.ts';
 import type { Policy } from '../reference/model/precision.ts';
 import type { Variant } from '../reference/masks.ts';
-import { attentionBackwardPlan, attentionForwardPlan, blockTable, crossEntropyPlan, matmulPlan, MAX_KERNEL_ELEMENTS, rmsnormPlan, runPlanSync, swigluPlan, type ActRounding, type BlockTable } from './ops.ts';
+import { attentionBackwardPlan, attentionForwardPlan, blockTable, crossEntropyPlan, matmulPlan, matmulRows, MAX_KERNEL_ELEMENTS, rmsnormPlan, runPlanSync, swigluPlan, type ActRounding, type BlockTable } from './ops.ts';
 import { openBackendSync } from './runtime.ts';
 import { defaultModelThreads, MatmulPool } from './matmul-pool.ts';
-import { GENERATED } from '../generated/index.ts';
-import { KERNEL_FLAVOR } from './types.ts';
 
 export type KernelBackendName = 'webasm' | 'cpu';
 export const MODEL_BACKENDS = ['reference', 'webasm', 'cpu'] as const;
@@ -44,9 +42,7 @@ export const KERNEL_MIN_WORK = {
 } as const;
 export type KernelModelOp = keyof typeof KERNEL_MIN_WORK;
 /** minWork that puts every op on the kernels whatever its size (tests, the crossover bench) */
-export const ALWAYS_KERNELS: Record<KernelModelOp, number> = { linear: 0, rmsnorm: 0, swiglu: 0, crossEntropy: 0, attention: 0, attentionBackward: 0 };
-/** the linears' threshold, kept under its own name for the bench's header */
-export const LINEAR_MIN_WORK = KERNEL_MIN_WORK.linear;
+export const ALWAYS_KERNELS = Object.fromEntries(Object.keys(KERNEL_MIN_WORK).map((op) => [op, 0])) as Record<KernelModelOp, number>;
 
 /**
  * Matmuls with at least this many multiply-adds split their rows over the backend's worker
@@ -82,7 +78,7 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
   const B = opts.blockSize ?? 32;
   const minWork: Record<KernelModelOp, number> = { ...KERNEL_MIN_WORK, ...opts.minWork };
   const threads = opts.threads ?? defaultModelThreads();
-  const R = GENERATED.matmul[KERNEL_FLAVOR[be.name]].rows ?? 1;
+  const R = matmulRows(be.name);
   const pool = threads > 1 ? new MatmulPool(name, threads) : null;
   const parallel = (M: number, K: number, N: number): boolean => pool !== null && M * K * N >= PARALLEL_MIN_WORK;
   /** c [M, N] = a · b (on the pool's threads when big enough; the result is read before the next call) */

@@ -118,12 +118,14 @@ export function* matmulPlan(a: ArrayLike<number>, b: ArrayLike<number>, M: numbe
   return c!;
 }
 
+/** the rows per cell of the matmul kernel a backend runs (its flavour's @rows; 1 where the flavour keeps one row per cell) */
+export const matmulRows = (backend: BackendName): number => GENERATED.matmul[KERNEL_FLAVOR[backend]].rows ?? 1;
+
 /** c [M, N] = a [M, K] · b [K, N], bf16 inputs, float32 accumulation in k order; out 'f32' or 'bf16' */
 export async function matmul(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, out: 'f32' | 'bf16' = 'f32', backend?: BackendChoice): Promise<Float32Array> {
   need(a.length === M * K && b.length === K * N, `matmul: a has ${a.length} values (M·K = ${M * K}), b has ${b.length} (K·N = ${K * N})`);
   const be = await resolve(backend);
-  const R = GENERATED.matmul[KERNEL_FLAVOR[be.name]].rows ?? 1;
-  return runPlan(matmulPlan(a, b, M, K, N, out, R), be);
+  return runPlan(matmulPlan(a, b, M, K, N, out, matmulRows(be.name)), be);
 }
 
 /** [y][x][c] (stride R, rows R·y + c) → [row][x], the first M rows */

@@ -3,7 +3,8 @@
 // checks one case, and answers come back in submission order: the output is the same for
 // any number of jobs.
 
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startWorker } from '../io/worker.ts';
 import { availableParallelism } from 'node:os';
 import type { CaseLine, Result } from './cases.ts';
 import { computeRows, joinParts, splitPlan, type RowPlan, type RowsPart } from './rows.ts';
@@ -34,10 +35,7 @@ export class Pool {
   constructor(private readonly jobs: number) {}
 
   private spawn(): Slot {
-    // from the TypeScript sources a worker registers tsx first; compiled (npm run build), it is plain JS
-    const worker = import.meta.url.endsWith('.ts')
-      ? new Worker(new URL('../io/ts-worker.mjs', import.meta.url), { workerData: { entry: new URL('./worker.ts', import.meta.url).href } })
-      : new Worker(new URL('./worker.js', import.meta.url));
+    const worker = startWorker(import.meta.url, './worker');
     const slot: Slot = { worker, busy: false };
     worker.on('message', (m: { seq: number; answer?: Answer; crash?: string }) => {
       const p = this.pending.get(m.seq);

@@ -14,7 +14,7 @@ import { ropeApply as refRope, type RopeLayout } from '../reference/rope.ts';
 import { attentionBackward as refAttnBackward, attentionForward as refAttn } from '../reference/attention.ts';
 import { blockMask, docIdsFromLengths, isAllowed, type Variant } from '../reference/masks.ts';
 import { Rng } from '../reference/rng.ts';
-import { assertKernelSize, attentionBackward, attentionForward, bf16Round, blockTable, buildChunks, keyBounds, matmul, matmulChunks, matmulPlan, MAX_KERNEL_ELEMENTS, ropeApply, runPlan } from '../kernels/ops.ts';
+import { assertKernelSize, attentionBackward, attentionForward, bf16Round, blockTable, buildChunks, keyBounds, matmul, matmulChunks, matmulPlan, matmulRows, MAX_KERNEL_ELEMENTS, ropeApply, runPlan } from '../kernels/ops.ts';
 import { blockKinds } from '../reference/masks.ts';
 import { closeBackends, constantArgs, INSTALL_HINT, orderArgs, resolveAuto, openBackend, webgpuAdapterInfo } from '../kernels/runtime.ts';
 import { GENERATED } from '../generated/index.ts';
@@ -106,7 +106,7 @@ for (const be of backends) {
   });
 
   test(`${be.name}: matmul split into chunks (small limit) is bit-exact`, async () => {
-    const R = GENERATED.matmul[be.name === 'webgpu' ? 'webasm' : (be.name as 'webasm' | 'cpu' | 'webgl2' | 'headlessgl')].rows ?? 1;
+    const R = matmulRows(be.name);
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 1, max: 13 }), fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 17 }), fc.boolean(), fc.integer({ min: 0, max: 2 ** 31 }), async (M, K, N, outBf16, seed) => {
         const rng = new Rng(seed);
