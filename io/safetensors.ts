@@ -9,7 +9,7 @@
 // tensor's bytes when asked for, so a file larger than memory (a binary sidecar of many
 // GB) can be used. SafetensorsWriter writes one the same way, a tensor at a time.
 
-import { BYTES, typedArray, type AnyDType, type Tensor } from './tensor.ts';
+import { BYTES, numel, typedArray, type AnyDType, type Tensor } from './tensor.ts';
 import { closeSync, fstatSync, mkdirSync, openSync, readSync, rmSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { OpError } from './errors.ts';
@@ -19,7 +19,7 @@ import { AtomicFile, errnoText, MAX_IO_CALL, outputPath, temporaryName, track, u
 const ST_NAME: Record<AnyDType, string> = { f64: 'F64', f32: 'F32', bf16: 'BF16', f16: 'F16', i64: 'I64', i32: 'I32', u8: 'U8' };
 const DTYPE_OF = new Map(Object.entries(ST_NAME).map(([d, n]) => [n, d as AnyDType]));
 /** the header dtype names this reader and writer support */
-export const ST_DTYPES: readonly string[] = Object.values(ST_NAME);
+const ST_DTYPES: readonly string[] = Object.values(ST_NAME);
 
 export interface StFile {
   tensors: Map<string, Tensor<AnyDType>>;
@@ -288,7 +288,7 @@ export function serializeSafetensors(tensors: Map<string, Tensor<AnyDType>> | [s
   let dataLen = 0;
   for (const [name, t] of list) {
     const len = t.data.byteLength;
-    const need = t.shape.reduce((a, d) => a * d, 1) * BYTES[t.dtype];
+    const need = numel(t.shape) * BYTES[t.dtype];
     if (need !== len) throw new OpError('BAD_TENSOR', `safetensors write: tensor "${name}" ${t.dtype} [${t.shape}] needs ${need} bytes, data has ${len}`);
     dataLen += len;
   }

@@ -8,7 +8,7 @@ import { OpError, oneLine } from '../io/errors.ts';
 import { statOrNull } from '../data/corpus.ts';
 import { writeFileAtomic } from '../io/lines.ts';
 import { numberToF16, readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.ts';
-import type { AnyDType, Tensor } from '../io/tensor.ts';
+import { numel, type AnyDType, type Tensor } from '../io/tensor.ts';
 import { bf16ValuesToBits } from '../io/bf16-codec.ts';
 import { bf16Value } from '../reference/bf16.ts';
 import { configToJson, parameterShapes, parseConfig, type ModelConfig } from '../reference/model/config.ts';
@@ -59,7 +59,7 @@ export function saveModel(dir: string, m: Model, dtype: AnyDType = 'f32'): void 
 /** a tensor of `dtype` from values, rounded to it by the reference's rules (f32: fround; bf16: RNE via f32; f16: one RNE; ints: must be integers, u8 in 0..255) */
 export function tensorFromValues(values: ArrayLike<number>, dtype: AnyDType, shape: number[]): Tensor<AnyDType> {
   const n = values.length;
-  if (shape.reduce((a, d) => a * d, 1) !== n) throw new Error(`tensorFromValues: ${n} values for shape [${shape}]`);
+  if (numel(shape) !== n) throw new Error(`tensorFromValues: ${n} values for shape [${shape}]`);
   let data: Tensor<AnyDType>['data'];
   switch (dtype) {
     case 'f64':
