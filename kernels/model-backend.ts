@@ -73,7 +73,7 @@ export interface KernelModelOptions {
 }
 
 /** a model Backend running the kernel ops on webasm or cpu */
-export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOptions = {}): Backend & { threads: number; close(): Promise<void> } {
+export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOptions = {}): Backend & { close(): Promise<void> } {
   const be = openBackendSync(name);
   const B = opts.blockSize ?? 32;
   const minWork: Record<KernelModelOp, number> = { ...KERNEL_MIN_WORK, ...opts.minWork };
@@ -101,7 +101,6 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
   return {
     ...referenceBackend,
     name,
-    threads,
     close: async () => pool?.close(),
     // y = round(x·Wᵀ + b): yᵀ [nOut, T] = W [nOut, nIn] · xᵀ [nIn, T] (W's rows are the kernel's
     // a rows, chunked without a copy), float32 sums over i in order; with a bias the float32 sum
