@@ -7,6 +7,10 @@
 //   webgpu      gpu.js WebGPU mode in Node through Dawn's bindings (the `dawn-webgpu` alias of
 //               the `webgpu` package) on a Vulkan driver; runs webasm's generated kernels as WGSL
 //
+// On webasm, a kernel that codegen also lowered to wasm SIMD (`@simd`: generated/<kernel>.simd.ts)
+// runs that lowering (kernels/simd.ts): the same float32 operations in the same order, so the
+// same bits, at several times gpu.js's speed; gpu.js's lowering of it still runs on webgpu.
+//
 // Choose with openBackend(name) or the ANCHOR_BACKEND environment variable; `auto` picks
 // webgpu when Dawn finds a hardware adapter and webasm otherwise. Every run is
 // async (the browser backend answers over a page bridge); arrays go in and come out as
@@ -16,6 +20,8 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { OpError } from '../io/errors.ts';
 import { BACKEND_NAMES, KERNEL_FLAVOR, type BackendName, type GeneratedKernel } from './types.ts';
+import { SimdRunner } from './simd.ts';
+import { SIMD } from '../generated/index.ts';
 
 export type KernelArg = Float32Array | number;
 /** a kernel's arguments by parameter name (its generated `params`, without the trailing `one`) */
@@ -146,9 +152,13 @@ class CompiledKernels {
   /** kernels compiled so far (gpu.js createKernel calls): tests check that repeated calls reuse them */
   readonly compiles = { count: 0 };
   constructor(private readonly gpu: any) {}
-  get(k: GeneratedKernel, args: KernelArg[], output: number[], constants: Record<string, number> | undefined, settings: Record<string, unknown> = {}, onCompile?: (fn: any) => void): (...a: unknown[]) => any {
+  /** the call against the generated signature */
+  check(k: GeneratedKernel, args: KernelArg[], constants: Record<string, number> | undefined): void {
     if (args.length !== k.params.length - 1) throw new OpError('BAD_ARGS', `kernel ${k.name} takes ${k.params.length - 1} arguments (${k.params.slice(0, -1).join(', ')}), got ${args.length}`);
     if (!!k.constants?.length !== !!constants) throw new OpError('BAD_ARGS', `kernel ${k.name} takes constants (${(k.constants ?? []).join(', ') || 'none'}); pass constantArgs(k, named)`);
+  }
+  get(k: GeneratedKernel, args: KernelArg[], output: number[], constants: Record<string, number> | undefined, settings: Record<string, unknown> = {}, onCompile?: (fn: any) => void): (...a: unknown[]) => any {
+    this.check(k, args, constants);
     const key = `${k.name}|${output.join('x')}|${JSON.stringify(settings)}|${constantsKey(constants)}`;
     let fn = this.kernels.get(key);
     if (!fn) {
@@ -175,8 +185,14 @@ class NodeBackend implements KernelBackend {
   readonly description: string;
   private gpu: any;
   private compiled: CompiledKernels;
+  /** webasm: runs the kernels that have a wasm SIMD lowering; null elsewhere, or when opened with simd: false */
+  private simd: SimdRunner | null;
   threads = false;
-  constructor(readonly name: 'webasm' | 'cpu' | 'headlessgl') {
+  /** simd: false keeps gpu.js's webasm lowering for every kernel (tests and benches compare the two) */
+  constructor(
+    readonly name: 'webasm' | 'cpu' | 'headlessgl',
+    opts: { simd?: boolean } = {},
+  ) {
     const { GPU } = gpujs(name);
     if (name === 'headlessgl' && !GPU.isHeadlessGLSupported) throw new BackendUnavailable(name, 'gpu.js reports no headless-gl context (the `gl` module is not built, or there is no X display)');
     if (name === 'webasm' && !GPU.isWebAssemblySupported) throw new BackendUnavailable(name, 'gpu.js reports no WebAssembly support');
@@ -184,7 +200,8 @@ class NodeBackend implements KernelBackend {
     this.compiled = new CompiledKernels(this.gpu);
     this.flushesSubnormals = name === 'headlessgl';
     this.threads = name === 'webasm' && process.env.ANCHOR_THREADS === '1';
-    this.description = `gpu.js ${name} in Node ${process.version}`;
+    this.simd = name === 'webasm' && opts.simd !== false ? new SimdRunner() : null;
+    this.description = `gpu.js ${name}${this.simd ? ' (wasm SIMD where a kernel has it)' : ''} in Node ${process.version}`;
   }
   /** kernels compiled so far (gpu.js createKernel calls): tests check that repeated calls reuse them */
   get compiles(): { count: number } {
@@ -192,10 +209,16 @@ class NodeBackend implements KernelBackend {
   }
   async run(k: GeneratedKernel, args: KernelArg[], output: number[], constants?: Record<string, number>): Promise<Float32Array> {
     // webasm with threads: gpu.js splits a kernel's cells over worker threads (asyncMode)
-    if (this.threads && this.name === 'webasm') return flattenOutput(await this.kernel(k, args, output, true, constants)(...args, 1), output, k.components);
+    if (this.threads && this.name === 'webasm' && !(this.simd && SIMD[k.name as keyof typeof SIMD])) return flattenOutput(await this.kernel(k, args, output, true, constants)(...args, 1), output, k.components);
     return this.runSync(k, args, output, constants);
   }
   runSync(k: GeneratedKernel, args: KernelArg[], output: number[], constants?: Record<string, number>): Float32Array {
+    const s = this.simd && SIMD[k.name as keyof typeof SIMD];
+    if (s) {
+      if (k.backend !== 'webasm') throw new Error(`kernel ${k.name} was generated for ${k.backend}, not ${this.name}`);
+      this.compiled.check(k, args, constants);
+      return this.simd!.run(s, k, args, output, constants);
+    }
     return flattenOutput(this.kernel(k, args, output, false, constants)(...args, 1), output, k.components);
   }
   private kernel(k: GeneratedKernel, args: KernelArg[], output: number[], threaded: boolean, constants: Record<string, number> | undefined): (...a: unknown[]) => any {
@@ -421,6 +444,14 @@ export function openBackendSync(name: string = defaultBackendName()): KernelBack
   return b;
 }
 const syncOpen = new Map<string, NodeBackend>();
+
+/**
+ * webasm with gpu.js's lowering for every kernel, the @simd ones included (a new instance, not
+ * the process's webasm): tests and benches hold the wasm SIMD lowerings to it
+ */
+export function openGpujsWebasm(): KernelBackend & { runSync: NonNullable<KernelBackend['runSync']> } {
+  return new NodeBackend('webasm', { simd: false });
+}
 
 /** close every backend this process opened (browsers, GL contexts) */
 export async function closeBackends(): Promise<void> {

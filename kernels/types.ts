@@ -36,3 +36,27 @@ export interface GeneratedKernel {
   /** GLSL native functions (webgl2 only) */
   native: { name: string; glsl: string }[];
 }
+
+/**
+ * A kernel's wasm SIMD lowering (`@simd V`, codegen/simd.ts; generated/<kernel>.simd.ts): one
+ * function computing the cells (x, y), y0 ≤ y < y1, 0 ≤ x < X, `lanes` consecutive x at a time,
+ * with the same float32 operations in the same order as the gpu.js lowerings (same bits). The
+ * webasm backend runs it in place of gpu.js's lowering (kernels/simd.ts).
+ */
+export interface SimdKernel {
+  name: string;
+  source: string;
+  reference: string;
+  /** the kernel's parameters in source order; an array is passed as a byte offset into the module's memory */
+  params: { name: string; type: 'array' | 'int' | 'float' }[];
+  /** numbers per output cell, interleaved (as GeneratedKernel.components) */
+  components: number;
+  /** `@rows`: rows per cell (as GeneratedKernel.rows) */
+  rows: number;
+  /** x cells per step: X is padded to a multiple of this */
+  lanes: number;
+  /** the module, WebAssembly text (flat instructions) */
+  wat: string;
+  /** the module's binary, base64 */
+  wasm: string;
+}

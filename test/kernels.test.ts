@@ -269,7 +269,8 @@ for (const be of backends.filter((b) => b.name === 'webasm' || b.name === 'cpu')
         const got = await matmul(a, b, M, K, N, outBf16 ? 'bf16' : 'f32', be);
         for (let i = 0; i < want.length; i++) assert.ok(sameValue(got[i], want[i]), `M${M} K${K} N${N} [${i}] got ${got[i]} want ${want[i]}`);
       }
-    // compiled kernels are cached per (kernel, output, constants): a repeat compiles nothing
+    // compiled kernels are cached per (kernel, output, constants): a repeat compiles nothing; on
+    // webasm the matmul is the wasm SIMD lowering, compiled once for every shape
     const count = (be as unknown as { compiles?: { count: number } }).compiles;
     if (count) {
       const a = new Float32Array(5 * 7).fill(1), b = new Float32Array(7 * 3).fill(2);
@@ -278,7 +279,7 @@ for (const be of backends.filter((b) => b.name === 'webasm' || b.name === 'cpu')
       for (let i = 0; i < 3; i++) await matmul(a, b, 5, 7, 3, 'f32', be);
       assert.is(count.count, before);
       await matmul(new Float32Array(5 * 9), new Float32Array(9 * 3), 5, 9, 3, 'f32', be);
-      assert.is(count.count, before + 1);
+      assert.is(count.count, be.name === 'webasm' ? before : before + 1);
     }
   });
 

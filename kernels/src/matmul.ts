@@ -11,8 +11,11 @@ import { bf16, ROUNDING, type Arr, type int, type Thread } from './precision.ts'
  * y = m div 4) returns rows 4y … 4y + 3, each b element read once for the four) and bakes K, N
  * in as gpu.js constants (`@constants`); the k loop is unrolled 4 times (`@unroll 4`, a plain
  * tail loop for K mod 4): each row's sum is the one written here, in the same order, bit for bit.
+ * On webasm the kernel runs codegen's own wasm SIMD lowering (`@simd 2`: 8 columns per step, two
+ * float32x4 per row, 4 × 8 sums in registers; codegen/simd.ts): the same sums, bit for bit.
  * @kernel
  * @rows 4
+ * @simd 2
  * @constants K,N
  * @reference test/kernels.test.ts matmulRef (the sequential float32 sum over k, one rounding per op)
  */
