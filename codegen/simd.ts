@@ -99,7 +99,7 @@ const COMPOUND: Partial<Record<ts.SyntaxKind, ts.BinaryOperator>> = {
   [ts.SyntaxKind.MinusEqualsToken]: ts.SyntaxKind.MinusToken,
   [ts.SyntaxKind.AsteriskEqualsToken]: ts.SyntaxKind.AsteriskToken,
 };
-const MATH_F = new Set(['abs', 'sqrt', 'min', 'max']);
+const MATH_F = new Set(['abs', 'sqrt', 'min', 'max', 'floor']);
 
 /** the 4×4 transpose's byte shuffles (f32 lane i of operand 0 is bytes 4i…4i+3, of operand 1 bytes 16+4i…) */
 const shuffleOf = (lanes: number[]): string => lanes.flatMap((l) => [0, 1, 2, 3].map((b) => 4 * l + b)).join(' ');
@@ -196,6 +196,17 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     visit(fn.body!);
   }
 
+  /** a call's name: bf16, f32, or a Math function the lowering has */
+  const callName = (e: ts.CallExpression): string => {
+    const callee = e.expression;
+    let name = '';
+    if (ts.isIdentifier(callee) && (callee.text === 'bf16' || callee.text === 'f32')) name = callee.text;
+    else if (ts.isPropertyAccessExpression(callee) && ts.isIdentifier(callee.expression) && callee.expression.text === 'Math' && MATH_F.has(callee.name.text)) name = callee.name.text;
+    else fail(e, `the call ${callee.getText()} (bf16, f32, Math.abs / sqrt / min / max)`);
+    const want = name === 'min' || name === 'max' ? 2 : 1;
+    if (e.arguments.length !== want) fail(e, `${callee.getText()} takes ${want} argument(s)`);
+    return name;
+  };
   const isFloat = (k: Kind): boolean => k === 'f32' || k === 'vec';
   /** the kind of an expression (literals: 'int' when written as an integer) */
   const kindOf = (e: ts.Expression): Kind => {
@@ -225,8 +236,13 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
       return a;
     }
     if (ts.isCallExpression(e)) {
+      const name = callName(e);
       const args = e.arguments.map(kindOf);
-      return args.some((k) => k === 'vec' || k === 'xint') ? 'vec' : 'f32';
+      const varying = args.some((k) => k === 'vec' || k === 'xint');
+      // Math.floor is integer-valued; Math.min / max of ints stay ints (uniform only)
+      if (name === 'floor') return varying ? fail(e, `Math.floor of a lane-varying value (${e.getText()})`) : 'int';
+      if ((name === 'min' || name === 'max') && args.every((k) => k === 'int')) return 'int';
+      return varying ? 'vec' : 'f32';
     }
     if (ts.isBinaryExpression(e)) {
       const op = e.operatorToken.kind;
@@ -258,7 +274,7 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
         if (k === 'xint' && w.decl.kind !== 'xint') {
           w.decl.kind = 'xint';
           changed = true;
-        } else if (isFloat(k)) fail(w.expr, `${w.decl.name} is declared int but gets a float`);
+        } else if (k === 'vec') fail(w.expr, `${w.decl.name} is declared int but gets a lane-varying float`);
       } else if ((k === 'vec' || k === 'xint') && w.decl.kind !== 'vec') {
         w.decl.kind = 'vec';
         changed = true;
@@ -287,6 +303,15 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
   /** code that leaves a uniform i32 */
   const intCode = (e: ts.Expression): string[] => {
     if (ts.isParenthesizedExpression(e)) return intCode(e.expression);
+    // a uniform float where an int goes (an int array element, Math.min of them): integer-valued, exact in i32
+    if (kindOf(e) === 'f32') return [...f32Code(e), 'i32.trunc_f32_s'];
+    if (ts.isCallExpression(e)) {
+      const name = callName(e);
+      // floor of the float32 value, as every other lowering computes it (r / B divides in float32)
+      if (name === 'floor') return [...f32Code(e.arguments[0]), 'f32.floor', 'i32.trunc_f32_s'];
+      const [a, b] = [temp('i32'), temp('i32')];
+      return [...intCode(e.arguments[0]), `local.set ${a}`, ...intCode(e.arguments[1]), `local.set ${b}`, `local.get ${a}`, `local.get ${b}`, `local.get ${a}`, `local.get ${b}`, name === 'min' ? 'i32.lt_s' : 'i32.gt_s', 'select'];
+    }
     if (ts.isNumericLiteral(e)) return [`i32.const ${Number(e.text)}`];
     if (isThread(e, 'y')) return ['local.get $y'];
     if (ts.isIdentifier(e)) {
@@ -374,6 +399,7 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     if (ts.isConditionalExpression(e)) return [...boolCode(e.condition), 'if (result f32)', ...f32Code(e.whenTrue), 'else', ...f32Code(e.whenFalse), 'end'];
     if (ts.isCallExpression(e)) {
       const [name, args] = callOf(e);
+      if (name === 'floor') fail(e, 'unreachable: Math.floor is an int');
       if (name === 'bf16') {
         const t = temp('f32');
         return [...args[0], `local.set ${t}`, `local.get ${t}`, `local.get ${t}`, 'i32.reinterpret_f32', `local.get ${t}`, 'i32.reinterpret_f32', 'i32.const 16', 'i32.shr_u', 'i32.const 1', 'i32.and', 'i32.add', 'i32.const 0x7fff', 'i32.add', 'i32.const 0xffff0000', 'i32.and', 'f32.reinterpret_i32', `local.get ${t}`, `local.get ${t}`, 'f32.ne', 'select'];
@@ -382,17 +408,6 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
       return [...args.flat(), `f32.${name}`];
     }
     return fail(e, `the expression ${e.getText()}`);
-  };
-  /** a call's name: bf16, f32, or a Math function the lowering has */
-  const callName = (e: ts.CallExpression): string => {
-    const callee = e.expression;
-    let name = '';
-    if (ts.isIdentifier(callee) && (callee.text === 'bf16' || callee.text === 'f32')) name = callee.text;
-    else if (ts.isPropertyAccessExpression(callee) && ts.isIdentifier(callee.expression) && callee.expression.text === 'Math' && MATH_F.has(callee.name.text)) name = callee.name.text;
-    else fail(e, `the call ${callee.getText()} (bf16, f32, Math.abs / sqrt / min / max)`);
-    const want = name === 'min' || name === 'max' ? 2 : 1;
-    if (e.arguments.length !== want) fail(e, `${callee.getText()} takes ${want} argument(s)`);
-    return name;
   };
   const callOf = (e: ts.CallExpression): [string, string[][]] => [callName(e), e.arguments.map(f32Code)];
   /** the byte address of arr[index] (index code leaves an i32) */

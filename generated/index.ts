@@ -21,6 +21,7 @@ import { attnOut_webasm } from './attnOut.webasm.ts';
 import { attnOut_cpu } from './attnOut.cpu.ts';
 import { attnOut_webgl2 } from './attnOut.webgl2.ts';
 import { attnOut_headlessgl } from './attnOut.headlessgl.ts';
+import { attnOut_simd } from './attnOut.simd.ts';
 import { attnProbs_webasm } from './attnProbs.webasm.ts';
 import { attnProbs_cpu } from './attnProbs.cpu.ts';
 import { attnProbs_webgl2 } from './attnProbs.webgl2.ts';
@@ -88,4 +89,4 @@ export const GENERATED: Record<KernelName, Record<'webasm' | 'cpu' | 'webgl2' | 
   swiglu: { webasm: swiglu_webasm, cpu: swiglu_cpu, webgl2: swiglu_webgl2, headlessgl: swiglu_headlessgl },
 };
 /** the kernels codegen also lowered to wasm SIMD (`@simd`): the webasm backend runs these instead of gpu.js's */
-export const SIMD: Partial<Record<KernelName, SimdKernel>> = { matmul: matmul_simd };
+export const SIMD: Partial<Record<KernelName, SimdKernel>> = { attnOut: attnOut_simd, matmul: matmul_simd };

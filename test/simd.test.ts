@@ -17,7 +17,8 @@ import { transformFunction } from '../codegen/transform.ts';
 import { SIMD, GENERATED } from '../generated/index.ts';
 import { SimdRunner } from '../kernels/simd.ts';
 import { closeBackends, openBackendSync, openGpujsWebasm } from '../kernels/runtime.ts';
-import { matmulPlan, matmulRows, runPlanSync } from '../kernels/ops.ts';
+import { attentionBackwardPlan, attentionForwardPlan, matmulPlan, matmulRows, runPlanSync } from '../kernels/ops.ts';
+import { docIdsFromLengths, type Variant } from '../reference/masks.ts';
 import type { GeneratedKernel, SimdKernel } from '../kernels/types.ts';
 import { bf16Value, bitsToF32 } from '../reference/bf16.ts';
 import { Rng } from '../reference/rng.ts';
@@ -149,6 +150,27 @@ test('matmul: webasm (the SIMD lowering) gives gpu.js webasm bits, f32 and bf16 
   const got = runPlanSync(matmulPlan(a, b, 2, 2, 2, 'bf16', R), webasm);
   assert.equal([...got], [bf16Value(1 + 2 ** -8), bf16Value(1 + 3 * 2 ** -8), bf16Value(1 + 2 ** -8), bf16Value(1 + 3 * 2 ** -8)]);
   assert.equal([...got], [1, 1 + 2 ** -6, 1, 1 + 2 ** -6]);
+});
+
+test('attention forward and backward: webasm (attnOut on its SIMD lowering) gives gpu.js webasm bits, every variant, GQA, ragged lengths', () => {
+  fc.assert(
+    fc.property(fc.constantFrom<Variant>('full', 'intra_doc', 'anchor'), fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 4 }), fc.constantFrom(8, 12, 16), fc.constantFrom([2, 1], [4, 2], [3, 3]), fc.constantFrom('bf16_flash', 'f32'), fc.integer({ min: 0, max: 2 ** 31 }), (variant, lens, D, [Hq, Hkv], precision, seed) => {
+      const rng = new Rng(seed);
+      const ids = docIdsFromLengths(lens, true);
+      const L = ids.length;
+      const arr = (n: number) => Float32Array.from({ length: n }, () => bf16Value(rng.normal()));
+      const q = arr(Hq * L * D), k = arr(Hkv * L * D), v = arr(Hkv * L * D), dO = arr(Hq * L * D);
+      const o = { variant, precision: precision as 'bf16_flash' | 'f32', scale: 1 / Math.sqrt(D), blockSize: 8 };
+      const shape = { Hq, Hkv, L, D };
+      const want = runPlanSync(attentionForwardPlan(q, k, v, shape, ids, o), gpujs);
+      const got = runPlanSync(attentionForwardPlan(q, k, v, shape, ids, o), webasm);
+      for (const key of ['out', 'lse'] as const) for (let i = 0; i < want[key].length; i++) assert.ok(sameValue(got[key][i], want[key][i]), `${key}[${i}] SIMD ${got[key][i]} gpu.js ${want[key][i]} (${variant} L${L} D${D} ${precision})`);
+      const wb = runPlanSync(attentionBackwardPlan(q, k, v, want.out, want.lse, dO, shape, ids, o), gpujs);
+      const gb = runPlanSync(attentionBackwardPlan(q, k, v, want.out, want.lse, dO, shape, ids, o), webasm);
+      for (const key of ['dq', 'dk', 'dv'] as const) for (let i = 0; i < wb[key].length; i++) assert.ok(sameValue(gb[key][i], wb[key][i]), `${key}[${i}]`);
+    }),
+    { numRuns: Math.ceil(NUM_RUNS / 3), seed: 9 },
+  );
 });
 
 test('planted bugs in the matmul lowering fail: a k loop that starts at 1, bf16 rounding half up', () => {

@@ -187,7 +187,10 @@ export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: 
  * four rows to the last row (p = 0 outside: those keys only add zeros, so they are skipped),
  * rounded to bf16 when bf16io = 1; p in attnScores' layout; stats is attnRowStats' result
  * (l of row r at 2r + 1). The result, stride 4, is laid out [rq][d][c].
+ * On webasm it runs codegen's wasm SIMD lowering (`@simd 2`: 8 columns d per step, each v row
+ * read as two float32x4, p splatted): the same sums in the same order, bit for bit.
  * @kernel
+ * @simd 2
  * @reference reference/attention.ts attentionForward (out)
  */
 export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStart: Arr, cEnd: Arr, tileQb: Arr, tileKb: Arr, rowLo: Arr, L: int, D: int, B: int, group: int, bf16io: int): number[] {
