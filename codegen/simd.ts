@@ -41,7 +41,7 @@ export interface SimdLowering {
   components: number;
 }
 
-type Kind = 'int' | 'xint' | 'f32' | 'vec' | 'bool' | 'array';
+type Kind = 'int' | 'xint' | 'vint' | 'f32' | 'vec' | 'bool' | 'mask' | 'array';
 
 interface Decl {
   name: string;
@@ -115,19 +115,23 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
   const locals: { name: string; type: 'i32' | 'f32' | 'v128' }[] = [];
   const used = new Set<string>();
   const local = (base: string, type: 'i32' | 'f32' | 'v128'): string => {
-    let n = `$${base.replace(/[^\w]/g, '_')}`;
-    for (let i = 1; used.has(n); i++) n = `$${base}_${i}`;
+    const b = base.replace(/[^\w]/g, '_');
+    let n = `$${b}`;
+    for (let i = 1; used.has(n); i++) n = `$${b}_${i}`;
     used.add(n);
     locals.push({ name: n, type });
     return n;
   };
   let temps = 0;
   const temp = (type: 'i32' | 'f32' | 'v128'): string => local(`t${temps++}`, type);
+  const vtemps = (): string[] => Array.from({ length: V }, () => temp('v128'));
+  const isAssign = (n: ts.Node): n is ts.BinaryExpression => ts.isBinaryExpression(n) && n.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && n.operatorToken.kind <= ts.SyntaxKind.LastAssignment;
 
   // ---------------------------------------------------------------- declarations and kinds
   const declOf = new Map<ts.Identifier, Decl>();
   const declNode = new Map<ts.Node, Decl>();
-  const writes: { decl: Decl; expr: ts.Expression }[] = [];
+  /** every write of a local: the value, and the if conditions it sits under (a lane-varying one makes the local lane-varying) */
+  const writes: { decl: Decl; expr: ts.Expression; guards: ts.Expression[] }[] = [];
   const params: SimdLowering['params'] = [];
   const paramDecls: Decl[] = [];
   for (const p of fn.parameters) {
@@ -144,6 +148,10 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
   // resolve every identifier to its declaration, scope by scope
   {
     const scopes: Map<string, Decl>[] = [new Map(paramDecls.map((d) => [d.name, d]))];
+    const guards: ts.Expression[] = [];
+    // only the ifs between a local's declaration and a write guard that write
+    const guardDepth = new Map<Decl, number>(paramDecls.map((d) => [d, 0]));
+    const guarded = (d: Decl): ts.Expression[] => guards.slice(guardDepth.get(d) ?? 0);
     const lookup = (id: ts.Identifier): Decl | undefined => {
       for (let i = scopes.length - 1; i >= 0; i--) {
         const d = scopes[i].get(id.text);
@@ -158,16 +166,26 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
         scopes.pop();
         return;
       }
+      if (ts.isIfStatement(n)) {
+        visit(n.expression);
+        guards.push(n.expression);
+        visit(n.thenStatement);
+        if (n.elseStatement) visit(n.elseStatement);
+        guards.pop();
+        return;
+      }
       if (ts.isVariableDeclaration(n)) {
         if (!ts.isIdentifier(n.name)) fail(n, 'a destructuring declaration');
         if (!n.initializer) fail(n, `${n.name.text} is declared without a value`);
         visit(n.initializer);
         const int = n.type?.getText() === 'int';
         const d: Decl = { name: n.name.text, kind: int ? 'int' : 'f32', locals: [], int, param: false };
+        guardDepth.set(d, guards.length);
         scopes[scopes.length - 1].set(d.name, d);
         declNode.set(n, d);
         declOf.set(n.name, d);
-        writes.push({ decl: d, expr: n.initializer });
+        // a declaration is not guarded by the ifs around it: its scope is inside them
+        writes.push({ decl: d, expr: n.initializer, guards: [] });
         return;
       }
       if (ts.isPropertyAccessExpression(n)) return visit(n.expression);
@@ -177,18 +195,19 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
         if (d) declOf.set(n, d);
         return;
       }
-      if (ts.isBinaryExpression(n) && n.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && n.operatorToken.kind <= ts.SyntaxKind.LastAssignment) {
+      if (isAssign(n)) {
         ts.forEachChild(n, visit);
         if (!ts.isIdentifier(n.left)) fail(n, 'an assignment to something other than a local name');
         const d = declOf.get(n.left);
         if (!d || d.param) fail(n, `an assignment to ${n.left.text}, which is not a local`);
-        writes.push({ decl: d, expr: n });
+        writes.push({ decl: d, expr: n, guards: guarded(d) });
         return;
       }
       if ((ts.isPrefixUnaryExpression(n) || ts.isPostfixUnaryExpression(n)) && (n.operator === ts.SyntaxKind.PlusPlusToken || n.operator === ts.SyntaxKind.MinusMinusToken)) {
         ts.forEachChild(n, visit);
         const d = ts.isIdentifier(n.operand) ? declOf.get(n.operand) : undefined;
         if (!d || !d.int) fail(n, '++ / -- on something other than an int local');
+        writes.push({ decl: d, expr: n.operand, guards: guarded(d) });
         return;
       }
       ts.forEachChild(n, visit);
@@ -202,88 +221,98 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     let name = '';
     if (ts.isIdentifier(callee) && (callee.text === 'bf16' || callee.text === 'f32')) name = callee.text;
     else if (ts.isPropertyAccessExpression(callee) && ts.isIdentifier(callee.expression) && callee.expression.text === 'Math' && MATH_F.has(callee.name.text)) name = callee.name.text;
-    else fail(e, `the call ${callee.getText()} (bf16, f32, Math.abs / sqrt / min / max)`);
+    else fail(e, `the call ${callee.getText()} (bf16, f32, Math.abs / sqrt / min / max / floor)`);
     const want = name === 'min' || name === 'max' ? 2 : 1;
     if (e.arguments.length !== want) fail(e, `${callee.getText()} takes ${want} argument(s)`);
     return name;
   };
   const isFloat = (k: Kind): boolean => k === 'f32' || k === 'vec';
+  const isIntish = (k: Kind): boolean => k === 'int' || k === 'xint' || k === 'vint';
+  const varies = (k: Kind): boolean => k === 'xint' || k === 'vint' || k === 'vec' || k === 'mask';
+  /** the kind of a number that is lane-varying when `v` */
+  const numKind = (float: boolean, v: boolean): Kind => (float ? (v ? 'vec' : 'f32') : v ? 'vint' : 'int');
+  /** two values meeting (both branches of ?:, the writes of one local) */
+  const join = (a: Kind, b: Kind): Kind => {
+    if (a === b) return a;
+    if (isFloat(a) || isFloat(b)) return numKind(true, varies(a) || varies(b));
+    return varies(a) || varies(b) ? 'vint' : 'int';
+  };
   /** the kind of an expression (literals: 'int' when written as an integer) */
   const kindOf = (e: ts.Expression): Kind => {
     if (ts.isParenthesizedExpression(e)) return kindOf(e.expression);
     if (ts.isNumericLiteral(e)) return /^\d+$/.test(e.text) ? 'int' : 'f32';
     if (isThread(e, 'x')) return 'xint';
-    if (isThread(e, 'y')) return 'int';
-    if (ts.isPropertyAccessExpression(e)) fail(e, `${e.getText()} (only this.thread.x and this.thread.y)`);
+    if (isThread(e, 'y') || isThread(e, 'z')) return 'int';
+    if (ts.isPropertyAccessExpression(e)) fail(e, `${e.getText()} (only this.thread.x / y / z)`);
     if (ts.isIdentifier(e)) return declOf.get(e)?.kind ?? fail(e, `unknown name ${e.text}`);
     if (ts.isPrefixUnaryExpression(e)) {
-      if (e.operator === ts.SyntaxKind.ExclamationToken) return 'bool';
-      if (e.operator === ts.SyntaxKind.MinusToken) return kindOf(e.operand);
+      const k = kindOf(e.operand);
+      if (e.operator === ts.SyntaxKind.ExclamationToken) return varies(k) ? 'mask' : 'bool';
+      if (e.operator === ts.SyntaxKind.MinusToken) return k === 'xint' ? 'vint' : k;
       fail(e, `the operator ${ts.tokenToString(e.operator)}`);
     }
     if (ts.isElementAccessExpression(e)) {
       const k = kindOf(e.argumentExpression);
       if (k === 'int') return 'f32';
-      if (k === 'xint') return 'vec';
-      fail(e, `an array index that is ${k === 'vec' || k === 'f32' ? 'a float' : 'not an int'} (${e.argumentExpression.getText()})`);
+      if (k === 'xint' || k === 'vint') return 'vec';
+      fail(e, `an array index that is not an int (${e.argumentExpression.getText()})`);
     }
     if (ts.isConditionalExpression(e)) {
-      const a = kindOf(e.whenTrue);
-      const b = kindOf(e.whenFalse);
-      if (a === 'vec' || b === 'vec') return 'vec';
-      if (isFloat(a) || isFloat(b)) return 'f32';
-      if (a === 'xint' || b === 'xint') fail(e, 'a conditional of x-varying ints');
-      return a;
+      const c = kindOf(e.condition);
+      const k = join(kindOf(e.whenTrue), kindOf(e.whenFalse));
+      return c === 'mask' ? numKind(isFloat(k), true) : k;
     }
     if (ts.isCallExpression(e)) {
       const name = callName(e);
       const args = e.arguments.map(kindOf);
-      const varying = args.some((k) => k === 'vec' || k === 'xint');
-      // Math.floor is integer-valued; Math.min / max of ints stay ints (uniform only)
-      if (name === 'floor') return varying ? fail(e, `Math.floor of a lane-varying value (${e.getText()})`) : 'int';
-      if ((name === 'min' || name === 'max') && args.every((k) => k === 'int')) return 'int';
-      return varying ? 'vec' : 'f32';
+      const v = args.some(varies);
+      // Math.floor is integer-valued; Math.min / max of ints stay ints
+      if (name === 'floor') return numKind(false, v);
+      if ((name === 'min' || name === 'max') && args.every(isIntish)) return numKind(false, v);
+      return numKind(true, v);
     }
     if (ts.isBinaryExpression(e)) {
       const op = e.operatorToken.kind;
-      if (COMPARE[op] || op === ts.SyntaxKind.AmpersandAmpersandToken || op === ts.SyntaxKind.BarBarToken) return 'bool';
-      if (!ARITH[op]) fail(e, `the operator ${e.operatorToken.getText()}`);
       const a = kindOf(e.left);
       const b = kindOf(e.right);
-      if (op !== ts.SyntaxKind.SlashToken && a !== 'vec' && b !== 'vec' && !isFloat(a) && !isFloat(b)) {
+      if (COMPARE[op] || op === ts.SyntaxKind.AmpersandAmpersandToken || op === ts.SyntaxKind.BarBarToken) return varies(a) || varies(b) ? 'mask' : 'bool';
+      if (!ARITH[op]) fail(e, `the operator ${e.operatorToken.getText()}`);
+      if (op !== ts.SyntaxKind.SlashToken && isIntish(a) && isIntish(b)) {
         if (a === 'int' && b === 'int') return 'int';
-        if ((op === ts.SyntaxKind.PlusToken && (a === 'xint') !== (b === 'xint')) || (op === ts.SyntaxKind.MinusToken && a === 'xint' && b === 'int')) return 'xint';
-        fail(e, `x-varying int arithmetic other than x ± uniform (${e.getText()})`);
+        if ((op === ts.SyntaxKind.PlusToken && ((a === 'xint' && b === 'int') || (a === 'int' && b === 'xint'))) || (op === ts.SyntaxKind.MinusToken && a === 'xint' && b === 'int')) return 'xint';
+        if (op === ts.SyntaxKind.PercentToken) fail(e, `% of lane-varying ints (${e.getText()})`);
+        return 'vint';
       }
-      return a === 'vec' || b === 'vec' || a === 'xint' || b === 'xint' ? 'vec' : 'f32';
+      return numKind(true, varies(a) || varies(b));
     }
     return fail(e, `the expression ${ts.SyntaxKind[e.kind]}`);
   };
+  const isVaryingCond = (c: ts.Expression): boolean => kindOf(c) === 'mask';
   /** the kind a write gives its target */
-  const writeKind = (w: { decl: Decl; expr: ts.Expression }): Kind => {
+  const writeKind = (w: { decl: Decl; expr: ts.Expression; guards: ts.Expression[] }): Kind => {
     const e = w.expr;
-    if (ts.isBinaryExpression(e) && e.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && e.operatorToken.kind <= ts.SyntaxKind.LastAssignment) return kindOf(e.right);
-    return kindOf(e);
+    let k = isAssign(e) ? kindOf(e.right) : kindOf(e);
+    if (w.guards.some(isVaryingCond)) k = numKind(isFloat(k) || (!isIntish(k) && k !== 'bool'), true);
+    return k;
   };
-  // kinds to a fixed point: int locals are x-affine if any write is; float locals vector if any write is
+  // kinds to a fixed point (int locals: uniform < x-affine < lane-varying; floats: uniform < lane-varying)
   for (let changed = true; changed; ) {
     changed = false;
-    for (const w of writes) {
-      const k = writeKind(w);
-      if (w.decl.int) {
-        if (k === 'xint' && w.decl.kind !== 'xint') {
-          w.decl.kind = 'xint';
-          changed = true;
-        } else if (k === 'vec') fail(w.expr, `${w.decl.name} is declared int but gets a lane-varying float`);
-      } else if ((k === 'vec' || k === 'xint') && w.decl.kind !== 'vec') {
-        w.decl.kind = 'vec';
+    for (const d of declNode.values()) {
+      if (d.param) continue;
+      let k: Kind | null = null;
+      for (const w of writes) if (w.decl === d) k = k === null ? writeKind(w) : join(k, writeKind(w));
+      if (k === 'bool' || k === 'mask') fail(fn, `${d.name} holds a condition (write it as an int: cond ? 1 : 0)`);
+      const want = d.int ? (k === 'f32' ? 'int' : k === 'vec' ? 'vint' : k!) : numKind(true, varies(k!));
+      if (want !== d.kind) {
+        d.kind = want;
         changed = true;
       }
     }
   }
   for (const d of declNode.values()) {
     if (d.param) continue;
-    d.locals = d.kind === 'vec' ? Array.from({ length: V }, (_, v) => local(`${d.name}_v${v}`, 'v128')) : [local(d.name, d.kind === 'f32' ? 'f32' : 'i32')];
+    d.locals = d.kind === 'vec' || d.kind === 'vint' ? Array.from({ length: V }, (_, v) => local(`${d.name}_v${v}`, 'v128')) : [local(d.name, d.kind === 'f32' ? 'f32' : 'i32')];
   }
 
   // ---------------------------------------------------------------- emission
@@ -299,12 +328,42 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
   /** per open loop: the names written inside it, and the lines run once before it */
   const loops: { written: Set<Decl>; pre: string[] }[] = [];
   let labels = 0;
+  const repeat = (code: string[]): string[][] => Array.from({ length: V }, () => code);
+  const iota = (v: number): string => `v128.const i32x4 ${4 * v} ${4 * v + 1} ${4 * v + 2} ${4 * v + 3}`;
+
+  /** whether e reads no name written in the loop (and no array, no lane index) */
+  const invariant = (e: ts.Node, written: Set<Decl>): boolean => {
+    let ok = true;
+    const visit = (n: ts.Node): void => {
+      if (!ok) return;
+      if (ts.isIdentifier(n)) {
+        const d = declOf.get(n);
+        if (!d || written.has(d)) ok = false;
+        return;
+      }
+      if (ts.isPropertyAccessExpression(n)) {
+        if (!isThread(n, 'y') && !isThread(n, 'z')) ok = false;
+        return;
+      }
+      if (ts.isElementAccessExpression(n) || ts.isCallExpression(n)) ok = false;
+      ts.forEachChild(n, visit);
+    };
+    visit(e);
+    return ok;
+  };
 
   /** code that leaves a uniform i32 */
   const intCode = (e: ts.Expression): string[] => {
     if (ts.isParenthesizedExpression(e)) return intCode(e.expression);
+    const k = kindOf(e);
     // a uniform float where an int goes (an int array element, Math.min of them): integer-valued, exact in i32
-    if (kindOf(e) === 'f32') return [...f32Code(e), 'i32.trunc_f32_s'];
+    if (k === 'f32') return [...f32Code(e), 'i32.trunc_f32_s'];
+    if (k !== 'int') fail(e, `${e.getText()} is lane-varying where a uniform int is needed`);
+    if (ts.isNumericLiteral(e)) return [`i32.const ${Number(e.text)}`];
+    if (isThread(e, 'y')) return ['local.get $y'];
+    if (isThread(e, 'z')) return ['local.get $z'];
+    if (ts.isIdentifier(e)) return [`local.get ${declOf.get(e)!.locals[0]}`];
+    if (ts.isPrefixUnaryExpression(e)) return ['i32.const 0', ...intCode(e.operand), 'i32.sub'];
     if (ts.isCallExpression(e)) {
       const name = callName(e);
       // floor of the float32 value, as every other lowering computes it (r / B divides in float32)
@@ -312,15 +371,7 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
       const [a, b] = [temp('i32'), temp('i32')];
       return [...intCode(e.arguments[0]), `local.set ${a}`, ...intCode(e.arguments[1]), `local.set ${b}`, `local.get ${a}`, `local.get ${b}`, `local.get ${a}`, `local.get ${b}`, name === 'min' ? 'i32.lt_s' : 'i32.gt_s', 'select'];
     }
-    if (ts.isNumericLiteral(e)) return [`i32.const ${Number(e.text)}`];
-    if (isThread(e, 'y')) return ['local.get $y'];
-    if (ts.isIdentifier(e)) {
-      const d = declOf.get(e)!;
-      if (d.kind !== 'int') fail(e, `${e.text} is not a uniform int here`);
-      return [`local.get ${d.locals[0]}`];
-    }
-    if (ts.isPrefixUnaryExpression(e) && e.operator === ts.SyntaxKind.MinusToken) return ['i32.const 0', ...intCode(e.operand), 'i32.sub'];
-    if (ts.isBinaryExpression(e) && ARITH[e.operatorToken.kind] && e.operatorToken.kind !== ts.SyntaxKind.SlashToken) {
+    if (ts.isBinaryExpression(e)) {
       const op = ARITH[e.operatorToken.kind] === 'rem' ? 'rem_s' : ARITH[e.operatorToken.kind]!;
       const code = [...intCode(e.left), ...intCode(e.right), `i32.${op}`];
       // a product invariant in the innermost loop: computed once before it
@@ -332,28 +383,8 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
       }
       return code;
     }
-    if (ts.isConditionalExpression(e)) return [...intCode(e.whenTrue), ...intCode(e.whenFalse), ...boolCode(e.condition), 'select'];
+    if (ts.isConditionalExpression(e)) return [...boolCode(e.condition), 'if (result i32)', ...intCode(e.whenTrue), 'else', ...intCode(e.whenFalse), 'end'];
     return fail(e, `${e.getText()} is not a uniform int expression`);
-  };
-  /** whether e reads no name written in the loop (and not this.thread.x) */
-  const invariant = (e: ts.Node, written: Set<Decl>): boolean => {
-    let ok = true;
-    const visit = (n: ts.Node): void => {
-      if (!ok) return;
-      if (ts.isIdentifier(n)) {
-        const d = declOf.get(n);
-        if (!d || written.has(d)) ok = false;
-        return;
-      }
-      if (ts.isPropertyAccessExpression(n)) {
-        if (!isThread(n, 'y')) ok = false;
-        return;
-      }
-      if (ts.isElementAccessExpression(n) || ts.isCallExpression(n)) ok = false;
-      ts.forEachChild(n, visit);
-    };
-    visit(e);
-    return ok;
   };
   /** code that leaves the i32 base of an x-affine int (its value in lane 0) */
   const xintCode = (e: ts.Expression): string[] => {
@@ -367,8 +398,10 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     }
     return fail(e, `${e.getText()} is not an x-affine int expression`);
   };
+  /** code that leaves a uniform condition (i32 0 / 1) */
   const boolCode = (e: ts.Expression): string[] => {
     if (ts.isParenthesizedExpression(e)) return boolCode(e.expression);
+    if (kindOf(e) !== 'bool') fail(e, `${e.getText()} is not a uniform condition`);
     if (ts.isPrefixUnaryExpression(e) && e.operator === ts.SyntaxKind.ExclamationToken) return [...boolCode(e.operand), 'i32.eqz'];
     if (ts.isBinaryExpression(e)) {
       const op = e.operatorToken.kind;
@@ -376,10 +409,7 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
       if (op === ts.SyntaxKind.BarBarToken) return [...boolCode(e.left), 'if (result i32)', 'i32.const 1', 'else', ...boolCode(e.right), 'end'];
       const c = COMPARE[op];
       if (c) {
-        const a = kindOf(e.left);
-        const b = kindOf(e.right);
-        if (a === 'vec' || b === 'vec' || a === 'xint' || b === 'xint') fail(e, `a lane-varying condition (${e.getText()}): control flow must be the same for all lanes`);
-        if (a === 'int' && b === 'int') return [...intCode(e.left), ...intCode(e.right), `i32.${c[0]}`];
+        if (kindOf(e.left) === 'int' && kindOf(e.right) === 'int') return [...intCode(e.left), ...intCode(e.right), `i32.${c[0]}`];
         return [...f32Code(e.left), ...f32Code(e.right), `f32.${c[1]}`];
       }
     }
@@ -398,8 +428,8 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     if (ts.isBinaryExpression(e)) return [...f32Code(e.left), ...f32Code(e.right), `f32.${ARITH[e.operatorToken.kind]}`];
     if (ts.isConditionalExpression(e)) return [...boolCode(e.condition), 'if (result f32)', ...f32Code(e.whenTrue), 'else', ...f32Code(e.whenFalse), 'end'];
     if (ts.isCallExpression(e)) {
-      const [name, args] = callOf(e);
-      if (name === 'floor') fail(e, 'unreachable: Math.floor is an int');
+      const name = callName(e);
+      const args = e.arguments.map(f32Code);
       if (name === 'bf16') {
         const t = temp('f32');
         return [...args[0], `local.set ${t}`, `local.get ${t}`, `local.get ${t}`, 'i32.reinterpret_f32', `local.get ${t}`, 'i32.reinterpret_f32', 'i32.const 16', 'i32.shr_u', 'i32.const 1', 'i32.and', 'i32.add', 'i32.const 0x7fff', 'i32.add', 'i32.const 0xffff0000', 'i32.and', 'f32.reinterpret_i32', `local.get ${t}`, `local.get ${t}`, 'f32.ne', 'select'];
@@ -409,62 +439,129 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     }
     return fail(e, `the expression ${e.getText()}`);
   };
-  const callOf = (e: ts.CallExpression): [string, string[][]] => [callName(e), e.arguments.map(f32Code)];
   /** the byte address of arr[index] (index code leaves an i32) */
-  const addr = (e: ts.ElementAccessExpression, index: string[]): string[] => {
+  const addr = (e: ts.ElementAccessExpression, index: string[]): string[] => [...arrayBase(e), ...index, 'i32.const 2', 'i32.shl', 'i32.add'];
+  const arrayBase = (e: ts.ElementAccessExpression): string[] => {
     if (!ts.isIdentifier(e.expression) || declOf.get(e.expression)?.kind !== 'array') fail(e, `${e.expression.getText()} is not an array parameter`);
-    return [`local.get $${e.expression.text}`, ...index, 'i32.const 2', 'i32.shl', 'i32.add'];
+    return [`local.get $${e.expression.text}`];
+  };
+  /** V vectors of a uniform value computed once (lines run first go to `out` now) */
+  const splat = (code: string[], op: 'f32x4.splat' | 'i32x4.splat'): string[][] => {
+    const t = temp('v128');
+    emit(...code, op, `local.set ${t}`);
+    return repeat([`local.get ${t}`]);
+  };
+  /** V vectors of i32 lanes for an int-valued expression */
+  const vintCode = (e: ts.Expression): string[][] => {
+    if (ts.isParenthesizedExpression(e)) return vintCode(e.expression);
+    const k = kindOf(e);
+    if (k === 'int') return splat(intCode(e), 'i32x4.splat');
+    if (k === 'f32') return splat([...f32Code(e), 'i32.trunc_f32_s'], 'i32x4.splat');
+    if (k === 'xint') {
+      const t = temp('i32');
+      emit(...xintCode(e), `local.set ${t}`);
+      return Array.from({ length: V }, (_, v) => [`local.get ${t}`, 'i32x4.splat', iota(v), 'i32x4.add']);
+    }
+    // a lane-varying float where an int goes (integer-valued by the subset's rules)
+    if (k === 'vec') return vecCode(e).map((c) => [...c, 'i32x4.trunc_sat_f32x4_s']);
+    if (k !== 'vint') fail(e, `${e.getText()} is not a number`);
+    if (ts.isIdentifier(e)) return declOf.get(e)!.locals.map((l) => [`local.get ${l}`]);
+    if (ts.isPrefixUnaryExpression(e)) return vintCode(e.operand).map((c) => [...c, 'i32x4.neg']);
+    if (ts.isBinaryExpression(e)) {
+      const l = vintCode(e.left);
+      const r = vintCode(e.right);
+      return l.map((c, v) => [...c, ...r[v], `i32x4.${ARITH[e.operatorToken.kind]}`]);
+    }
+    if (ts.isConditionalExpression(e)) return select(e, vintCode);
+    if (ts.isCallExpression(e)) {
+      const name = callName(e);
+      if (name === 'floor') return vecCode(e.arguments[0]).map((c) => [...c, 'f32x4.floor', 'i32x4.trunc_sat_f32x4_s']);
+      const [a, b] = e.arguments.map(vintCode);
+      return a.map((c, v) => [...c, ...b[v], `i32x4.${name}_s`]);
+    }
+    return fail(e, `the expression ${e.getText()}`);
+  };
+  /** cond ? a : b per lane (a lane-varying condition) or as a whole (a uniform one) */
+  const select = (e: ts.ConditionalExpression, code: (x: ts.Expression) => string[][]): string[][] => {
+    const a = code(e.whenTrue);
+    const b = code(e.whenFalse);
+    if (kindOf(e.condition) === 'bool') {
+      const c = temp('i32');
+      emit(...boolCode(e.condition), `local.set ${c}`);
+      return a.map((x, v) => [...x, ...b[v], `local.get ${c}`, 'select']);
+    }
+    const m = maskCode(e.condition);
+    return a.map((x, v) => [...x, ...b[v], ...m[v], 'v128.bitselect']);
+  };
+  /** V vectors of lane masks (all ones where true) for a condition */
+  const maskCode = (e: ts.Expression): string[][] => {
+    if (ts.isParenthesizedExpression(e)) return maskCode(e.expression);
+    if (kindOf(e) === 'bool') return splat(['i32.const 0', ...boolCode(e), 'i32.sub'], 'i32x4.splat');
+    if (ts.isPrefixUnaryExpression(e) && e.operator === ts.SyntaxKind.ExclamationToken) return maskCode(e.operand).map((c) => [...c, 'v128.not']);
+    if (ts.isBinaryExpression(e)) {
+      const op = e.operatorToken.kind;
+      if (op === ts.SyntaxKind.AmpersandAmpersandToken || op === ts.SyntaxKind.BarBarToken) {
+        const l = maskCode(e.left);
+        const r = maskCode(e.right);
+        return l.map((c, v) => [...c, ...r[v], op === ts.SyntaxKind.AmpersandAmpersandToken ? 'v128.and' : 'v128.or']);
+      }
+      const c = COMPARE[op];
+      if (c) {
+        const float = isFloat(kindOf(e.left)) || isFloat(kindOf(e.right));
+        const l = float ? vecCode(e.left) : vintCode(e.left);
+        const r = float ? vecCode(e.right) : vintCode(e.right);
+        const o = float ? `f32x4.${c[1]}` : `i32x4.${c[0]}`;
+        return l.map((x, v) => [...x, ...r[v], o]);
+      }
+    }
+    return fail(e, `${e.getText()} is not a condition`);
   };
   /** code for V vectors of a lane-varying float (lines run first go to `out` now) */
   const vecCode = (e: ts.Expression): string[][] => {
     const k = kindOf(e);
-    const splat = (code: string[]): string[][] => {
-      const t = temp('v128');
-      emit(...code, 'f32x4.splat', `local.set ${t}`);
-      return Array.from({ length: V }, () => [`local.get ${t}`]);
-    };
     if (k === 'int' || k === 'f32') {
       // a uniform array element goes straight into all lanes
       if (ts.isElementAccessExpression(e) && k === 'f32') {
         const t = temp('v128');
         emit(...addr(e, intCode(e.argumentExpression)), 'v128.load32_splat', `local.set ${t}`);
-        return Array.from({ length: V }, () => [`local.get ${t}`]);
+        return repeat([`local.get ${t}`]);
       }
-      return splat(f32Code(e));
+      return splat(f32Code(e), 'f32x4.splat');
     }
-    if (k === 'xint') {
-      const t = temp('i32');
-      emit(...xintCode(e), `local.set ${t}`);
-      return Array.from({ length: V }, (_, v) => [`local.get ${t}`, 'i32x4.splat', `v128.const i32x4 ${4 * v} ${4 * v + 1} ${4 * v + 2} ${4 * v + 3}`, 'i32x4.add', 'f32x4.convert_i32x4_s']);
-    }
+    if (k === 'xint' || k === 'vint') return vintCode(e).map((c) => [...c, 'f32x4.convert_i32x4_s']);
     if (k !== 'vec') fail(e, `${e.getText()} is not a number`);
     if (ts.isParenthesizedExpression(e)) return vecCode(e.expression);
     if (ts.isIdentifier(e)) return declOf.get(e)!.locals.map((l) => [`local.get ${l}`]);
     if (ts.isPrefixUnaryExpression(e)) return vecCode(e.operand).map((c) => [...c, 'f32x4.neg']);
     if (ts.isElementAccessExpression(e)) {
-      const t = temp('i32');
-      emit(...addr(e, xintCode(e.argumentExpression)), `local.set ${t}`);
-      return Array.from({ length: V }, (_, v) => [`local.get ${t}`, `v128.load offset=${16 * v} align=4`]);
+      if (kindOf(e.argumentExpression) === 'xint') {
+        const t = temp('i32');
+        emit(...addr(e, xintCode(e.argumentExpression)), `local.set ${t}`);
+        return Array.from({ length: V }, (_, v) => [`local.get ${t}`, `v128.load offset=${16 * v} align=4`]);
+      }
+      // a gather: each lane's element on its own
+      const idx = vintCode(e.argumentExpression);
+      const base = arrayBase(e);
+      return idx.map((c) => {
+        const ti = temp('v128');
+        emit(...c, 'i32.const 2', 'i32x4.shl', `local.set ${ti}`);
+        return ['v128.const i32x4 0 0 0 0', ...[0, 1, 2, 3].flatMap((l) => [...base, `local.get ${ti}`, `i32x4.extract_lane ${l}`, 'i32.add', 'f32.load', `f32x4.replace_lane ${l}`])];
+      });
     }
     if (ts.isBinaryExpression(e)) {
       const l = vecCode(e.left);
       const r = vecCode(e.right);
       return l.map((c, v) => [...c, ...r[v], `f32x4.${ARITH[e.operatorToken.kind]}`]);
     }
-    if (ts.isConditionalExpression(e)) {
-      const a = vecCode(e.whenTrue);
-      const b = vecCode(e.whenFalse);
-      const c = temp('i32');
-      emit(...boolCode(e.condition), `local.set ${c}`);
-      return a.map((x, v) => [...x, ...b[v], `local.get ${c}`, 'select']);
-    }
+    if (ts.isConditionalExpression(e)) return select(e, vecCode);
     if (ts.isCallExpression(e)) {
       const name = callName(e);
       if (name === 'f32') return vecCode(e.arguments[0]);
       if (name === 'bf16') {
         return vecCode(e.arguments[0]).map((c) => {
           const t = temp('v128');
-          return [...c, `local.set ${t}`, `local.get ${t}`, `local.get ${t}`, `local.get ${t}`, 'i32.const 16', 'i32x4.shr_u', 'v128.const i32x4 1 1 1 1', 'v128.and', 'i32x4.add', 'v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff', 'i32x4.add', 'v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000', 'v128.and', `local.get ${t}`, `local.get ${t}`, 'f32x4.ne', 'v128.bitselect'];
+          emit(...c, `local.set ${t}`);
+          return [`local.get ${t}`, `local.get ${t}`, `local.get ${t}`, 'i32.const 16', 'i32x4.shr_u', 'v128.const i32x4 1 1 1 1', 'v128.and', 'i32x4.add', 'v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff', 'i32x4.add', 'v128.const i32x4 0xffff0000 0xffff0000 0xffff0000 0xffff0000', 'v128.and', `local.get ${t}`, `local.get ${t}`, 'f32x4.ne', 'v128.bitselect'];
         });
       }
       const args = e.arguments.map(vecCode);
@@ -477,26 +574,43 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
   const assign = (d: Decl, e: ts.Expression): void => {
     if (d.kind === 'int') return emit(...intCode(e), `local.set ${d.locals[0]}`);
     if (d.kind === 'xint') {
-      if (kindOf(e) !== 'xint') fail(e, `${d.name} is x-varying, but ${e.getText()} is the same for all lanes`);
+      if (kindOf(e) !== 'xint') fail(e, `${d.name} is x-affine, but ${e.getText()} is not`);
       return emit(...xintCode(e), `local.set ${d.locals[0]}`);
     }
     if (d.kind === 'f32') return emit(...f32Code(e), `local.set ${d.locals[0]}`);
-    const code = vecCode(e);
+    const code = d.kind === 'vint' ? vintCode(e) : vecCode(e);
+    // every vector computed before any is stored (e may read the local itself)
+    if (V > 1 && code.some((c) => c.some((l) => d.locals.some((x) => l === `local.get ${x}`)))) {
+      const ts_ = code.map((c) => {
+        const t = temp('v128');
+        emit(...c, `local.set ${t}`);
+        return t;
+      });
+      ts_.forEach((t, v) => emit(`local.get ${t}`, `local.set ${d.locals[v]}`));
+      return;
+    }
     code.forEach((c, v) => emit(...c, `local.set ${d.locals[v]}`));
   };
 
   let components = 0;
-  const written = (s: ts.Node): Set<Decl> => {
+  /** the locals a statement writes that are declared outside it */
+  const written = (s: ts.Node, outsideOnly = false): Set<Decl> => {
     const set = new Set<Decl>();
+    const inside = new Set<Decl>();
     const visit = (n: ts.Node): void => {
-      if (ts.isVariableDeclaration(n)) set.add(declNode.get(n)!);
-      if (ts.isBinaryExpression(n) && n.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && n.operatorToken.kind <= ts.SyntaxKind.LastAssignment && ts.isIdentifier(n.left)) set.add(declOf.get(n.left)!);
-      if ((ts.isPrefixUnaryExpression(n) || ts.isPostfixUnaryExpression(n)) && ts.isIdentifier(n.operand)) set.add(declOf.get(n.operand)!);
+      if (ts.isVariableDeclaration(n)) {
+        set.add(declNode.get(n)!);
+        inside.add(declNode.get(n)!);
+      }
+      if (isAssign(n) && ts.isIdentifier(n.left)) set.add(declOf.get(n.left)!);
+      if ((ts.isPrefixUnaryExpression(n) || ts.isPostfixUnaryExpression(n)) && ts.isIdentifier(n.operand) && declOf.has(n.operand)) set.add(declOf.get(n.operand)!);
       ts.forEachChild(n, visit);
     };
     visit(s);
+    if (outsideOnly) for (const d of inside) set.delete(d);
     return set;
   };
+  const hasReturn = (s: ts.Node): boolean => ts.isReturnStatement(s) || (ts.forEachChild(s, (c) => (hasReturn(c) ? true : undefined)) ?? false);
 
   const statement = (s: ts.Statement): void => {
     if (ts.isBlock(s)) return s.statements.forEach(statement);
@@ -507,8 +621,8 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     if (ts.isExpressionStatement(s)) {
       const e = s.expression;
       if ((ts.isPrefixUnaryExpression(e) || ts.isPostfixUnaryExpression(e)) && ts.isIdentifier(e.operand)) {
-        const d = declOf.get(e.operand)!;
-        return emit(`local.get ${d.locals[0]}`, 'i32.const 1', e.operator === ts.SyntaxKind.PlusPlusToken ? 'i32.add' : 'i32.sub', `local.set ${d.locals[0]}`);
+        const one = ts.factory.createNumericLiteral(1);
+        return assign(declOf.get(e.operand)!, ts.factory.createBinaryExpression(e.operand, e.operator === ts.SyntaxKind.PlusPlusToken ? ts.SyntaxKind.PlusToken : ts.SyntaxKind.MinusToken, one));
       }
       if (ts.isBinaryExpression(e) && ts.isIdentifier(e.left)) {
         const d = declOf.get(e.left)!;
@@ -520,16 +634,42 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
       return fail(s, `the statement ${s.getText()}`);
     }
     if (ts.isIfStatement(s)) {
-      emit(...boolCode(s.expression), 'if');
-      statement(s.thenStatement);
-      if (s.elseStatement) {
-        emit('else');
-        statement(s.elseStatement);
+      if (kindOf(s.expression) === 'bool') {
+        emit(...boolCode(s.expression), 'if');
+        statement(s.thenStatement);
+        if (s.elseStatement) {
+          emit('else');
+          statement(s.elseStatement);
+        }
+        return emit('end');
       }
-      return emit('end');
+      // a lane-varying condition: both branches run for every lane, and each local they write
+      // takes, lane by lane, the value of the branch its lane chose (so they must not return)
+      if (hasReturn(s)) fail(s, `a return under a lane-varying condition (${s.expression.getText()})`);
+      const mask = maskCode(s.expression).map((c) => {
+        const t = temp('v128');
+        emit(...c, `local.set ${t}`);
+        return t;
+      });
+      const targets = [...new Set([...written(s.thenStatement, true), ...(s.elseStatement ? written(s.elseStatement, true) : [])])];
+      const before = targets.map((d) => d.locals.map((l) => {
+        const t = temp(d.kind === 'f32' ? 'f32' : d.kind === 'int' || d.kind === 'xint' ? 'i32' : 'v128');
+        emit(`local.get ${l}`, `local.set ${t}`);
+        return t;
+      }));
+      statement(s.thenStatement);
+      const chosen = targets.map((d, i) => d.locals.map((l, v) => {
+        const t = temp('v128');
+        emit(`local.get ${l}`, `local.set ${t}`, `local.get ${before[i][v]}`, `local.set ${l}`);
+        return t;
+      }));
+      if (s.elseStatement) statement(s.elseStatement);
+      targets.forEach((d, i) => d.locals.forEach((l, v) => emit(`local.get ${chosen[i][v]}`, `local.get ${l}`, `local.get ${mask[v]}`, 'v128.bitselect', `local.set ${l}`)));
+      return;
     }
     if (ts.isForStatement(s)) {
       if (!s.initializer || !ts.isVariableDeclarationList(s.initializer) || !s.condition || !s.incrementor) fail(s, 'a for loop not of the form for (let i: int = a; i < b; i++)');
+      if (kindOf(s.condition) !== 'bool') fail(s, `a loop whose condition is lane-varying (${s.condition.getText()})`);
       for (const d of s.initializer.declarations) assign(declNode.get(d)!, d.initializer!);
       const n = labels++;
       const loop = { written: written(s), pre: [] as string[] };
@@ -561,8 +701,8 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
         }),
       );
       const base = temp('i32');
-      // byte address of cell (x0, y): out + ((y·X + x0)·C)·4
-      emit('local.get $out', 'local.get $y', 'local.get $X', 'i32.mul', 'local.get $x0', 'i32.add', `i32.const ${4 * C}`, 'i32.mul', 'i32.add', `local.set ${base}`);
+      // byte address of cell (x0, y, z): out + (((z·Y + y)·X + x0)·C)·4
+      emit('local.get $out', 'local.get $z', 'local.get $Y', 'i32.mul', 'local.get $y', 'i32.add', 'local.get $X', 'i32.mul', 'local.get $x0', 'i32.add', `i32.const ${4 * C}`, 'i32.mul', 'i32.add', `local.set ${base}`);
       for (let v = 0; v < V; v++) {
         if (C === 1) emit(`local.get ${base}`, `local.get ${vals[0][v]}`, `v128.store offset=${16 * v} align=4`);
         else if (C === 4) {
@@ -584,7 +724,10 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     return fail(s, `the statement ${ts.SyntaxKind[s.kind]}`);
   };
 
-  // the cell loops: y0 ≤ y < y1, x0 = 0, 4V, … < X
+  // the cell loops: 0 ≤ z < Z, y0 ≤ y < y1, x0 = 0, 4V, … < X
+  emit('i32.const 0', 'local.set $z');
+  emit('block $planes_done', 'loop $planes');
+  emit('local.get $z', 'local.get $Z', 'i32.ge_s', 'br_if $planes_done');
   emit('local.get $y0', 'local.set $y');
   emit('block $rows_done', 'loop $rows');
   emit('local.get $y', 'local.get $y1', 'i32.ge_s', 'br_if $rows_done');
@@ -598,15 +741,16 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
   emit('end');
   emit('local.get $x0', `i32.const ${4 * V}`, 'i32.add', 'local.set $x0', 'br $cols', 'end', 'end');
   emit('local.get $y', 'i32.const 1', 'i32.add', 'local.set $y', 'br $rows', 'end', 'end');
+  emit('local.get $z', 'i32.const 1', 'i32.add', 'local.set $z', 'br $planes', 'end', 'end');
 
-  const sig = [...params.map((p) => `(param $${p.name} ${p.type === 'float' ? 'f32' : 'i32'})`), '(param $out i32) (param $X i32) (param $y0 i32) (param $y1 i32)'];
+  const sig = [...params.map((p) => `(param $${p.name} ${p.type === 'float' ? 'f32' : 'i32'})`), '(param $out i32) (param $X i32) (param $Y i32) (param $y0 i32) (param $y1 i32) (param $Z i32)'];
   const wat = [
-    `;; ${fnName}: @simd ${V} lowering (codegen/simd.ts). Cells (x, y) for y0 <= y < y1, 0 <= x < X (X a multiple of ${4 * V}),`,
+    `;; ${fnName}: @simd ${V} lowering (codegen/simd.ts). Cells (x, y, z) for 0 <= z < Z, y0 <= y < y1, 0 <= x < X (X a multiple of ${4 * V}),`,
     `;; ${4 * V} lanes of x per step; arrays are byte offsets into the imported memory; out gets the components interleaved.`,
     '(module',
     '  (import "env" "mem" (memory 1))',
     `  (func $kernel (export "kernel") ${sig.join(' ')}`,
-    `    (local $y i32) (local $x0 i32)`,
+    `    (local $z i32) (local $y i32) (local $x0 i32)`,
     ...locals.map((l) => `    (local ${l.name} ${l.type})`),
     ...out,
     '  )',

@@ -26,6 +26,7 @@ import { attnProbs_webasm } from './attnProbs.webasm.ts';
 import { attnProbs_cpu } from './attnProbs.cpu.ts';
 import { attnProbs_webgl2 } from './attnProbs.webgl2.ts';
 import { attnProbs_headlessgl } from './attnProbs.headlessgl.ts';
+import { attnProbs_simd } from './attnProbs.simd.ts';
 import { attnRowStats_webasm } from './attnRowStats.webasm.ts';
 import { attnRowStats_cpu } from './attnRowStats.cpu.ts';
 import { attnRowStats_webgl2 } from './attnRowStats.webgl2.ts';
@@ -34,6 +35,7 @@ import { attnScores_webasm } from './attnScores.webasm.ts';
 import { attnScores_cpu } from './attnScores.cpu.ts';
 import { attnScores_webgl2 } from './attnScores.webgl2.ts';
 import { attnScores_headlessgl } from './attnScores.headlessgl.ts';
+import { attnScores_simd } from './attnScores.simd.ts';
 import { bf16Round_webasm } from './bf16Round.webasm.ts';
 import { bf16Round_cpu } from './bf16Round.cpu.ts';
 import { bf16Round_webgl2 } from './bf16Round.webgl2.ts';
@@ -89,4 +91,4 @@ export const GENERATED: Record<KernelName, Record<'webasm' | 'cpu' | 'webgl2' | 
   swiglu: { webasm: swiglu_webasm, cpu: swiglu_cpu, webgl2: swiglu_webgl2, headlessgl: swiglu_headlessgl },
 };
 /** the kernels codegen also lowered to wasm SIMD (`@simd`): the webasm backend runs these instead of gpu.js's */
-export const SIMD: Partial<Record<KernelName, SimdKernel>> = { attnOut: attnOut_simd, matmul: matmul_simd };
+export const SIMD: Partial<Record<KernelName, SimdKernel>> = { attnOut: attnOut_simd, attnProbs: attnProbs_simd, attnScores: attnScores_simd, matmul: matmul_simd };

@@ -44,14 +44,14 @@ export class SimdRunner {
 
   /**
    * run s with the arguments gpu.js's kernel k would take (k.params order without `one`, plus
-   * its @constants) over output [X] or [X, Y]; returns the cells, components interleaved
+   * its @constants) over output [X], [X, Y] or [X, Y, Z]; returns the cells, components interleaved
    */
   run(s: SimdKernel, k: GeneratedKernel, args: KernelArg[], output: number[], constants?: Record<string, number>): Float32Array {
-    if (output.length > 2) throw new OpError('INTERNAL', `kernel ${s.name}: the SIMD lowering computes 1-D or 2-D outputs, not [${output.join(', ')}]`);
     const named: Record<string, KernelArg> = { ...constants };
     k.params.slice(0, -1).forEach((p, i) => (named[p] = args[i]));
     const X = output[0];
     const Y = output[1] ?? 1;
+    const Z = output[2] ?? 1;
     const Xp = Math.ceil(X / s.lanes) * s.lanes;
     const C = s.components;
     // layout
@@ -72,7 +72,7 @@ export class SimdRunner {
       return v;
     });
     const out = at;
-    const outLen = Y * Xp * C;
+    const outLen = Z * Y * Xp * C;
     // rows past the end read at most rows·(a row stride, one of the int arguments) further, lanes past X at most `lanes`
     const guard = 4 * (s.rows * widest + s.lanes) + 64;
     const need = out + 4 * outLen + guard;
@@ -82,14 +82,14 @@ export class SimdRunner {
     const f32 = new Float32Array(this.memory.buffer);
     for (const p of place) f32.set(p.data, p.off / 4);
     try {
-      this.fn(s)(...values, out, Xp, 0, Y);
+      this.fn(s)(...values, out, Xp, Y, 0, Y, Z);
     } catch (e) {
       throw new OpError('INTERNAL', `kernel ${s.name} (wasm SIMD): ${(e as Error).message}`);
     }
     const res = new Float32Array(this.memory.buffer, out, outLen);
     if (Xp === X) return res.slice();
-    const r = new Float32Array(Y * X * C);
-    for (let y = 0; y < Y; y++) r.set(res.subarray(y * Xp * C, (y * Xp + X) * C), y * X * C);
+    const r = new Float32Array(Z * Y * X * C);
+    for (let y = 0; y < Z * Y; y++) r.set(res.subarray(y * Xp * C, (y * Xp + X) * C), y * X * C);
     return r;
   }
 }

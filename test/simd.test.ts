@@ -92,6 +92,26 @@ const K3 = `function k3(this: T, a: Arr, K: int): number {
   return bf16(acc);
 }`;
 
+// lane-varying ints, gathers, conditions (if-conversion, ?: per lane), floor of floats, a 3-D grid
+const K4 = `function k4(this: T, a: Arr, idx: Arr, n: int, L: int): number {
+  const x: int = this.thread.x;
+  const y: int = this.thread.y;
+  const z: int = this.thread.z;
+  const j: int = Math.min(x * 3 + z, L - 1);
+  const g: int = idx[j];
+  let s = a[Math.min(g + y, L - 1)];
+  if (s > 0.5 || j === 2) {
+    for (let e: int = 0; e < n; e++) {
+      s = s * 0.75 + a[Math.min(j + e, L - 1)];
+    }
+    if (z > 0) s = s - 1;
+  } else s = -s;
+  const kf: int = Math.floor(s * 1.5 + 0.5);
+  const w = kf > 2 ? s : a[Math.max(Math.min(kf + 3, L - 1), 0)];
+  const any: int = x === 1 || (n === 2 && s < 0) ? 1 : 0;
+  return [w, any + y / 4];
+}`;
+
 /** float32 values with specials: NaN, ±inf, ±0, subnormals, huge, bf16 ties */
 const special = (rng: Rng): number => {
   const r = rng.int(0, 19);
@@ -111,10 +131,11 @@ function agree(k: GeneratedKernel, s: SimdKernel, args: (Float32Array | number)[
   for (let i = 0; i < want.length; i++) assert.ok(sameValue(got[i], want[i]), `${what}: [${i}] SIMD ${got[i]}, gpu.js ${want[i]}`);
 }
 
-test('small kernels over the subset: the SIMD lowering gives gpu.js webasm bits (V = 1, 2; X not a multiple of the lanes)', () => {
+test('small kernels over the subset: the SIMD lowering gives gpu.js webasm bits (V = 1 … 3; X not a multiple of the lanes; 1-, 2- and 3-D grids)', () => {
   const l1 = [both(K1, 1), both(K1, 2)];
   const l2 = [both(K2, 1), both(K2, 3)];
   const l3 = [both(K3, 2, 4), both(K3, 1, 2)];
+  const l4 = [both(K4, 1), both(K4, 2)];
   fc.assert(
     fc.property(fc.integer({ min: 1, max: 30 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 0, max: 6 }), fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 2 ** 31 }), (X, Y, n, mode, seed) => {
       const rng = new Rng(seed);
@@ -126,6 +147,11 @@ test('small kernels over the subset: the SIMD lowering gives gpu.js webasm bits 
       const K = n + 1;
       const c = Float32Array.from({ length: 4 * Y * K + 11 * K + X }, () => bf16Value(special(rng)));
       for (const { k, s: sk } of l3) agree(k, sk, [c, K], [Math.min(X, 11), Y], `k3 rows ${sk.rows} lanes ${sk.lanes} X${X} Y${Y} K${K}`);
+      // k4: normal values (its float → int conversions are of moderate numbers, as in the kernels)
+      const L = X + 7;
+      const d = Float32Array.from({ length: L }, () => Math.fround(rng.normal()));
+      const idx = Float32Array.from({ length: L }, () => rng.int(0, L - 1));
+      for (const { k, s: sk } of l4) agree(k, sk, [d, idx, n, L], [X, Y, 1 + (mode % 3)], `k4 lanes ${sk.lanes} X${X} Y${Y} n${n}`);
     }),
     { numRuns: NUM_RUNS, seed: 11 },
   );
@@ -199,10 +225,11 @@ test('planted bugs in the matmul lowering fail: a k loop that starts at 1, bf16 
 
 test('the lowering refuses what it cannot express, naming it', () => {
   const lower = (src: string) => lowerSimd(new Project({ useInMemoryFileSystem: true }).createSourceFile('k.ts', `type int = number;\n${src}`).getFunctions()[0].compilerNode as ts.FunctionDeclaration, 2);
-  assert.throws(() => lower('function k(this: T, a: Arr): number {\n  if (a[this.thread.x] > 0) return 1;\n  return 0;\n}'), /lane-varying condition \(a\[this\.thread\.x\] > 0\)/);
-  assert.throws(() => lower('function k(this: T, a: Arr): number {\n  return a[this.thread.x * 2];\n}'), /x-varying int arithmetic other than x ± uniform \(this\.thread\.x \* 2\)/);
+  assert.throws(() => lower('function k(this: T, a: Arr): number {\n  if (a[this.thread.x] > 0) return 1;\n  return 0;\n}'), /a return under a lane-varying condition \(a\[this\.thread\.x\] > 0\)/);
+  assert.throws(() => lower('function k(this: T, a: Arr): number {\n  let s = 0;\n  for (let i: int = 0; i < this.thread.x; i++) s += a[i];\n  return s;\n}'), /a loop whose condition is lane-varying/);
+  assert.throws(() => lower('function k(this: T, a: Arr): number {\n  return a[this.thread.x % 3];\n}'), /% of lane-varying ints/);
   assert.throws(() => lower('function k(this: T, a: Arr): number {\n  return Math.exp(a[0]);\n}'), /the call Math\.exp/);
-  assert.throws(() => lower('function k(this: T, a: Arr): number {\n  return a[this.thread.z];\n}'), /only this\.thread\.x and this\.thread\.y/);
+  assert.throws(() => lower('function k(this: T, a: Arr): number {\n  return a[this.thread.w];\n}'), /only this\.thread\.x \/ y \/ z/);
 });
 
 test('the SIMD runner: a non-array where an array goes is refused; a 2^24-element LM-head-shaped b works in one call', () => {

@@ -40,6 +40,7 @@ export const TILE_KIND = { padding: -1, partial: 0, full: 1 } as const;
  * 0 partial, −1 padding). MASKED (−3e38) where the pair is not allowed. rowLo[i] is the first key
  * row i may attend to, colHi[j] the last row that may attend to key j (kernels/ops.ts keyBounds).
  * @kernel
+ * @simd 2
  * @reference reference/attention.ts logit (bf16_flash / f32)
  */
 export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr, colHi: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileFull: Arr, L: int, D: int, B: int, group: int, variant: int, scale: number): number[] {
@@ -146,6 +147,7 @@ export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2:
  * subnormal, which is slow on x86). Cell (x = jj, y = iq, z = tile), the result in attnScores' layout;
  * tileRow[t] = the chunk row of the tile's first query.
  * @kernel
+ * @simd 2
  * @reference reference/attention.ts attentionForwardPartial (the weight P·V sees)
  */
 export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: Arr, B: int, bf16io: int): number[] {
