@@ -113,7 +113,8 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
   if (!(Number.isInteger(V) && V >= 1 && V <= 4)) fail(fn, `V must be 1 … 4, got ${V}`);
   const fnName = fn.name?.text ?? 'kernel';
   const locals: { name: string; type: 'i32' | 'f32' | 'v128' }[] = [];
-  const used = new Set<string>();
+  // parameters keep their names; the lowering's own names have a '.', which no kernel identifier has
+  const used = new Set<string>(fn.parameters.map((p) => `$${p.name.getText()}`));
   const local = (base: string, type: 'i32' | 'f32' | 'v128'): string => {
     const b = base.replace(/[^\w]/g, '_');
     let n = `$${b}`;
@@ -252,10 +253,11 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
       fail(e, `the operator ${ts.tokenToString(e.operator)}`);
     }
     if (ts.isElementAccessExpression(e)) {
+      // an index written with a float (an int array element plus an int) is integer-valued too
       const k = kindOf(e.argumentExpression);
-      if (k === 'int') return 'f32';
-      if (k === 'xint' || k === 'vint') return 'vec';
-      fail(e, `an array index that is not an int (${e.argumentExpression.getText()})`);
+      if (k === 'int' || k === 'f32') return 'f32';
+      if (k === 'xint' || k === 'vint' || k === 'vec') return 'vec';
+      fail(e, `an array index that is not a number (${e.argumentExpression.getText()})`);
     }
     if (ts.isConditionalExpression(e)) {
       const c = kindOf(e.condition);
@@ -360,8 +362,8 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     if (k === 'f32') return [...f32Code(e), 'i32.trunc_f32_s'];
     if (k !== 'int') fail(e, `${e.getText()} is lane-varying where a uniform int is needed`);
     if (ts.isNumericLiteral(e)) return [`i32.const ${Number(e.text)}`];
-    if (isThread(e, 'y')) return ['local.get $y'];
-    if (isThread(e, 'z')) return ['local.get $z'];
+    if (isThread(e, 'y')) return ['local.get $.y'];
+    if (isThread(e, 'z')) return ['local.get $.z'];
     if (ts.isIdentifier(e)) return [`local.get ${declOf.get(e)!.locals[0]}`];
     if (ts.isPrefixUnaryExpression(e)) return ['i32.const 0', ...intCode(e.operand), 'i32.sub'];
     if (ts.isCallExpression(e)) {
@@ -389,7 +391,7 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
   /** code that leaves the i32 base of an x-affine int (its value in lane 0) */
   const xintCode = (e: ts.Expression): string[] => {
     if (ts.isParenthesizedExpression(e)) return xintCode(e.expression);
-    if (isThread(e, 'x')) return ['local.get $x0'];
+    if (isThread(e, 'x')) return ['local.get $.x0'];
     if (ts.isIdentifier(e)) return [`local.get ${declOf.get(e)!.locals[0]}`];
     if (ts.isBinaryExpression(e)) {
       const l = kindOf(e.left) === 'xint' ? xintCode(e.left) : intCode(e.left);
@@ -702,7 +704,7 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
       );
       const base = temp('i32');
       // byte address of cell (x0, y, z): out + (((z·Y + y)·X + x0)·C)·4
-      emit('local.get $out', 'local.get $z', 'local.get $Y', 'i32.mul', 'local.get $y', 'i32.add', 'local.get $X', 'i32.mul', 'local.get $x0', 'i32.add', `i32.const ${4 * C}`, 'i32.mul', 'i32.add', `local.set ${base}`);
+      emit('local.get $.out', 'local.get $.z', 'local.get $.Y', 'i32.mul', 'local.get $.y', 'i32.add', 'local.get $.X', 'i32.mul', 'local.get $.x0', 'i32.add', `i32.const ${4 * C}`, 'i32.mul', 'i32.add', `local.set ${base}`);
       for (let v = 0; v < V; v++) {
         if (C === 1) emit(`local.get ${base}`, `local.get ${vals[0][v]}`, `v128.store offset=${16 * v} align=4`);
         else if (C === 4) {
@@ -725,32 +727,32 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
   };
 
   // the cell loops: 0 ≤ z < Z, y0 ≤ y < y1, x0 = 0, 4V, … < X
-  emit('i32.const 0', 'local.set $z');
+  emit('i32.const 0', 'local.set $.z');
   emit('block $planes_done', 'loop $planes');
-  emit('local.get $z', 'local.get $Z', 'i32.ge_s', 'br_if $planes_done');
-  emit('local.get $y0', 'local.set $y');
+  emit('local.get $.z', 'local.get $.Z', 'i32.ge_s', 'br_if $planes_done');
+  emit('local.get $.y0', 'local.set $.y');
   emit('block $rows_done', 'loop $rows');
-  emit('local.get $y', 'local.get $y1', 'i32.ge_s', 'br_if $rows_done');
-  emit('i32.const 0', 'local.set $x0');
+  emit('local.get $.y', 'local.get $.y1', 'i32.ge_s', 'br_if $rows_done');
+  emit('i32.const 0', 'local.set $.x0');
   emit('block $cols_done', 'loop $cols');
-  emit('local.get $x0', 'local.get $X', 'i32.ge_s', 'br_if $cols_done');
+  emit('local.get $.x0', 'local.get $.X', 'i32.ge_s', 'br_if $cols_done');
   emit('block $cell');
   const last = fn.body!.statements[fn.body!.statements.length - 1];
   if (!last || !ts.isReturnStatement(last)) fail(fn, `${fnName} must end with a return`);
   statement(fn.body!);
   emit('end');
-  emit('local.get $x0', `i32.const ${4 * V}`, 'i32.add', 'local.set $x0', 'br $cols', 'end', 'end');
-  emit('local.get $y', 'i32.const 1', 'i32.add', 'local.set $y', 'br $rows', 'end', 'end');
-  emit('local.get $z', 'i32.const 1', 'i32.add', 'local.set $z', 'br $planes', 'end', 'end');
+  emit('local.get $.x0', `i32.const ${4 * V}`, 'i32.add', 'local.set $.x0', 'br $cols', 'end', 'end');
+  emit('local.get $.y', 'i32.const 1', 'i32.add', 'local.set $.y', 'br $rows', 'end', 'end');
+  emit('local.get $.z', 'i32.const 1', 'i32.add', 'local.set $.z', 'br $planes', 'end', 'end');
 
-  const sig = [...params.map((p) => `(param $${p.name} ${p.type === 'float' ? 'f32' : 'i32'})`), '(param $out i32) (param $X i32) (param $Y i32) (param $y0 i32) (param $y1 i32) (param $Z i32)'];
+  const sig = [...params.map((p) => `(param $${p.name} ${p.type === 'float' ? 'f32' : 'i32'})`), '(param $.out i32) (param $.X i32) (param $.Y i32) (param $.y0 i32) (param $.y1 i32) (param $.Z i32)'];
   const wat = [
     `;; ${fnName}: @simd ${V} lowering (codegen/simd.ts). Cells (x, y, z) for 0 <= z < Z, y0 <= y < y1, 0 <= x < X (X a multiple of ${4 * V}),`,
     `;; ${4 * V} lanes of x per step; arrays are byte offsets into the imported memory; out gets the components interleaved.`,
     '(module',
     '  (import "env" "mem" (memory 1))',
     `  (func $kernel (export "kernel") ${sig.join(' ')}`,
-    `    (local $z i32) (local $y i32) (local $x0 i32)`,
+    `    (local $.z i32) (local $.y i32) (local $.x0 i32)`,
     ...locals.map((l) => `    (local ${l.name} ${l.type})`),
     ...out,
     '  )',

@@ -150,13 +150,13 @@ export function assembleSimd(wat: string): Uint8Array {
   const lines = wat.split('\n').map((l) => l.replace(/;;.*$/, '').trim()).filter(Boolean);
   const head = lines.find((l) => l.startsWith('(func '));
   if (!head) throw new Error('no (func …) line');
-  const params = [...head.matchAll(/\(param (\$\w+) (\w+)\)/g)].map((m) => ({ name: m[1], type: m[2] }));
+  const params = [...head.matchAll(/\(param (\$[\w.]+) (\w+)\)/g)].map((m) => ({ name: m[1], type: m[2] }));
   const exportName = /\(export "(\w+)"\)/.exec(head)?.[1] ?? 'kernel';
   const locals: { name: string; type: string }[] = [];
   const body: string[] = [];
   for (const l of lines.slice(lines.indexOf(head) + 1)) {
     if (l === ')') break;
-    for (const m of l.matchAll(/\(local (\$\w+) (\w+)\)/g)) locals.push({ name: m[1], type: m[2] });
+    for (const m of l.matchAll(/\(local (\$[\w.]+) (\w+)\)/g)) locals.push({ name: m[1], type: m[2] });
     if (!l.startsWith('(local')) body.push(l);
   }
   const index = new Map([...params, ...locals].map((x, i) => [x.name, i]));

@@ -17,7 +17,7 @@ import { transformFunction } from '../codegen/transform.ts';
 import { SIMD, GENERATED } from '../generated/index.ts';
 import { SimdRunner } from '../kernels/simd.ts';
 import { closeBackends, openBackendSync, openGpujsWebasm } from '../kernels/runtime.ts';
-import { attentionBackwardPlan, attentionForwardPlan, matmulPlan, matmulRows, runPlanSync } from '../kernels/ops.ts';
+import { attentionBackwardPlan, attentionForwardPlan, bf16Round, crossEntropyPlan, matmulPlan, matmulRows, rmsnormPlan, runPlanSync, swigluPlan } from '../kernels/ops.ts';
 import { docIdsFromLengths, type Variant } from '../reference/masks.ts';
 import type { GeneratedKernel, SimdKernel } from '../kernels/types.ts';
 import { bf16Value, bitsToF32 } from '../reference/bf16.ts';
@@ -178,7 +178,7 @@ test('matmul: webasm (the SIMD lowering) gives gpu.js webasm bits, f32 and bf16 
   assert.equal([...got], [1, 1 + 2 ** -6, 1, 1 + 2 ** -6]);
 });
 
-test('attention forward and backward: webasm (attnOut on its SIMD lowering) gives gpu.js webasm bits, every variant, GQA, ragged lengths', () => {
+test('attention forward and backward: webasm (the attention kernels on their SIMD lowerings) gives gpu.js webasm bits, every variant, GQA, ragged lengths', () => {
   fc.assert(
     fc.property(fc.constantFrom<Variant>('full', 'intra_doc', 'anchor'), fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 4 }), fc.constantFrom(8, 12, 16), fc.constantFrom([2, 1], [4, 2], [3, 3]), fc.constantFrom('bf16_flash', 'f32'), fc.integer({ min: 0, max: 2 ** 31 }), (variant, lens, D, [Hq, Hkv], precision, seed) => {
       const rng = new Rng(seed);
@@ -197,6 +197,36 @@ test('attention forward and backward: webasm (attnOut on its SIMD lowering) give
     }),
     { numRuns: Math.ceil(NUM_RUNS / 3), seed: 9 },
   );
+});
+
+test('rmsnorm, swiglu, cross-entropy, bf16 rounding: webasm (SIMD lowerings) gives gpu.js webasm bits, specials included', async () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 9 }), fc.integer({ min: 1, max: 70 }), fc.constantFrom('bf16', 'f32'), fc.integer({ min: 0, max: 2 ** 31 }), (T, d, act, seed) => {
+      const rng = new Rng(seed);
+      const arr = (n: number) => Float32Array.from({ length: n }, () => special(rng));
+      const a = act as 'bf16' | 'f32';
+      const x = arr(T * d), w = arr(d);
+      const same = (got: Record<string, unknown>, want: Record<string, unknown>, what: string) => {
+        for (const [k, v] of Object.entries(want)) {
+          if (!(v instanceof Float32Array)) continue;
+          const g = got[k] as Float32Array;
+          for (let i = 0; i < v.length; i++) assert.ok(sameValue(g[i], v[i]), `${what} ${k}[${i}] SIMD ${g[i]} gpu.js ${v[i]} (T${T} d${d} ${a})`);
+        }
+      };
+      same(runPlanSync(rmsnormPlan(x, T, d, w, 1e-5, a), webasm), runPlanSync(rmsnormPlan(x, T, d, w, 1e-5, a), gpujs), 'rmsnorm');
+      const g = arr(T * d), u = arr(T * d);
+      same(runPlanSync(swigluPlan(g, u, a, 64), webasm), runPlanSync(swigluPlan(g, u, a, 64), gpujs), 'swiglu');
+      // logits: moderate values (cross-entropy of ±inf / NaN logits is not a contract either lowering keeps)
+      const logits = Float32Array.from({ length: T * d }, () => bf16Value(rng.normal() * 4));
+      const labels = Int32Array.from({ length: T }, () => (rng.int(0, 4) === 0 ? -100 : rng.int(0, d - 1)));
+      same(runPlanSync(crossEntropyPlan(logits, T, d, labels, a), webasm), runPlanSync(crossEntropyPlan(logits, T, d, labels, a), gpujs), 'cross-entropy');
+    }),
+    { numRuns: NUM_RUNS, seed: 21 },
+  );
+  const rng = new Rng(8);
+  const x = Float32Array.from({ length: 1000 }, () => special(rng));
+  const got = await bf16Round(x, webasm);
+  x.forEach((v, i) => assert.ok(sameValue(got[i], bf16Value(v)), `bf16Round(${v})`));
 });
 
 test('planted bugs in the matmul lowering fail: a k loop that starts at 1, bf16 rounding half up', () => {

@@ -15,6 +15,9 @@
 //
 // Validated: test/kernels.test.ts and test/kernels-train.test.ts (attentionBackward against
 // reference/attention.ts). Benchmarked: bench/kernels.bench.ts.
+// Versions: gpu.js's lowering per backend (generated/<kernel>.<backend>.ts); on webasm the kernels
+// tagged @simd run codegen's wasm SIMD lowering instead (generated/<kernel>.simd.ts), the same
+// float32 operations in the same order, held to gpu.js's webasm bits by test/simd.test.ts.
 import { bf16, ROUNDING, type Arr, type int, type Thread } from './precision.ts';
 import { TILE_KIND } from './attention.ts';
 import { expfNeg, isMasked, quadMax, quadMin } from './shared.ts';
@@ -44,6 +47,7 @@ export function attnBwdProbs(this: Thread, s: Arr, rowLse: Arr, tileRow: Arr, po
  * probs = attnBwdProbs' result (P at 2n); rowDot[r] = D_i of chunk row r; rowLo / colHi as in
  * attnScores. Laid out like the scores.
  * @kernel
+ * @simd 2
  * @reference reference/attention.ts attentionBackward (dS)
  */
 export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr, rowLo: Arr, colHi: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileFull: Arr, tileRow: Arr, L: int, D: int, B: int, group: int, bf16io: int): number[] {
@@ -110,6 +114,7 @@ export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr
  * four rows or after the last row are skipped: dS = 0 there); cell (x = d, y = rq).
  * The result, stride 4, is laid out [rq][d][c].
  * @kernel
+ * @simd 2
  * @reference reference/attention.ts attentionBackward (dQ before the scale)
  */
 export function attnBwdRows(this: Thread, ds: Arr, k: Arr, cH: Arr, cStart: Arr, cEnd: Arr, tileQb: Arr, tileKb: Arr, rowLo: Arr, L: int, D: int, B: int, group: int): number[] {
@@ -163,6 +168,7 @@ export const COLS_DV = { aStride: 2, aOff: 1 } as const;
  * 1, aOff 0) with x = q for dK; a = w (the probabilities, aStride 2, aOff 1) with x = dO for dV.
  * Cell (x = d, y = kq); the result, stride 4, is laid out [kq][d][c].
  * @kernel
+ * @simd 2
  * @reference reference/attention.ts attentionBackward (dK before the scale, dV)
  */
 export function attnBwdCols(this: Thread, a: Arr, x: Arr, prev: Arr, colStart: Arr, colEnd: Arr, colTile: Arr, tileH: Arr, tileQb: Arr, colHi: Arr, L: int, D: int, B: int, nb: int, aStride: int, aOff: int): number[] {

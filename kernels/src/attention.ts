@@ -24,6 +24,9 @@
 //
 // Validated: test/kernels.test.ts (attentionForward against reference/attention.ts on every
 // backend, bit for bit up to the expf contract). Benchmarked: bench/kernels.bench.ts.
+// Versions: gpu.js's lowering per backend (generated/<kernel>.<backend>.ts); on webasm the kernels
+// tagged @simd run codegen's wasm SIMD lowering instead (generated/<kernel>.simd.ts), the same
+// float32 operations in the same order, held to gpu.js's webasm bits by test/simd.test.ts.
 import { bf16, ROUNDING, type Arr, type int, type Thread } from './precision.ts';
 import { expfNeg, isMasked, isScore, masked, quadMin } from './shared.ts';
 

@@ -9,6 +9,9 @@
 //
 // Validated: test/kernels-model.test.ts (rmsnormPlan, swigluPlan, crossEntropyPlan against
 // reference/model/layers.ts within the derived bound). Benchmarked: bench/kernels.bench.ts.
+// Versions: gpu.js's lowering per backend (generated/<kernel>.<backend>.ts); on webasm the kernels
+// tagged @simd run codegen's wasm SIMD lowering instead (generated/<kernel>.simd.ts), the same
+// float32 operations in the same order, held to gpu.js's webasm bits by test/simd.test.ts.
 import { bf16, ROUNDING, type Arr, type int, type Thread } from './precision.ts';
 import { expfWide } from './shared.ts';
 
@@ -16,6 +19,7 @@ import { expfWide } from './shared.ts';
  * rstd of row t of x [T, d]: r = 1 / sqrt(Σ_i x_i² / d + eps), every op in f32, the sum in
  * order i = 0 … d−1; cell (x = t).
  * @kernel
+ * @simd 2
  * @reference reference/model/layers.ts rmsnormForward (rstd)
  */
 export function rmsnormRstd(this: Thread, x: Arr, d: int, eps: number): number {
@@ -32,6 +36,7 @@ export function rmsnormRstd(this: Thread, x: Arr, d: int, eps: number): number {
 /**
  * out = act(w_i · act(x_i · r_t)) for x [T, d], w [d], rstd [T]; cell (x = i, y = t).
  * @kernel
+ * @simd 2
  * @reference reference/model/layers.ts rmsnormForward (out)
  */
 export function rmsnormApply(this: Thread, x: Arr, w: Arr, rstd: Arr, d: int, act: int): number {
@@ -48,6 +53,7 @@ export function rmsnormApply(this: Thread, x: Arr, w: Arr, rstd: Arr, d: int, ac
  * SwiGLU; cell (x = i, y = c): c = 0 → a = act(silu(g)) with silu(g) = g / (1 + expf(−g))
  * (g ≥ 0) or g·expf(g) / (1 + expf(g)) (g < 0) in f32, c = 1 → act(a · up).
  * @kernel
+ * @simd 2
  * @reference reference/model/layers.ts swigluForward
  */
 export function swiglu(this: Thread, gate: Arr, up: Arr, pow2: Arr, act: int): number {
@@ -71,6 +77,7 @@ export function swiglu(this: Thread, gate: Arr, up: Arr, pow2: Arr, act: int): n
  * Softmax statistics of row t of logits [T, V]: [m, s], m = max, s = Σ expf(x − m) in f32, the
  * sum in order; the host forms lse = f32(m + f32(log s)); cell (x = t).
  * @kernel
+ * @simd 2
  * @reference reference/model/layers.ts crossEntropy (lse)
  */
 export function ceLse(this: Thread, logits: Arr, pow2: Arr, V: int): number[] {
@@ -91,6 +98,7 @@ export function ceLse(this: Thread, logits: Arr, pow2: Arr, V: int): number[] {
  * dlogits = act((expf(x − lse_t) − [v = label_t]) / count); 0 for an ignored row (label −100);
  * cell (x = v, y = t).
  * @kernel
+ * @simd 2
  * @reference reference/model/layers.ts crossEntropy (dlogits)
  */
 export function ceGrad(this: Thread, logits: Arr, lse: Arr, labels: Arr, pow2: Arr, V: int, count: number, act: int): number {

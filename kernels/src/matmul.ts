@@ -2,6 +2,9 @@
 // in order k = 0, 1, … with one float32 rounding per product and per addition (no FMA);
 // the products of two bf16 values are exact in float32, so only the additions round.
 // Validated: test/kernels.test.ts (matmul, bit for bit). Benchmarked: bench/kernels.bench.ts.
+// Versions: gpu.js's lowering per backend (generated/<kernel>.<backend>.ts); on webasm the kernels
+// tagged @simd run codegen's wasm SIMD lowering instead (generated/<kernel>.simd.ts), the same
+// float32 operations in the same order, held to gpu.js's webasm bits by test/simd.test.ts.
 import { bf16, ROUNDING, type Arr, type int, type Thread } from './precision.ts';
 
 /**
