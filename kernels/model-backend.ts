@@ -54,14 +54,27 @@ export const PARALLEL_MIN_WORK = 1 << 20;
 /** webasm indexes in float32: an op whose whole tensors reach 2^24 elements runs on the reference (linears are chunked instead) */
 const tooBig = (...n: number[]): boolean => n.some((x) => x > MAX_KERNEL_ELEMENTS);
 
-/** [R, C] row-major → [C, R], into `y` when given */
-function transpose(x: ArrayLike<number>, R: number, C: number, y: Float32Array<ArrayBufferLike> = new Float32Array(R * C)): Float32Array<ArrayBufferLike> {
-  for (let r = 0; r < R; r++) {
-    const o = r * C;
-    for (let c = 0; c < C; c++) y[c * R + r] = x[o + c];
-  }
+/** square tiles of a transpose: one tile of each side stays in L1 while the other side is strided */
+const TILE = 32;
+/**
+ * y[c·R + r] = f(x[r·C + c], r) for [R, C] row-major x, in TILE × TILE tiles (a plain loop
+ * strides one side through memory a row per element: at the LM head's 49152 columns that costs
+ * a cache miss per value)
+ */
+function transposeTiled<Y extends { [i: number]: number }>(x: ArrayLike<number>, R: number, C: number, y: Y, f?: (v: number, r: number) => number): Y {
+  for (let r0 = 0; r0 < R; r0 += TILE)
+    for (let c0 = 0; c0 < C; c0 += TILE) {
+      const r1 = Math.min(R, r0 + TILE), c1 = Math.min(C, c0 + TILE);
+      for (let r = r0; r < r1; r++) {
+        const o = r * C;
+        if (f) for (let c = c0; c < c1; c++) y[c * R + r] = f(x[o + c], r);
+        else for (let c = c0; c < c1; c++) y[c * R + r] = x[o + c];
+      }
+    }
   return y;
 }
+/** [R, C] row-major → [C, R], into `y` when given */
+const transpose = (x: ArrayLike<number>, R: number, C: number, y: Float32Array<ArrayBufferLike> = new Float32Array(R * C)): Float32Array<ArrayBufferLike> => transposeTiled(x, R, C, y);
 
 export interface KernelModelOptions {
   /** attention tile size (default 32) */
@@ -109,13 +122,8 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
       const act = roundOf(round);
       if (!act || T * nIn * nOut < minWork.linear) return referenceBackend.linear(x, T, nIn, W, nOut, b, round);
       const yT = mm(W, transpose(x, T, nIn, operand('b', nOut, nIn, T)), nOut, nIn, T, b ? 'f32' : act);
-      const y = new Float64Array(T * nOut);
-      for (let o = 0; o < nOut; o++) {
-        const r = o * T;
-        if (b) for (let t = 0; t < T; t++) y[t * nOut + o] = round(yT[r + t] + b[o]);
-        else for (let t = 0; t < T; t++) y[t * nOut + o] = yT[r + t];
-      }
-      return y;
+      // y [T, nOut] = yT [nOut, T] transposed (+ b[o], rounded once)
+      return transposeTiled(yT, nOut, T, new Float64Array(T * nOut), b ? (v, o) => round(v + b[o]) : undefined);
     },
     // dx [T, nIn] = dy [T, nOut] · W [nOut, nIn] (sum over o in order), dW [nOut, nIn] = dyᵀ · x
     // (sum over t in order): float32 sums rounded once by the kernel; db = round(Σ_t dy) in f64
