@@ -21,7 +21,7 @@ import { attentionBackward as refAttnBackward, attentionForward as refAttn } fro
 import { docIdsFromLengths, pairCount, theoreticalSpeedup, type Variant } from '../reference/masks.ts';
 import { Rng } from '../reference/rng.ts';
 import { attentionBackward, attentionForward, bf16Round, blockTable, matmul, ropeApply, unblockRows } from '../kernels/ops.ts';
-import { closeBackends, constantArgs, openBackend, orderArgs } from '../kernels/runtime.ts';
+import { closeBackends, constantArgs, openBackend, openGpujsWebasm, orderArgs } from '../kernels/runtime.ts';
 import { linePlot } from '../io/svg-plot.ts';
 import { MIXES, sampleWindowLengths } from '../demos/savings.ts';
 import { crossEntropy, rmsnormForward, swigluForward } from '../reference/model/layers.ts';
@@ -202,10 +202,11 @@ say('');
 await matmulBlocking();
 say('');
 
-// matmul blocking (codegen @rows 4 + @constants K,N + @unroll 4 on k; CPU flavours): the unblocked kernel (one row
-// per cell, sizes as arguments: the form before) vs the generated one, kernel only, interleaved,
-// best of N; GFLOP/s = 2·M·K·N / time, as a share of one core's f32 peak (78 GFLOP/s, Zen 3 AVX2+FMA)
-// (its own table, after the first one)
+// matmul by codegen (CPU flavours): the unblocked kernel (one row per cell, sizes as arguments:
+// the form before) vs gpu.js's lowering of the generated one (@rows 4 + @constants K,N + @unroll 4
+// on k) and, on webasm, vs codegen's wasm SIMD lowering of it (@simd 2, what webasm runs); kernel
+// only, interleaved, best of N; GFLOP/s = 2·M·K·N / time, as a share of one core's f32 peak
+// (78 GFLOP/s, Zen 3 AVX2+FMA). Every output is checked bit for bit against the unblocked one.
 async function matmulBlocking(): Promise<void> {
   if (be.name === 'webasm' || be.name === 'cpu') {
     const gen = GENERATED.matmul[be.name];
@@ -221,22 +222,32 @@ async function matmulBlocking(): Promise<void> {
       return acc;
   }`,
     };
+    // gpu.js's lowering of the generated kernel: on webasm a backend without the SIMD lowerings
+    const gpujsBe = be.name === 'webasm' ? openGpujsWebasm() : be;
+    const simd = be.name === 'webasm';
     const PEAK = 78;
     const shapes: [string, number, number, number, number][] = [
       ['matmul 256³', 256, 256, 256, 7],
       ['linear 576→1536 (SmolLM2-135M up/gate), T 128', 128, 576, 1536, 5],
       ...(opt.quick ? [] : [['LM head 576→49152, T 128', 128, 576, 49152, 2] as [string, number, number, number, number]]),
     ];
+    const gf = (M: number, K: number, N: number, x: number) => (2 * M * K * N) / x / 1e6;
+    const pct = (g: number) => `${((100 * g) / PEAK).toFixed(1)}%`;
     say('');
-    say(`| matmul blocking (${be.name}, kernel only) | before | after | before ÷ after | GFLOP/s before → after | % of 78 GFLOP/s | compile before / after |`);
-    say('|---|---|---|---|---|---|---|');
+    say(
+      simd
+        ? `| matmul (webasm, kernel only) | gpu.js, one row per cell (before) | gpu.js, @rows 4 @unroll 4 | wasm SIMD (@simd 2) | SIMD ÷ before | SIMD ÷ gpu.js blocked | GFLOP/s before → blocked → SIMD | SIMD, % of 78 GFLOP/s |`
+        : `| matmul blocking (${be.name}, kernel only) | before | after | before ÷ after | GFLOP/s before → after | % of 78 GFLOP/s | compile before / after |`,
+    );
+    say(simd ? '|---|---|---|---|---|---|---|---|' : '|---|---|---|---|---|---|---|');
     for (const [label, M, K, N, reps] of shapes) {
       const rngB = new Rng(7);
       const a = Float32Array.from({ length: M * K }, () => bf16Value(rngB.normal()));
       const b = Float32Array.from({ length: K * N }, () => bf16Value(rngB.normal()));
       const named = { a, b, K, N, outBf16: 0 };
       const runOld = () => be.run(unblocked, [a, b, K, N, 0], [N, M]);
-      const runNew = () => be.run(gen, orderArgs(gen, named), [N, M / 4], constantArgs(gen, named));
+      const runNew = () => gpujsBe.run(gen, orderArgs(gen, named), [N, M / 4], constantArgs(gen, named));
+      const runSimd = () => be.run(gen, orderArgs(gen, named), [N, M / 4], constantArgs(gen, named));
       // compile (+ first run) time, then steady runs interleaved
       let t = performance.now();
       const first0 = await runOld();
@@ -244,9 +255,11 @@ async function matmulBlocking(): Promise<void> {
       t = performance.now();
       const first1 = await runNew();
       const c1 = performance.now() - t;
-      const full = unblockRows(first1, M, N, 4);
-      for (let i = 0; i < first0.length; i++) if (!Object.is(first0[i], full[i])) throw new Error(`${label}: blocked matmul differs at ${i}`);
-      let t0 = Infinity, t1 = Infinity;
+      for (const [what, got] of [['gpu.js blocked', first1], ...(simd ? [['SIMD', await runSimd()]] : [])] as [string, Float32Array][]) {
+        const full = unblockRows(got, M, N, 4);
+        for (let i = 0; i < first0.length; i++) if (!Object.is(first0[i], full[i])) throw new Error(`${label}: ${what} matmul differs at ${i}`);
+      }
+      let t0 = Infinity, t1 = Infinity, t2 = Infinity;
       for (let r = 0; r < reps; r++) {
         t = performance.now();
         await runOld();
@@ -254,11 +267,18 @@ async function matmulBlocking(): Promise<void> {
         t = performance.now();
         await runNew();
         t1 = Math.min(t1, performance.now() - t);
+        if (simd) {
+          t = performance.now();
+          await runSimd();
+          t2 = Math.min(t2, performance.now() - t);
+        }
       }
-      const gf = (x: number) => (2 * M * K * N) / x / 1e6;
-      say(`| ${label} | ${ms(t0)} | ${ms(t1)} | ${(t0 / t1).toFixed(2)}× | ${gf(t0).toFixed(2)} → ${gf(t1).toFixed(2)} | ${((100 * gf(t0)) / PEAK).toFixed(1)}% → ${((100 * gf(t1)) / PEAK).toFixed(1)}% | ${ms(Math.max(0, c0 - t0))} / ${ms(Math.max(0, c1 - t1))} |`);
+      const [g0, g1, g2] = [t0, t1, t2].map((x) => gf(M, K, N, x));
+      if (simd) say(`| ${label} | ${ms(t0)} | ${ms(t1)} | ${ms(t2)} | ${(t0 / t2).toFixed(2)}× | ${(t1 / t2).toFixed(2)}× | ${g0.toFixed(2)} → ${g1.toFixed(2)} → ${g2.toFixed(2)} | ${pct(g2)} |`);
+      else say(`| ${label} | ${ms(t0)} | ${ms(t1)} | ${(t0 / t1).toFixed(2)}× | ${g0.toFixed(2)} → ${g1.toFixed(2)} | ${pct(g0)} → ${pct(g1)} | ${ms(Math.max(0, c0 - t0))} / ${ms(Math.max(0, c1 - t1))} |`);
     }
-    say('(bit-identical: every bench shape checks the blocked output against the unblocked one before timing)');
+    say('(bit-identical: every bench shape checks each output against the unblocked kernel\'s before timing)');
+    if (gpujsBe !== be) await gpujsBe.close();
   }
 }
 
