@@ -331,6 +331,8 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
   const loops: { written: Set<Decl>; pre: string[] }[] = [];
   let labels = 0;
   const repeat = (code: string[]): string[][] => Array.from({ length: V }, () => code);
+  /** vector by vector: l[v], then r[v], then op */
+  const pairwise = (l: string[][], r: string[][], op: string): string[][] => l.map((c, v) => [...c, ...r[v], op]);
   const iota = (v: number): string => `v128.const i32x4 ${4 * v} ${4 * v + 1} ${4 * v + 2} ${4 * v + 3}`;
 
   /** whether e reads no name written in the loop (and no array, no lane index) */
@@ -469,17 +471,13 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     if (k !== 'vint') fail(e, `${e.getText()} is not a number`);
     if (ts.isIdentifier(e)) return declOf.get(e)!.locals.map((l) => [`local.get ${l}`]);
     if (ts.isPrefixUnaryExpression(e)) return vintCode(e.operand).map((c) => [...c, 'i32x4.neg']);
-    if (ts.isBinaryExpression(e)) {
-      const l = vintCode(e.left);
-      const r = vintCode(e.right);
-      return l.map((c, v) => [...c, ...r[v], `i32x4.${ARITH[e.operatorToken.kind]}`]);
-    }
+    if (ts.isBinaryExpression(e)) return pairwise(vintCode(e.left), vintCode(e.right), `i32x4.${ARITH[e.operatorToken.kind]}`);
     if (ts.isConditionalExpression(e)) return select(e, vintCode);
     if (ts.isCallExpression(e)) {
       const name = callName(e);
       if (name === 'floor') return vecCode(e.arguments[0]).map((c) => [...c, 'f32x4.floor', 'i32x4.trunc_sat_f32x4_s']);
       const [a, b] = e.arguments.map(vintCode);
-      return a.map((c, v) => [...c, ...b[v], `i32x4.${name}_s`]);
+      return pairwise(a, b, `i32x4.${name}_s`);
     }
     return fail(e, `the expression ${e.getText()}`);
   };
@@ -502,18 +500,12 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     if (ts.isPrefixUnaryExpression(e) && e.operator === ts.SyntaxKind.ExclamationToken) return maskCode(e.operand).map((c) => [...c, 'v128.not']);
     if (ts.isBinaryExpression(e)) {
       const op = e.operatorToken.kind;
-      if (op === ts.SyntaxKind.AmpersandAmpersandToken || op === ts.SyntaxKind.BarBarToken) {
-        const l = maskCode(e.left);
-        const r = maskCode(e.right);
-        return l.map((c, v) => [...c, ...r[v], op === ts.SyntaxKind.AmpersandAmpersandToken ? 'v128.and' : 'v128.or']);
-      }
+      if (op === ts.SyntaxKind.AmpersandAmpersandToken || op === ts.SyntaxKind.BarBarToken) return pairwise(maskCode(e.left), maskCode(e.right), op === ts.SyntaxKind.AmpersandAmpersandToken ? 'v128.and' : 'v128.or');
       const c = COMPARE[op];
       if (c) {
         const float = isFloat(kindOf(e.left)) || isFloat(kindOf(e.right));
-        const l = float ? vecCode(e.left) : vintCode(e.left);
-        const r = float ? vecCode(e.right) : vintCode(e.right);
-        const o = float ? `f32x4.${c[1]}` : `i32x4.${c[0]}`;
-        return l.map((x, v) => [...x, ...r[v], o]);
+        const code = float ? vecCode : vintCode;
+        return pairwise(code(e.left), code(e.right), float ? `f32x4.${c[1]}` : `i32x4.${c[0]}`);
       }
     }
     return fail(e, `${e.getText()} is not a condition`);
@@ -550,11 +542,7 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
         return ['v128.const i32x4 0 0 0 0', ...[0, 1, 2, 3].flatMap((l) => [...base, `local.get ${ti}`, `i32x4.extract_lane ${l}`, 'i32.add', 'f32.load', `f32x4.replace_lane ${l}`])];
       });
     }
-    if (ts.isBinaryExpression(e)) {
-      const l = vecCode(e.left);
-      const r = vecCode(e.right);
-      return l.map((c, v) => [...c, ...r[v], `f32x4.${ARITH[e.operatorToken.kind]}`]);
-    }
+    if (ts.isBinaryExpression(e)) return pairwise(vecCode(e.left), vecCode(e.right), `f32x4.${ARITH[e.operatorToken.kind]}`);
     if (ts.isConditionalExpression(e)) return select(e, vecCode);
     if (ts.isCallExpression(e)) {
       const name = callName(e);
@@ -567,7 +555,7 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
         });
       }
       const args = e.arguments.map(vecCode);
-      return args[0].map((c, v) => [...c, ...(args[1]?.[v] ?? []), `f32x4.${name}`]);
+      return pairwise(args[0], args[1] ?? repeat([]), `f32x4.${name}`);
     }
     return fail(e, `the expression ${e.getText()}`);
   };
