@@ -33,12 +33,12 @@ const roundOf = (round: Round): ActRounding | null => (round === Math.fround ? '
  * crossEntropy T·V, attention (forward and backward) Hq·L²·D.
  */
 export const KERNEL_MIN_WORK = {
-  linear: 1 << 18,
-  rmsnorm: 1 << 17,
-  swiglu: 1 << 14,
+  linear: 1 << 14,
+  rmsnorm: 1 << 12,
+  swiglu: 1 << 12,
   crossEntropy: 1 << 12,
-  attention: 1 << 16,
-  attentionBackward: 1 << 16,
+  attention: 1 << 14,
+  attentionBackward: 1 << 14,
 } as const;
 export type KernelModelOp = keyof typeof KERNEL_MIN_WORK;
 /** minWork that puts every op on the kernels whatever its size (tests, the crossover bench) */

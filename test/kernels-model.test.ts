@@ -263,13 +263,17 @@ test('kernel Backend routing: each op runs on the reference just below its KERNE
       const f = referenceBackend.attention(q, k, v, shape, ids, o);
       return { fwd: () => kb.attention(q, k, v, shape, ids, o), bwd: () => kb.attentionBackward(q, k, v, f.out, f.lse, arr(L * D), shape, ids, o) };
     };
+    // sizes from the thresholds: just below (one row, key or column fewer) and exactly at
+    const W = KERNEL_MIN_WORK;
+    const lin = W.linear / (16 * 32), rms = W.rmsnorm / 64, ce = W.crossEntropy / 256, L = Math.sqrt(W.attention / 16), Lb = Math.sqrt(W.attentionBackward / 16);
+    assert.ok([lin, rms, ce, L, Lb].every(Number.isInteger), 'the thresholds divide into whole test shapes');
     const cases: [string, number, () => unknown, () => unknown][] = [
-      ['linear', KERNEL_MIN_WORK.linear, () => kb.linear(arr(16 * 128), 16, 128, arr(127 * 128), 127, null, bf16Value), () => kb.linear(arr(16 * 128), 16, 128, arr(128 * 128), 128, null, bf16Value)],
-      ['rmsnorm', KERNEL_MIN_WORK.rmsnorm, () => kb.rmsnorm(arr(511 * 256), 511, 256, arr(256), 1e-5, pol), () => kb.rmsnorm(arr(512 * 256), 512, 256, arr(256), 1e-5, pol)],
-      ['swiglu', KERNEL_MIN_WORK.swiglu, () => kb.swiglu(arr(2 ** 14 - 1), arr(2 ** 14 - 1), pol), () => kb.swiglu(arr(2 ** 14), arr(2 ** 14), pol)],
-      ['crossEntropy', KERNEL_MIN_WORK.crossEntropy, () => kb.crossEntropy(arr(15 * 256), 15, 256, new Int32Array(15), pol), () => kb.crossEntropy(arr(16 * 256), 16, 256, new Int32Array(16), pol)],
-      ['attention', KERNEL_MIN_WORK.attention, attn(63).fwd, attn(64).fwd],
-      ['attentionBackward', KERNEL_MIN_WORK.attentionBackward, attn(63).bwd, attn(64).bwd],
+      ['linear', W.linear, () => kb.linear(arr(16 * 32), 16, 32, arr((lin - 1) * 32), lin - 1, null, bf16Value), () => kb.linear(arr(16 * 32), 16, 32, arr(lin * 32), lin, null, bf16Value)],
+      ['rmsnorm', W.rmsnorm, () => kb.rmsnorm(arr((rms - 1) * 64), rms - 1, 64, arr(64), 1e-5, pol), () => kb.rmsnorm(arr(rms * 64), rms, 64, arr(64), 1e-5, pol)],
+      ['swiglu', W.swiglu, () => kb.swiglu(arr(W.swiglu - 1), arr(W.swiglu - 1), pol), () => kb.swiglu(arr(W.swiglu), arr(W.swiglu), pol)],
+      ['crossEntropy', W.crossEntropy, () => kb.crossEntropy(arr((ce - 1) * 256), ce - 1, 256, new Int32Array(ce - 1), pol), () => kb.crossEntropy(arr(ce * 256), ce, 256, new Int32Array(ce), pol)],
+      ['attention', W.attention, attn(L - 1).fwd, attn(L).fwd],
+      ['attentionBackward', W.attentionBackward, attn(Lb - 1).bwd, attn(Lb).bwd],
     ];
     for (const [op, size, below, at] of cases) {
       calls = 0;
