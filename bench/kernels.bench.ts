@@ -240,6 +240,7 @@ async function matmulBlocking(): Promise<void> {
         : `| matmul blocking (${be.name}, kernel only) | before | after | before ÷ after | GFLOP/s before → after | % of 78 GFLOP/s | compile before / after |`,
     );
     say(simd ? '|---|---|---|---|---|---|---|---|' : '|---|---|---|---|---|---|---|');
+    let inexact = false;
     for (const [label, M, K, N, reps] of shapes) {
       const rngB = new Rng(7);
       const a = Float32Array.from({ length: M * K }, () => bf16Value(rngB.normal()));
@@ -255,9 +256,23 @@ async function matmulBlocking(): Promise<void> {
       t = performance.now();
       const first1 = await runNew();
       const c1 = performance.now() - t;
+      // gpu.js indexes in float32, exact below 2^24 elements: past that (the LM head's b) its two
+      // forms agree with each other but not with the sum, so SIMD is checked on sampled outputs
+      const exact = Math.max(M * K, K * N, M * N) < 2 ** 24;
       for (const [what, got] of [['gpu.js blocked', first1], ...(simd ? [['SIMD', await runSimd()]] : [])] as [string, Float32Array][]) {
         const full = unblockRows(got, M, N, 4);
-        for (let i = 0; i < first0.length; i++) if (!Object.is(first0[i], full[i])) throw new Error(`${label}: ${what} matmul differs at ${i}`);
+        if (exact || what !== 'SIMD') {
+          for (let i = 0; i < first0.length; i++) if (!Object.is(first0[i], full[i])) throw new Error(`${label}: ${what} matmul differs at ${i}`);
+          continue;
+        }
+        const rs = new Rng(11);
+        for (let s = 0; s < 256; s++) {
+          const m = rs.int(0, M - 1), n = s < 8 ? N - 1 - s : rs.int(0, N - 1);
+          let acc = 0;
+          for (let k = 0; k < K; k++) acc = Math.fround(acc + Math.fround(a[m * K + k] * b[k * N + n]));
+          if (!Object.is(full[m * N + n], acc)) throw new Error(`${label}: SIMD c[${m},${n}] = ${full[m * N + n]}, the sequential float32 sum is ${acc}`);
+        }
+        inexact = true;
       }
       let t0 = Infinity, t1 = Infinity, t2 = Infinity;
       for (let r = 0; r < reps; r++) {
@@ -278,6 +293,7 @@ async function matmulBlocking(): Promise<void> {
       else say(`| ${label} | ${ms(t0)} | ${ms(t1)} | ${(t0 / t1).toFixed(2)}× | ${g0.toFixed(2)} → ${g1.toFixed(2)} | ${pct(g0)} → ${pct(g1)} | ${ms(Math.max(0, c0 - t0))} / ${ms(Math.max(0, c1 - t1))} |`);
     }
     say('(bit-identical: every bench shape checks each output against the unblocked kernel\'s before timing)');
+    if (inexact) say("(the LM head's b has 28M elements: gpu.js's float32 indexes are inexact there, so its two forms are only checked against each other, and the SIMD lowering, whose indexes are i32, on 256 sampled outputs against the sequential float32 sum)");
     if (gpujsBe !== be) await gpujsBe.close();
   }
 }
@@ -354,7 +370,7 @@ else {
     const rows = JSON.parse(outText.trim().split('\n').pop()!) as { L: number; torch: string; sdpa_full_ms: number; sdpa_mask_ms: number; flex_full_ms: number | null; flex_mask_ms: number | null; flex_error?: string }[];
     say(`torch ${rows[0]?.torch}, 1 thread, float32 (CPU bf16 SDPA is slower).`);
     say('');
-    say('| L | SDPA causal | SDPA + anchor mask | flex causal | flex anchor | flex speed-up ÷ pairs | ours full | ours anchor | ours ÷ SDPA mask |');
+    say('| L | SDPA causal | SDPA + anchor mask | flex causal | flex anchor | flex speed-up ÷ pairs | ours full | ours anchor | SDPA mask ÷ ours anchor (> 1: ours faster) |');
     say('|---|---|---|---|---|---|---|---|---|');
     for (const r of rows) {
       const p = peerProblems.find((x) => x.L === r.L)!;

@@ -647,14 +647,26 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
         emit(`local.get ${l}`, `local.set ${t}`);
         return t;
       }));
+      const chosen = targets.map((d) => d.locals.map(() => temp('v128')));
+      const merge = (): void => targets.forEach((d, i) => d.locals.forEach((l, v) => emit(`local.get ${chosen[i][v]}`, `local.get ${l}`, `local.get ${mask[v]}`, 'v128.bitselect', `local.set ${l}`)));
+      /** whether any lane's mask is set (negated: any lane's is clear) */
+      const any = (negate: boolean): string[] => [...mask.flatMap((m, v) => [`local.get ${m}`, ...(negate ? ['v128.not'] : []), ...(v ? ['v128.or'] : [])]), 'v128.any_true'];
+      // a branch no lane takes is skipped (its locals keep their values: the same result)
+      emit(...any(false), 'if');
       statement(s.thenStatement);
-      const chosen = targets.map((d, i) => d.locals.map((l, v) => {
-        const t = temp('v128');
-        emit(`local.get ${l}`, `local.set ${t}`, `local.get ${before[i][v]}`, `local.set ${l}`);
-        return t;
-      }));
-      if (s.elseStatement) statement(s.elseStatement);
-      targets.forEach((d, i) => d.locals.forEach((l, v) => emit(`local.get ${chosen[i][v]}`, `local.get ${l}`, `local.get ${mask[v]}`, 'v128.bitselect', `local.set ${l}`)));
+      targets.forEach((d, i) => d.locals.forEach((l, v) => emit(`local.get ${l}`, `local.set ${chosen[i][v]}`, `local.get ${before[i][v]}`, `local.set ${l}`)));
+      if (!s.elseStatement) {
+        merge();
+        emit('end');
+        return;
+      }
+      emit('else');
+      targets.forEach((d, i) => d.locals.forEach((l, v) => emit(`local.get ${before[i][v]}`, `local.set ${chosen[i][v]}`)));
+      emit('end');
+      emit(...any(true), 'if');
+      statement(s.elseStatement);
+      emit('end');
+      merge();
       return;
     }
     if (ts.isForStatement(s)) {

@@ -91,6 +91,7 @@ const OPS: Record<string, [number[], Imm, number?]> = {
   'i32x4.max_s': [simd(184), 'none'],
   'i32x4.trunc_sat_f32x4_s': [simd(248), 'none'],
   'v128.and': [simd(78), 'none'],
+  'v128.any_true': [simd(83), 'none'],
   'v128.bitselect': [simd(82), 'none'],
   'i32x4.shr_u': [simd(173), 'none'],
   'i32x4.add': [simd(174), 'none'],
