@@ -31,7 +31,8 @@ type Plugin = import('esbuild').Plugin;
  * What the browser bundle swaps out: kernels/runtime.ts's `node:module` (it needs require only
  * to open gpu.js in Node, which the page never does) becomes a stub, and generated/index.ts
  * (every kernel for every backend) becomes an index of the one kernel the page runs,
- * generated/ropeApply.webgl2.ts, so kernels/ops.ts ropeApply is bundled as it is; the
+ * generated/ropeApply.webgl2.ts (and no wasm SIMD lowerings: those are webasm's, in Node), so
+ * kernels/ops.ts ropeApply is bundled as it is; the
  * Chromium backend (kernels/browser.ts, which runtime.ts imports lazily) becomes a stub.
  */
 const BROWSER_SWAPS: Plugin = {
@@ -54,7 +55,7 @@ const BROWSER_SWAPS: Plugin = {
       loader: 'js',
     }));
     build.onLoad({ filter: /[\\/]generated[\\/]index\.ts$/ }, (args) => ({
-      contents: "import { ropeApply_webgl2 } from './ropeApply.webgl2.ts';\nexport const GENERATED = { ropeApply: { webgl2: ropeApply_webgl2 } };\n",
+      contents: "import { ropeApply_webgl2 } from './ropeApply.webgl2.ts';\nexport const GENERATED = { ropeApply: { webgl2: ropeApply_webgl2 } };\nexport const SIMD = {};\n",
       loader: 'ts',
       resolveDir: dirname(args.path),
     }));
