@@ -22,6 +22,7 @@ import { modelForward } from '../reference/model/forward.ts';
 import { randomInitModel, roundModel } from '../reference/model/params.ts';
 import { referenceBackend, type Backend } from '../reference/model/backend.ts';
 import { Rng } from '../reference/rng.ts';
+import { ropeCosSin } from '../reference/rope.ts';
 import { ALWAYS_KERNELS, KERNEL_MIN_WORK, kernelModelBackend } from '../kernels/model-backend.ts';
 import { policy } from '../reference/model/precision.ts';
 import { closeBackends } from '../kernels/runtime.ts';
@@ -125,6 +126,12 @@ if (opt.sizes) {
   for (const [T, V] of [[8, 64], [16, 256], [64, 512], [128, 4096]]) {
     const l = arr(T * V), lab = Int32Array.from({ length: T }, () => rng.int(0, V - 1));
     row('crossEntropy', `T ${T}, V ${V}`, T * V, () => referenceBackend.crossEntropy(l, T, V, lab, pol), () => all.crossEntropy(l, T, V, lab, pol));
+  }
+  for (const [H, T, D] of [[1, 16, 64], [1, 64, 64], [3, 128, 64], [9, 128, 64], [9, 512, 64]]) {
+    const cfg = { dim: D, base: 1e4, path: 'hf' as const, layout: 'half' as const };
+    const { cos, sin } = ropeCosSin(Int32Array.from({ length: T }, (_, i) => i), cfg);
+    const x = arr(H * T * D);
+    row('rope', `hf, H ${H}, T ${T}, D ${D}`, H * T * D, () => referenceBackend.ropeApply(x, H, T, D, cos, sin, cfg), () => all.ropeApply(x, H, T, D, cos, sin, cfg));
   }
   for (const [L, D, H] of [[16, 8, 2], [32, 16, 4], [64, 16, 4], [128, 32, 4], [256, 64, 8]]) {
     const q = arr(H * L * D), k = arr(H * L * D), v = arr(H * L * D), dO = arr(H * L * D), ids = new Int32Array(L);

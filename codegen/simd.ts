@@ -282,7 +282,6 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
       if (op !== ts.SyntaxKind.SlashToken && isIntish(a) && isIntish(b)) {
         if (a === 'int' && b === 'int') return 'int';
         if ((op === ts.SyntaxKind.PlusToken && ((a === 'xint' && b === 'int') || (a === 'int' && b === 'xint'))) || (op === ts.SyntaxKind.MinusToken && a === 'xint' && b === 'int')) return 'xint';
-        if (op === ts.SyntaxKind.PercentToken) fail(e, `% of lane-varying ints (${e.getText()})`);
         return 'vint';
       }
       return numKind(true, varies(a) || varies(b));
@@ -471,6 +470,15 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     if (k !== 'vint') fail(e, `${e.getText()} is not a number`);
     if (ts.isIdentifier(e)) return declOf.get(e)!.locals.map((l) => [`local.get ${l}`]);
     if (ts.isPrefixUnaryExpression(e)) return vintCode(e.operand).map((c) => [...c, 'i32x4.neg']);
+    if (ts.isBinaryExpression(e) && e.operatorToken.kind === ts.SyntaxKind.PercentToken) {
+      // a % b = a − b·trunc(a / b), the quotient in float32 as every other lowering computes
+      // ints (exact while |a| + |b| < 2^24, the kernels' limit): wasm SIMD has no integer division
+      const r = vintCode(e.right);
+      return vintCode(e.left).map((a, v) => {
+        const [ta, tb] = [temp('v128'), temp('v128')];
+        return [...a, `local.set ${ta}`, ...r[v], `local.set ${tb}`, `local.get ${ta}`, `local.get ${tb}`, `local.get ${ta}`, 'f32x4.convert_i32x4_s', `local.get ${tb}`, 'f32x4.convert_i32x4_s', 'f32x4.div', 'f32x4.trunc', 'i32x4.trunc_sat_f32x4_s', 'i32x4.mul', 'i32x4.sub'];
+      });
+    }
     if (ts.isBinaryExpression(e)) return pairwise(vintCode(e.left), vintCode(e.right), `i32x4.${ARITH[e.operatorToken.kind]}`);
     if (ts.isConditionalExpression(e)) return select(e, vintCode);
     if (ts.isCallExpression(e)) {

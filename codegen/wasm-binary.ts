@@ -83,6 +83,7 @@ const OPS: Record<string, [number[], Imm, number?]> = {
   'i32x4.le_s': [simd(61), 'none'],
   'i32x4.ge_s': [simd(63), 'none'],
   'f32x4.floor': [simd(104), 'none'],
+  'f32x4.trunc': [simd(105), 'none'],
   'i32x4.neg': [simd(161), 'none'],
   'i32x4.shl': [simd(171), 'none'],
   'i32x4.sub': [simd(177), 'none'],

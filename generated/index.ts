@@ -73,6 +73,7 @@ import { ropeApply_webasm } from './ropeApply.webasm.ts';
 import { ropeApply_cpu } from './ropeApply.cpu.ts';
 import { ropeApply_webgl2 } from './ropeApply.webgl2.ts';
 import { ropeApply_headlessgl } from './ropeApply.headlessgl.ts';
+import { ropeApply_simd } from './ropeApply.simd.ts';
 import { swiglu_webasm } from './swiglu.webasm.ts';
 import { swiglu_cpu } from './swiglu.cpu.ts';
 import { swiglu_webgl2 } from './swiglu.webgl2.ts';
@@ -100,4 +101,4 @@ export const GENERATED: Record<KernelName, Record<'webasm' | 'cpu' | 'webgl2' | 
   swiglu: { webasm: swiglu_webasm, cpu: swiglu_cpu, webgl2: swiglu_webgl2, headlessgl: swiglu_headlessgl },
 };
 /** the kernels codegen also lowered to wasm SIMD (`@simd`): the webasm backend runs these instead of gpu.js's */
-export const SIMD: Partial<Record<KernelName, SimdKernel>> = { attnBwdCols: attnBwdCols_simd, attnBwdDs: attnBwdDs_simd, attnBwdRows: attnBwdRows_simd, attnOut: attnOut_simd, attnProbs: attnProbs_simd, attnScores: attnScores_simd, bf16Round: bf16Round_simd, ceGrad: ceGrad_simd, ceLse: ceLse_simd, matmul: matmul_simd, rmsnormApply: rmsnormApply_simd, rmsnormRstd: rmsnormRstd_simd, swiglu: swiglu_simd };
+export const SIMD: Partial<Record<KernelName, SimdKernel>> = { attnBwdCols: attnBwdCols_simd, attnBwdDs: attnBwdDs_simd, attnBwdRows: attnBwdRows_simd, attnOut: attnOut_simd, attnProbs: attnProbs_simd, attnScores: attnScores_simd, bf16Round: bf16Round_simd, ceGrad: ceGrad_simd, ceLse: ceLse_simd, matmul: matmul_simd, rmsnormApply: rmsnormApply_simd, rmsnormRstd: rmsnormRstd_simd, ropeApply: ropeApply_simd, swiglu: swiglu_simd };

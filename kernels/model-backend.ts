@@ -4,7 +4,8 @@
 //
 // Kernel ops: linear forward and backward (the LM head included; chunked matmuls, float32
 // accumulation, one rounding to the policy dtype), RMSNorm forward, SwiGLU forward,
-// cross-entropy, attention forward and backward (paths f32 and bf16_flash). Everything else, every
+// cross-entropy, attention forward and backward (paths f32 and bf16_flash), RoPE forward (paths
+// f32, hf, paper: bit for bit the reference's). Everything else, every
 // op under the f64 policy or the bf16_eager attention path, and every op below its
 // KERNEL_MIN_WORK size, are the reference's (each listed in SPEC.md, "Kernels").
 
@@ -13,7 +14,7 @@ import { bf16Value } from '../reference/bf16.ts';
 import type { Round } from '../reference/model/layers.ts';
 import type { Policy } from '../reference/model/precision.ts';
 import type { Variant } from '../reference/masks.ts';
-import { attentionBackwardPlan, attentionForwardPlan, blockTable, crossEntropyPlan, matmulPlan, matmulRows, MAX_KERNEL_ELEMENTS, rmsnormPlan, runPlanSync, swigluPlan, type ActRounding, type BlockTable } from './ops.ts';
+import { attentionBackwardPlan, attentionForwardPlan, blockTable, crossEntropyPlan, matmulPlan, matmulRows, MAX_KERNEL_ELEMENTS, rmsnormPlan, ropeApplyPlan, runPlanSync, swigluPlan, type ActRounding, type BlockTable } from './ops.ts';
 import { openBackendSync } from './runtime.ts';
 import { defaultModelThreads, MatmulPool } from './matmul-pool.ts';
 
@@ -30,7 +31,7 @@ const roundOf = (round: Round): ActRounding | null => (round === Math.fround ? '
  * conversion, gpu.js dispatch) loses to the plain JS loop, and the kernel Backend is never to
  * be slower than the reference (bench/model.bench.ts --sizes measures the crossovers; SPEC.md,
  * "Model Backend"). Sizes: linear T·nIn·nOut multiply-adds, rmsnorm T·d, swiglu elements,
- * crossEntropy T·V, attention (forward and backward) Hq·L²·D.
+ * crossEntropy T·V, attention (forward and backward) Hq·L²·D, rope (forward) H·T·D.
  */
 export const KERNEL_MIN_WORK = {
   linear: 1 << 14,
@@ -39,6 +40,7 @@ export const KERNEL_MIN_WORK = {
   crossEntropy: 1 << 12,
   attention: 1 << 14,
   attentionBackward: 1 << 14,
+  rope: 1 << 12,
 } as const;
 export type KernelModelOp = keyof typeof KERNEL_MIN_WORK;
 /** minWork that puts every op on the kernels whatever its size (tests, the crossover bench) */
@@ -139,6 +141,11 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
         for (let o = 0; o < nOut; o++) db[o] = round(db[o]);
       }
       return { dx, dW, db };
+    },
+    // RoPE forward on the f32 / hf / paper paths: the kernel is the reference's ropeApply bit for bit
+    ropeApply(x, H, T, D, cos, sin, cfg) {
+      if (cfg.path === 'f64' || cfg.exactStages?.size || tooBig(x.length) || x.length < minWork.rope) return referenceBackend.ropeApply(x, H, T, D, cos, sin, cfg);
+      return f64(runPlanSync(ropeApplyPlan(x, H, T, D, cos, sin, cfg.path, cfg.layout), be));
     },
     rmsnorm(x, T, d, w, eps, pol) {
       const act = actOf(pol);

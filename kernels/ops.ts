@@ -145,11 +145,18 @@ export async function ropeApply(
   x: ArrayLike<number>, H: number, T: number, D: number, cos: ArrayLike<number>, sin: ArrayLike<number>,
   path: RopeKernelPath, layout: 'half' | 'interleaved' = 'half', backend?: BackendChoice,
 ): Promise<Float32Array> {
+  return runPlan(ropeApplyPlan(x, H, T, D, cos, sin, path, layout), backend);
+}
+/** ropeApply as a plan (one kernel call; synchronous where the backend is) */
+export function* ropeApplyPlan(
+  x: ArrayLike<number>, H: number, T: number, D: number, cos: ArrayLike<number>, sin: ArrayLike<number>,
+  path: RopeKernelPath, layout: 'half' | 'interleaved' = 'half',
+): Plan<Float32Array> {
   need(D % 2 === 0 && D >= 2, `rope.apply: head dim D must be even, got ${D}`);
   need(x.length === H * T * D && cos.length === T * D && sin.length === T * D, `rope.apply: x/cos/sin sizes ${x.length}/${cos.length}/${sin.length} do not match H·T·D, T·D`);
   const p = (ROPE_PATH as Record<string, number>)[path];
   if (p === undefined) throw new OpError('BAD_ARGS', `rope.apply kernel: path must be f32, hf or paper, got ${path}`);
-  return run(backend, 'ropeApply', { x: f32(x), cos: f32(cos), sin: f32(sin), T, D, Dh: D / 2, path: p, interleaved: layout === 'interleaved' ? ROPE_LAYOUT.interleaved : ROPE_LAYOUT.half }, [D, T, H]);
+  return yield { name: 'ropeApply', args: { x: f32(x), cos: f32(cos), sin: f32(sin), T, D, Dh: D / 2, path: p, interleaved: layout === 'interleaved' ? ROPE_LAYOUT.interleaved : ROPE_LAYOUT.half }, output: [D, T, H] };
 }
 
 // ---------------------------------------------------------------- attention

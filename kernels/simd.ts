@@ -4,11 +4,12 @@
 // The call takes the same arguments and gives the same layout as the gpu.js kernel it
 // replaces (kernels/runtime.ts), so every plan runs unchanged.
 //
-// Memory: the arrays one after another (16-byte aligned), then the output, then a guard.
-// X is padded to a multiple of the kernel's lanes and rows to whole cells, so the last cells
-// read past their arrays' ends (into later arrays, the output or the guard: discarded lanes
-// and rows, never outside memory; an index that still reached past it would trap, which is
-// reported, never wrong bits).
+// Memory: a guard, the arrays one after another (16-byte aligned), the output, a guard. X is
+// padded to a multiple of the kernel's lanes and rows to whole cells, so the last cells read
+// past their arrays' ends, and both branches of a lane-varying if run for every lane, so a lane
+// may read just before an array (x[j − 1] at j = 0): those reads land in a neighbour or a guard,
+// their results are discarded, and an index that still reached outside memory would trap, which
+// is reported, never wrong bits.
 
 import { OpError } from '../io/errors.ts';
 import type { GeneratedKernel, SimdKernel } from './types.ts';
@@ -54,9 +55,17 @@ export class SimdRunner {
     const Z = output[2] ?? 1;
     const Xp = Math.ceil(X / s.lanes) * s.lanes;
     const C = s.components;
-    // layout
-    let at = 0;
+    // rows past the end read at most rows·(a row stride, one of the int arguments) further, lanes
+    // past X at most `lanes`; a lane-varying if runs both branches for every lane, so a lane may
+    // read a little before its array too (x[j − 1] at j = 0): guards before and after the arrays
     let widest = 0;
+    for (const p of s.params) {
+      const v = named[p.name];
+      if (p.type === 'int' && typeof v === 'number') widest = Math.max(widest, Math.abs(v));
+    }
+    const guard = align16(4 * (s.rows * widest + s.lanes) + 64);
+    // layout
+    let at = guard;
     const place: { off: number; data: Float32Array }[] = [];
     const values = s.params.map((p) => {
       const v = named[p.name];
@@ -68,13 +77,10 @@ export class SimdRunner {
         return off;
       }
       if (typeof v !== 'number') throw new OpError('BAD_ARGS', `kernel ${s.name}: ${p.name} must be a number`);
-      if (p.type === 'int') widest = Math.max(widest, Math.abs(v));
       return v;
     });
     const out = at;
     const outLen = Z * Y * Xp * C;
-    // rows past the end read at most rows·(a row stride, one of the int arguments) further, lanes past X at most `lanes`
-    const guard = 4 * (s.rows * widest + s.lanes) + 64;
     const need = out + 4 * outLen + guard;
     if (need > 2 ** 32 - PAGE) throw new OpError('BAD_ARGS', `kernel ${s.name}: ${need} bytes do not fit a 4 GiB wasm memory; split the call`);
     const have = this.memory.buffer.byteLength;

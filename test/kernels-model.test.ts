@@ -16,6 +16,7 @@ import { parseConfig } from '../reference/model/config.ts';
 import { randomInitModel, roundModel } from '../reference/model/params.ts';
 import { modelLossGrad } from '../reference/model/backward.ts';
 import { referenceBackend } from '../reference/model/backend.ts';
+import { ropeCosSin } from '../reference/rope.ts';
 
 const u = 2 ** -24;
 const NUM_RUNS = 12;
@@ -244,6 +245,23 @@ test('kernel Backend linears on worker threads (webasm, cpu): bit-identical to o
   }
 });
 
+test('kernel Backend RoPE: bit for bit the reference on the f32, hf and paper paths, both layouts; f64 and exact stages stay the reference', () => {
+  const kb = kernelModelBackend('webasm', { threads: 1, minWork: ALWAYS_KERNELS });
+  fc.assert(
+    fc.property(fc.constantFrom('f32', 'hf', 'paper', 'f64'), fc.constantFrom('half', 'interleaved'), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 40 }), fc.constantFrom(2, 8, 64), fc.integer({ min: 0, max: 2 ** 31 }), (path, layout, H, T, D, seed) => {
+      const rng = new Rng(seed);
+      const cfg = { dim: D, base: 1e4, path: path as 'f32' | 'hf' | 'paper' | 'f64', layout: layout as 'half' | 'interleaved' };
+      const { cos, sin } = ropeCosSin(Int32Array.from({ length: T }, (_, i) => i * 37), cfg);
+      const round = path === 'hf' ? bf16Value : path === 'f64' ? (x: number) => x : Math.fround;
+      const x = Float64Array.from({ length: H * T * D }, () => round(rng.normal() * 4));
+      const want = referenceBackend.ropeApply(x, H, T, D, cos, sin, cfg);
+      const got = kb.ropeApply(x, H, T, D, cos, sin, cfg);
+      for (let i = 0; i < want.length; i++) assert.ok(Object.is(got[i], want[i]), `${path} ${layout} H${H} T${T} D${D} [${i}] ${got[i]} vs ${want[i]}`);
+    }),
+    { numRuns: 60, seed: 12 },
+  );
+});
+
 test('kernel Backend routing: each op runs on the reference just below its KERNEL_MIN_WORK size (no kernel call) and on the kernels at it', () => {
   const be = openBackendSync('webasm');
   const runSync = be.runSync!;
@@ -263,6 +281,11 @@ test('kernel Backend routing: each op runs on the reference just below its KERNE
       const f = referenceBackend.attention(q, k, v, shape, ids, o);
       return { fwd: () => kb.attention(q, k, v, shape, ids, o), bwd: () => kb.attentionBackward(q, k, v, f.out, f.lse, arr(L * D), shape, ids, o) };
     };
+    // RoPE over H = 1 head of D = 64: T positions
+    const rope = (T: number) => () => {
+      const cs = ropeCosSin(Int32Array.from({ length: T }, (_, i) => i), { dim: 64, base: 1e4, path: 'hf', layout: 'half' });
+      return kb.ropeApply(arr(T * 64), 1, T, 64, cs.cos, cs.sin, { dim: 64, base: 1e4, path: 'hf', layout: 'half' });
+    };
     // sizes from the thresholds: just below (one row, key or column fewer) and exactly at
     const W = KERNEL_MIN_WORK;
     const lin = W.linear / (16 * 32), rms = W.rmsnorm / 64, ce = W.crossEntropy / 256, L = Math.sqrt(W.attention / 16), Lb = Math.sqrt(W.attentionBackward / 16);
@@ -274,6 +297,7 @@ test('kernel Backend routing: each op runs on the reference just below its KERNE
       ['crossEntropy', W.crossEntropy, () => kb.crossEntropy(arr((ce - 1) * 256), ce - 1, 256, new Int32Array(ce - 1), pol), () => kb.crossEntropy(arr(ce * 256), ce, 256, new Int32Array(ce), pol)],
       ['attention', W.attention, attn(L - 1).fwd, attn(L).fwd],
       ['attentionBackward', W.attentionBackward, attn(Lb - 1).bwd, attn(Lb).bwd],
+      ['rope', W.rope, rope(W.rope / 64 - 1), rope(W.rope / 64)],
     ];
     for (const [op, size, below, at] of cases) {
       calls = 0;

@@ -1,6 +1,9 @@
 // rope.apply: y = x·cos + rot(x)·sin with the rounding of a path, cos/sin given.
 // Validated: test/kernels.test.ts (ropeApply against reference/rope.ts, bit for bit).
 // Benchmarked: bench/kernels.bench.ts.
+// Versions: gpu.js's lowering per backend (generated/<kernel>.<backend>.ts); on webasm the kernels
+// tagged @simd run codegen's wasm SIMD lowering instead (generated/<kernel>.simd.ts), the same
+// float32 operations in the same order, held to gpu.js's webasm bits by test/simd.test.ts.
 import { bf16, type Arr, type int, type Thread } from './precision.ts';
 
 /** the rounding path code ropeApply takes: f32 (every op rounded to f32), hf (every op to bf16), paper (f32 ops, the result to bf16 once) */
@@ -14,6 +17,7 @@ export const ROPE_LAYOUT = { half: 0, interleaved: 1 } as const;
  * 2 = paper (f32 ops, the result rounded to bf16 once). interleaved: 0 = rotate_half
  * layout (pairs j, j + D/2; Dh = D/2), 1 = pairs (2i, 2i + 1).
  * @kernel
+ * @simd 2
  * @reference reference/rope.ts ropeApply
  */
 export function ropeApply(this: Thread, x: Arr, cos: Arr, sin: Arr, T: int, D: int, Dh: int, path: int, interleaved: int): number {
