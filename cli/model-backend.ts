@@ -4,7 +4,7 @@
 import { intOption, UsageError } from './main.ts';
 import { setBackend } from '../reference/model/backend.ts';
 import { MODEL_BACKENDS, modelBackendByName } from '../kernels/model-backend.ts';
-import { defaultModelThreads } from '../kernels/matmul-pool.ts';
+import { defaultModelThreads } from '../kernels/kernel-pool.ts';
 
 /** the --backend option of the model commands */
 export const BACKEND = { type: 'string', placeholder: 'reference|webasm|cpu', description: "the model's compute backend: the reference loops, or generated gpu.js kernels", default: 'reference' } as const;

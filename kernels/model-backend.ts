@@ -16,7 +16,7 @@ import type { Policy } from '../reference/model/precision.ts';
 import type { Variant } from '../reference/masks.ts';
 import { attentionBackwardPlan, attentionForwardPlan, blockTable, crossEntropyPlan, matmulPlan, matmulRows, MAX_KERNEL_ELEMENTS, rmsnormPlan, ropeApplyPlan, runPlanSync, swigluPlan, type ActRounding, type BlockTable } from './ops.ts';
 import { openBackendSync } from './runtime.ts';
-import { defaultModelThreads, MatmulPool } from './matmul-pool.ts';
+import { defaultModelThreads, KernelPool, type AttnPartOptions } from './kernel-pool.ts';
 
 export type KernelBackendName = 'webasm' | 'cpu';
 export const MODEL_BACKENDS = ['reference', 'webasm', 'cpu'] as const;
@@ -48,8 +48,9 @@ export const ALWAYS_KERNELS = Object.fromEntries(Object.keys(KERNEL_MIN_WORK).ma
 
 /**
  * Matmuls with at least this many multiply-adds split their rows over the backend's worker
- * threads (kernels/matmul-pool.ts); below it the post-and-wait round trip (about 0.1 ms) is not
- * worth it. Bit-identical either way.
+ * threads (kernels/kernel-pool.ts); below it the post-and-wait round trip (about 0.1 ms) is not
+ * worth it. Attention (forward and backward) splits its kv-head groups over the threads from the
+ * same size in Hq·L²·D. Bit-identical either way.
  */
 export const PARALLEL_MIN_WORK = 1 << 20;
 
@@ -94,13 +95,16 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
   const minWork: Record<KernelModelOp, number> = { ...KERNEL_MIN_WORK, ...opts.minWork };
   const threads = opts.threads ?? defaultModelThreads();
   const R = matmulRows(be.name);
-  const pool = threads > 1 ? new MatmulPool(name, threads) : null;
+  const pool = threads > 1 ? new KernelPool(name, threads) : null;
   const parallel = (M: number, K: number, N: number): boolean => pool !== null && M * K * N >= PARALLEL_MIN_WORK;
   /** c [M, N] = a · b (on the pool's threads when big enough; the result is read before the next call) */
   const mm = (a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, out: ActRounding): Float32Array =>
     parallel(M, K, N)
       ? pool!.run(a, b, M, K, N, out, R, (ab, bb, Mc) => runPlanSync(matmulPlan(ab, bb, Mc, K, N, out, R), be))
       : runPlanSync(matmulPlan(a, b, M, K, N, out, R), be);
+  const attnWork = (s: { Hq: number; L: number; D: number }): number => s.Hq * s.L * s.L * s.D;
+  /** attention splits its kv-head groups over the pool's threads when there are several and it is big enough */
+  const splitAttention = (s: { Hq: number; Hkv: number; L: number; D: number }): boolean => pool !== null && s.Hkv >= 2 && attnWork(s) >= PARALLEL_MIN_WORK;
   /** where a transposed operand goes: straight into the pool's shared input when the matmul runs there */
   const operand = (role: 'a' | 'b', M: number, K: number, N: number): Float32Array | undefined => (parallel(M, K, N) ? pool!.view(role, role === 'a' ? M * K : K * N) : undefined);
   // the block table depends only on (variant, doc ids): build it once per window, reuse across layers
@@ -166,13 +170,17 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
       return { loss: r.loss, dlogits: f64(r.dlogits), count: r.count, perToken: r.perToken };
     },
     attention(q, k, v, shape, docIds, o) {
-      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK || tooBig(q.length, k.length) || shape.Hq * shape.L * shape.L * shape.D < minWork.attention) return referenceBackend.attention(q, k, v, shape, docIds, o);
-      const r = runPlanSync(attentionForwardPlan(q, k, v, shape, docIds, { variant: o.variant, precision: o.precision, scale: o.scale, table: tableFor(o.variant, docIds) }), be);
+      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK || tooBig(q.length, k.length) || attnWork(shape) < minWork.attention) return referenceBackend.attention(q, k, v, shape, docIds, o);
+      const opts: AttnPartOptions = { variant: o.variant, precision: o.precision, scale: o.scale, blockSize: B };
+      const table = tableFor(o.variant, docIds);
+      const r = splitAttention(shape) ? pool!.attention('attention', { q, k, v }, shape, docIds, opts, be, table) : runPlanSync(attentionForwardPlan(q, k, v, shape, docIds, { ...opts, table }), be);
       return { out: f64(r.out), lse: f64(r.lse) };
     },
     attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o) {
-      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK || tooBig(q.length, k.length) || shape.Hq * shape.L * shape.L * shape.D < minWork.attentionBackward) return referenceBackend.attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o);
-      const r = runPlanSync(attentionBackwardPlan(q, k, v, out, lse, dOut, shape, docIds, { variant: o.variant, precision: o.precision, scale: o.scale, table: tableFor(o.variant, docIds) }), be);
+      if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK || tooBig(q.length, k.length) || attnWork(shape) < minWork.attentionBackward) return referenceBackend.attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o);
+      const opts: AttnPartOptions = { variant: o.variant, precision: o.precision, scale: o.scale, blockSize: B };
+      const table = tableFor(o.variant, docIds);
+      const r = splitAttention(shape) ? pool!.attention('attentionBackward', { q, k, v, out, lse, dOut }, shape, docIds, opts, be, table) : runPlanSync(attentionBackwardPlan(q, k, v, out, lse, dOut, shape, docIds, { ...opts, table }), be);
       return { dq: f64(r.dq), dk: f64(r.dk), dv: f64(r.dv) };
     },
   };

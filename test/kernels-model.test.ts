@@ -11,12 +11,13 @@ import { Rng } from '../reference/rng.ts';
 import { crossEntropyPlan, rmsnormPlan, runPlan, swigluPlan } from '../kernels/ops.ts';
 import { closeBackends, openBackend, openBackendSync, probeBackends, type KernelBackend } from '../kernels/runtime.ts';
 import { ALWAYS_KERNELS, KERNEL_MIN_WORK, kernelModelBackend, PARALLEL_MIN_WORK } from '../kernels/model-backend.ts';
-import { MatmulPool } from '../kernels/matmul-pool.ts';
+import { KernelPool } from '../kernels/kernel-pool.ts';
 import { parseConfig } from '../reference/model/config.ts';
 import { randomInitModel, roundModel } from '../reference/model/params.ts';
 import { modelLossGrad } from '../reference/model/backward.ts';
 import { referenceBackend } from '../reference/model/backend.ts';
 import { ropeCosSin } from '../reference/rope.ts';
+import { docIdsFromLengths } from '../reference/masks.ts';
 
 const u = 2 ** -24;
 const NUM_RUNS = 12;
@@ -245,6 +246,32 @@ test('kernel Backend linears on worker threads (webasm, cpu): bit-identical to o
   }
 });
 
+test('kernel Backend attention on worker threads (split by kv-head groups): forward and backward bit-identical to one thread', async () => {
+  const one = kernelModelBackend('webasm', { threads: 1 });
+  const two = kernelModelBackend('webasm', { threads: 2 });
+  const three = kernelModelBackend('webasm', { threads: 3 });
+  // Hkv 3 over 2 threads (parts of 2 and 1 kv heads) and over 3; Hkv 2 with groups of 4; every variant
+  for (const [Hq, Hkv, L, D, variant] of [[6, 3, 128, 16, 'anchor'], [8, 2, 96, 32, 'intra_doc'], [3, 3, 160, 16, 'full']] as const) {
+    assert.ok(Hq * L * L * D >= PARALLEL_MIN_WORK);
+    const rng = new Rng(Hq * L + D);
+    const arr = (n: number) => Float64Array.from({ length: n }, () => bf16Value(rng.normal()));
+    const q = arr(Hq * L * D), k = arr(Hkv * L * D), v = arr(Hkv * L * D), dO = arr(Hq * L * D);
+    const ids = docIdsFromLengths([Math.floor(L / 3), L - Math.floor(L / 3) - 1], true);
+    const shape = { Hq, Hkv, L, D };
+    const o = { variant, precision: 'bf16_flash' as const, scale: 1 / Math.sqrt(D) };
+    const f1 = one.attention(q, k, v, shape, ids, o);
+    const b1 = one.attentionBackward(q, k, v, f1.out, f1.lse, dO, shape, ids, o);
+    for (const [n, be] of [[2, two], [3, three]] as const) {
+      const f = be.attention(q, k, v, shape, ids, o);
+      const b = be.attentionBackward(q, k, v, f1.out, f1.lse, dO, shape, ids, o);
+      for (const [what, got, want] of [['out', f.out, f1.out], ['lse', f.lse, f1.lse], ['dq', b.dq, b1.dq], ['dk', b.dk, b1.dk], ['dv', b.dv, b1.dv]] as const)
+        for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) assert.unreachable(`${variant} Hq${Hq} Hkv${Hkv} ${what}[${i}]: ${got[i]} on ${n} threads, ${want[i]} on 1`);
+    }
+  }
+  await two.close();
+  await three.close();
+});
+
 test('kernel Backend RoPE: bit for bit the reference on the f32, hf and paper paths, both layouts; f64 and exact stages stay the reference', () => {
   const kb = kernelModelBackend('webasm', { threads: 1, minWork: ALWAYS_KERNELS });
   fc.assert(
@@ -311,10 +338,10 @@ test('kernel Backend routing: each op runs on the reference just below its KERNE
   }
 });
 
-test('MatmulPool: a worker that cannot open its backend gives one line, every time', async () => {
-  const pool = new MatmulPool('no-such-backend' as 'webasm', 2);
+test('KernelPool: a worker that cannot open its backend gives one line, every time', async () => {
+  const pool = new KernelPool('no-such-backend' as 'webasm', 2);
   const local = () => new Float32Array(4);
-  for (let i = 0; i < 2; i++) assert.throws(() => pool.run(new Float32Array(8 * 2), new Float32Array(2 * 1), 8, 2, 1, 'f32', 4, local), /matmul worker threads could not start: .*; run with one thread \(--threads 1\)/);
+  for (let i = 0; i < 2; i++) assert.throws(() => pool.run(new Float32Array(8 * 2), new Float32Array(2 * 1), 8, 2, 1, 'f32', 4, local), /kernel worker threads could not start: .*; run with one thread \(--threads 1\)/);
   await pool.close();
 });
 
