@@ -34,6 +34,7 @@ import { attnRowStats_webasm } from './attnRowStats.webasm.ts';
 import { attnRowStats_cpu } from './attnRowStats.cpu.ts';
 import { attnRowStats_webgl2 } from './attnRowStats.webgl2.ts';
 import { attnRowStats_headlessgl } from './attnRowStats.headlessgl.ts';
+import { attnRowStats_simd } from './attnRowStats.simd.ts';
 import { attnScores_webasm } from './attnScores.webasm.ts';
 import { attnScores_cpu } from './attnScores.cpu.ts';
 import { attnScores_webgl2 } from './attnScores.webgl2.ts';
@@ -101,4 +102,4 @@ export const GENERATED: Record<KernelName, Record<'webasm' | 'cpu' | 'webgl2' | 
   swiglu: { webasm: swiglu_webasm, cpu: swiglu_cpu, webgl2: swiglu_webgl2, headlessgl: swiglu_headlessgl },
 };
 /** the kernels codegen also lowered to wasm SIMD (`@simd`): the webasm backend runs these instead of gpu.js's */
-export const SIMD: Partial<Record<KernelName, SimdKernel>> = { attnBwdCols: attnBwdCols_simd, attnBwdDs: attnBwdDs_simd, attnBwdRows: attnBwdRows_simd, attnOut: attnOut_simd, attnProbs: attnProbs_simd, attnScores: attnScores_simd, bf16Round: bf16Round_simd, ceGrad: ceGrad_simd, ceLse: ceLse_simd, matmul: matmul_simd, rmsnormApply: rmsnormApply_simd, rmsnormRstd: rmsnormRstd_simd, ropeApply: ropeApply_simd, swiglu: swiglu_simd };
+export const SIMD: Partial<Record<KernelName, SimdKernel>> = { attnBwdCols: attnBwdCols_simd, attnBwdDs: attnBwdDs_simd, attnBwdRows: attnBwdRows_simd, attnOut: attnOut_simd, attnProbs: attnProbs_simd, attnRowStats: attnRowStats_simd, attnScores: attnScores_simd, bf16Round: bf16Round_simd, ceGrad: ceGrad_simd, ceLse: ceLse_simd, matmul: matmul_simd, rmsnormApply: rmsnormApply_simd, rmsnormRstd: rmsnormRstd_simd, ropeApply: ropeApply_simd, swiglu: swiglu_simd };

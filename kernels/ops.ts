@@ -401,7 +401,7 @@ export function* attentionForwardPlan(
   for (const { e0, e1, tH, tQb, tKb, tFull, tRow, cH, cStart, cEnd, entries, capT } of chunks) {
     // scores and probabilities in the blocked layout [tile][ii div 4][jj][ii mod 4]
     const s = yield { name: 'attnScores', args: { q: qf, k: kf, docIds: ids, rowLo, colHi, tileH: tH, tileQb: tQb, tileKb: tKb, tileFull: tFull, L, D, B, group, variant, scale }, output: [B, B / 4, capT] };
-    const stats = yield { name: 'attnRowStats', args: { s, cStart, cEnd, pow2: POW2_TABLE, B }, output: [R] };
+    const stats = yield { name: 'attnRowStats', args: { s, cStart, cEnd, pow2: POW2_TABLE, B }, output: [B, R / B] };
     const p = yield { name: 'attnProbs', args: { s, stats, tileRow: tRow, pow2: POW2_TABLE, B, bf16io }, output: [B, B / 4, capT] };
     // out in [row div 4][d][row mod 4]
     const o = yield { name: 'attnOut', args: { p, v: vf, stats, cH, cStart, cEnd, tileQb: tQb, tileKb: tKb, rowLo, L, D, B, group, bf16io }, output: [D, R / 4] };

@@ -110,16 +110,18 @@ export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr
 
 /**
  * Row statistics of chunk row r = e·B + ii (entry e's tiles are cStart[e] … cEnd[e] − 1 of
- * the scores, in attnScores' layout): cell x = r returns [m, l]: m = max s (−3e38 for a row
- * without allowed keys), l = Σ f32(exp(s − m)) in key order (one max pass for both; the
- * result, stride 2, holds m at 2r and l at 2r + 1).
+ * the scores, in attnScores' layout): cell (x = ii, y = e) returns [m, l]: m = max s (−3e38 for
+ * a row without allowed keys), l = Σ f32(exp(s − m)) in key order (one max pass for both; the
+ * result, stride 2, holds m at 2r and l at 2r + 1: cell (ii, e) is element e·B + ii of the grid).
+ * The entry is the cell's y, so the tile loops are the same for all lanes (x = ii) and the
+ * kernel runs on the wasm SIMD lowering (`@simd 2`).
  * @kernel
+ * @simd 2
  * @reference reference/attention.ts attentionForwardPartial (m, l)
  */
 export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2: Arr, B: int): number[] {
-  const r: int = this.thread.x;
-  const e: int = Math.floor(r / B);
-  const ii: int = r - e * B;
+  const ii: int = this.thread.x;
+  const e: int = this.thread.y;
   const c4: int = ii - Math.floor(ii / 4) * 4;
   const t0: int = cStart[e];
   const t1: int = cEnd[e];
