@@ -15,6 +15,7 @@ import { attnBwdProbs_webasm } from './attnBwdProbs.webasm.ts';
 import { attnBwdProbs_cpu } from './attnBwdProbs.cpu.ts';
 import { attnBwdProbs_webgl2 } from './attnBwdProbs.webgl2.ts';
 import { attnBwdProbs_headlessgl } from './attnBwdProbs.headlessgl.ts';
+import { attnBwdProbs_simd } from './attnBwdProbs.simd.ts';
 import { attnBwdRows_webasm } from './attnBwdRows.webasm.ts';
 import { attnBwdRows_cpu } from './attnBwdRows.cpu.ts';
 import { attnBwdRows_webgl2 } from './attnBwdRows.webgl2.ts';
@@ -102,4 +103,4 @@ export const GENERATED: Record<KernelName, Record<'webasm' | 'cpu' | 'webgl2' | 
   swiglu: { webasm: swiglu_webasm, cpu: swiglu_cpu, webgl2: swiglu_webgl2, headlessgl: swiglu_headlessgl },
 };
 /** the kernels codegen also lowered to wasm SIMD (`@simd`): the webasm backend runs these instead of gpu.js's */
-export const SIMD: Partial<Record<KernelName, SimdKernel>> = { attnBwdCols: attnBwdCols_simd, attnBwdDs: attnBwdDs_simd, attnBwdRows: attnBwdRows_simd, attnOut: attnOut_simd, attnProbs: attnProbs_simd, attnRowStats: attnRowStats_simd, attnScores: attnScores_simd, bf16Round: bf16Round_simd, ceGrad: ceGrad_simd, ceLse: ceLse_simd, matmul: matmul_simd, rmsnormApply: rmsnormApply_simd, rmsnormRstd: rmsnormRstd_simd, ropeApply: ropeApply_simd, swiglu: swiglu_simd };
+export const SIMD: Partial<Record<KernelName, SimdKernel>> = { attnBwdCols: attnBwdCols_simd, attnBwdDs: attnBwdDs_simd, attnBwdProbs: attnBwdProbs_simd, attnBwdRows: attnBwdRows_simd, attnOut: attnOut_simd, attnProbs: attnProbs_simd, attnRowStats: attnRowStats_simd, attnScores: attnScores_simd, bf16Round: bf16Round_simd, ceGrad: ceGrad_simd, ceLse: ceLse_simd, matmul: matmul_simd, rmsnormApply: rmsnormApply_simd, rmsnormRstd: rmsnormRstd_simd, ropeApply: ropeApply_simd, swiglu: swiglu_simd };

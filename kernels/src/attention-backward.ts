@@ -26,6 +26,7 @@ import { expfNeg, isMasked, quadMax, quadMin } from './shared.ts';
  * [P, w] of one score; cell x = n, the score's index in attnScores' layout; rowLse[r] is the
  * lse of chunk row r, tileRow[t] the chunk row of tile t's first query. The result is stride 2.
  * @kernel
+ * @simd 2
  * @reference reference/attention.ts attentionBackward (probs, w)
  */
 export function attnBwdProbs(this: Thread, s: Arr, rowLse: Arr, tileRow: Arr, pow2: Arr, B: int, bf16io: int): number[] {
@@ -35,11 +36,18 @@ export function attnBwdProbs(this: Thread, s: Arr, rowLse: Arr, tileRow: Arr, po
   const iq: int = Math.floor(w4 / (4 * B));
   const ii: int = iq * 4 + (w4 - Math.floor(w4 / 4) * 4);
   const x = s[n];
-  if (isMasked(x)) return [0, 0];
-  const z = Math.min(Math.max(x - rowLse[tileRow[t] + ii], -104), 0);
-  const e = expfNeg(z, pow2);
-  if (bf16io === ROUNDING.bf16) return [e, bf16(e)];
-  return [e, e];
+  // a masked score gives [0, 0]; its exponent is taken as 0 (no subnormal work), and its results
+  // are replaced at the end (no early return, so lanes never diverge: the SIMD lowering takes it)
+  let z = Math.min(Math.max(x - rowLse[tileRow[t] + ii], -104), 0);
+  if (isMasked(x)) z = 0;
+  let e = expfNeg(z, pow2);
+  let w = e;
+  if (bf16io === ROUNDING.bf16) w = bf16(e);
+  if (isMasked(x)) {
+    e = 0;
+    w = 0;
+  }
+  return [e, w];
 }
 
 /**
