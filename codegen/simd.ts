@@ -6,23 +6,26 @@
 //
 // Input: the kernel after @inline and @rows (plain kernel-subset source, rows already
 // blocked). Output: one wasm function, in flat WebAssembly text (one instruction per line:
-// readable, and diffable like every generated file), that computes the cells (x, y) for
-// y0 ≤ y < y1 and 0 ≤ x < X (X a multiple of 4V): each cell group is 4V consecutive x, one
-// f32x4 per 4 lanes.
+// readable, and diffable like every generated file), that computes the cells (x, y, z) for
+// 0 ≤ z < Z, y0 ≤ y < y1 and 0 ≤ x < X (X a multiple of 4V): each cell group is 4V consecutive
+// x, one f32x4 per 4 lanes.
 //
 // How values map (every float op stays ONE float32 op, rounded to nearest even, lane by lane,
 // in the order written: the bits are the other lowerings' bits):
-//   uniform int      (int params, this.thread.y, int locals that never read this.thread.x) i32
+//   uniform int      (int params, this.thread.y / z, ints computed from them) i32
 //   x-affine int     (this.thread.x + uniform) an i32 base; lane l adds l
+//   varying int      (any other int that reads a lane: Math.min(j, L − 1), x · 3) V i32x4 locals
 //   uniform float    f32 (splatted where it meets a lane-varying value)
 //   varying float    V v128 locals, f32x4 ops
 //   arr[uniform]     f32.load (v128.load32_splat in varying context)
 //   arr[x-affine]    V v128.load (4 consecutive elements each)
-// Control flow (for, if, the conditions of ?:) must be uniform across the lanes; a
-// lane-varying condition is rejected. bf16(x) is the integer RNE route (NaN passes through),
-// equal to bf16Split's result on every float32. Returns store the cell's components
-// interleaved (stride = components, as gpu.js lays out Array(n) results; 4 components are a
-// 4×4 transpose, 4 stores).
+//   arr[varying int] a gather: one f32.load per lane
+// for, if and ?: on a uniform condition are wasm control flow; a loop's condition must be
+// uniform. An if on a lane-varying condition runs both branches for every lane (a branch no lane
+// takes is skipped) and each local they write takes its lane's branch (v128.bitselect); a return
+// under one is refused. bf16(x) is the integer RNE route (NaN passes through), equal to
+// bf16Split's result on every float32. Returns store the cell's components interleaved (stride =
+// components, as gpu.js lays out Array(n) results; 4 components are a 4×4 transpose, 4 stores).
 //
 // Loop-invariant integer products (`m * K` inside a loop over k) are computed once before the
 // loop; nothing else is reordered.
@@ -125,7 +128,6 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
   };
   let temps = 0;
   const temp = (type: 'i32' | 'f32' | 'v128'): string => local(`t${temps++}`, type);
-  const vtemps = (): string[] => Array.from({ length: V }, () => temp('v128'));
   const isAssign = (n: ts.Node): n is ts.BinaryExpression => ts.isBinaryExpression(n) && n.operatorToken.kind >= ts.SyntaxKind.FirstAssignment && n.operatorToken.kind <= ts.SyntaxKind.LastAssignment;
 
   // ---------------------------------------------------------------- declarations and kinds
@@ -330,6 +332,13 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
   const loops: { written: Set<Decl>; pre: string[] }[] = [];
   let labels = 0;
   const repeat = (code: string[]): string[][] => Array.from({ length: V }, () => code);
+  /** each vector's code run now into a v128 temporary; the temporaries' names */
+  const materialize = (code: string[][]): string[] =>
+    code.map((c) => {
+      const t = temp('v128');
+      emit(...c, `local.set ${t}`);
+      return t;
+    });
   /** vector by vector: l[v], then r[v], then op */
   const pairwise = (l: string[][], r: string[][], op: string): string[][] => l.map((c, v) => [...c, ...r[v], op]);
   const iota = (v: number): string => `v128.const i32x4 ${4 * v} ${4 * v + 1} ${4 * v + 2} ${4 * v + 3}`;
@@ -579,12 +588,7 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
     const code = d.kind === 'vint' ? vintCode(e) : vecCode(e);
     // every vector computed before any is stored (e may read the local itself)
     if (V > 1 && code.some((c) => c.some((l) => d.locals.some((x) => l === `local.get ${x}`)))) {
-      const ts_ = code.map((c) => {
-        const t = temp('v128');
-        emit(...c, `local.set ${t}`);
-        return t;
-      });
-      ts_.forEach((t, v) => emit(`local.get ${t}`, `local.set ${d.locals[v]}`));
+      materialize(code).forEach((t, v) => emit(`local.get ${t}`, `local.set ${d.locals[v]}`));
       return;
     }
     code.forEach((c, v) => emit(...c, `local.set ${d.locals[v]}`));
@@ -644,17 +648,10 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
       // a lane-varying condition: both branches run for every lane, and each local they write
       // takes, lane by lane, the value of the branch its lane chose (so they must not return)
       if (hasReturn(s)) fail(s, `a return under a lane-varying condition (${s.expression.getText()})`);
-      const mask = maskCode(s.expression).map((c) => {
-        const t = temp('v128');
-        emit(...c, `local.set ${t}`);
-        return t;
-      });
+      const mask = materialize(maskCode(s.expression));
+      // the locals written under the condition (lane-varying by the kinds' fixed point: v128)
       const targets = [...new Set([...written(s.thenStatement, true), ...(s.elseStatement ? written(s.elseStatement, true) : [])])];
-      const before = targets.map((d) => d.locals.map((l) => {
-        const t = temp(d.kind === 'f32' ? 'f32' : d.kind === 'int' || d.kind === 'xint' ? 'i32' : 'v128');
-        emit(`local.get ${l}`, `local.set ${t}`);
-        return t;
-      }));
+      const before = targets.map((d) => materialize(d.locals.map((l) => [`local.get ${l}`])));
       const chosen = targets.map((d) => d.locals.map(() => temp('v128')));
       const merge = (): void => targets.forEach((d, i) => d.locals.forEach((l, v) => emit(`local.get ${chosen[i][v]}`, `local.get ${l}`, `local.get ${mask[v]}`, 'v128.bitselect', `local.set ${l}`)));
       /** whether any lane's mask is set (negated: any lane's is clear) */
@@ -703,13 +700,7 @@ export function lowerSimd(fn: ts.FunctionDeclaration, V: number): SimdLowering {
       components = parts.length;
       const C = parts.length;
       // each component's V vectors into temporaries, then the stores
-      const vals = parts.map((p) =>
-        vecCode(p).map((c) => {
-          const t = temp('v128');
-          emit(...c, `local.set ${t}`);
-          return t;
-        }),
-      );
+      const vals = parts.map((p) => materialize(vecCode(p)));
       const base = temp('i32');
       // byte address of cell (x0, y, z): out + (((z·Y + y)·X + x0)·C)·4
       emit('local.get $.out', 'local.get $.z', 'local.get $.Y', 'i32.mul', 'local.get $.y', 'i32.add', 'local.get $.X', 'i32.mul', 'local.get $.x0', 'i32.add', `i32.const ${4 * C}`, 'i32.mul', 'i32.add', `local.set ${base}`);
