@@ -63,6 +63,12 @@ export interface AttentionTask {
 }
 export type PoolTask = MatmulTask | AttentionTask;
 
+/** the sizes of an attention kind's outputs */
+export function attentionOutputSizes(kind: AttnKind, { Hq, Hkv, L, D }: AttnKernelShape): Record<string, number> {
+  const size: Record<string, number> = { out: Hq * L * D, lse: Hq * L, dq: Hq * L * D, dk: Hkv * L * D, dv: Hkv * L * D };
+  return Object.fromEntries(ATTN_IO[kind].out.map((k) => [k, size[k]]));
+}
+
 /** the attention tensors indexed by kv head (k, v and their gradients); every other one (q, out, lse, dOut, dq) by query head */
 const KV_TENSORS = new Set(['k', 'v', 'dk', 'dv']);
 type Views = Record<string, Float32Array | Float64Array>;
@@ -191,15 +197,13 @@ export class KernelPool {
    * part run here on `be`; returns the outputs (views of the shared buffers)
    */
   attention(kind: AttnKind, inputs: Record<string, ArrayLike<number>>, shape: AttnKernelShape, docIds: ArrayLike<number>, opts: AttnPartOptions, be: KernelBackend, table: BlockTable): Record<string, Float32Array> {
-    const { Hq, Hkv, L, D } = shape;
-    const size: Record<string, number> = { out: Hq * L * D, lse: Hq * L, dq: Hq * L * D, dk: Hkv * L * D, dv: Hkv * L * D };
     const bufs: Record<string, SharedArrayBuffer> = {};
     for (const k of ATTN_IO[kind].in) bufs[k] = new SharedArrayBuffer(8 * inputs[k].length);
-    for (const k of ATTN_IO[kind].out) bufs[k] = new SharedArrayBuffer(4 * size[k]);
+    for (const [k, n] of Object.entries(attentionOutputSizes(kind, shape))) bufs[k] = new SharedArrayBuffer(4 * n);
     const whole = attentionViews(kind, bufs);
     for (const k of ATTN_IO[kind].in) (whole[k] as Float64Array).set(inputs[k]);
-    const parts = Math.min(this.threads, Hkv);
-    const bound = (p: number) => Math.round((p * Hkv) / parts);
+    const parts = Math.min(this.threads, shape.Hkv);
+    const bound = (p: number) => Math.round((p * shape.Hkv) / parts);
     const ids = Int32Array.from(docIds);
     const tasks: PoolTask[] = [];
     for (let p = 1; p < parts; p++) tasks.push({ kind, shape, g0: bound(p), g1: bound(p + 1), docIds: ids, opts, bufs });

@@ -14,9 +14,9 @@ import { bf16Value } from '../reference/bf16.ts';
 import type { Round } from '../reference/model/layers.ts';
 import type { Policy } from '../reference/model/precision.ts';
 import type { Variant } from '../reference/masks.ts';
-import { attentionBackwardPlan, attentionForwardPlan, blockTable, crossEntropyPlan, matmulPlan, matmulRows, MAX_KERNEL_ELEMENTS, rmsnormPlan, ropeApplyPlan, runPlanSync, swigluPlan, type ActRounding, type BlockTable } from './ops.ts';
+import { blockTable, crossEntropyPlan, matmulPlan, matmulRows, MAX_KERNEL_ELEMENTS, rmsnormPlan, ropeApplyPlan, runPlanSync, swigluPlan, type ActRounding, type AttnKernelShape, type BlockTable } from './ops.ts';
 import { openBackendSync } from './runtime.ts';
-import { defaultModelThreads, KernelPool, type AttnPartOptions } from './kernel-pool.ts';
+import { attentionOutputSizes, defaultModelThreads, KernelPool, runAttentionPart, type AttnKind, type AttnPartOptions } from './kernel-pool.ts';
 
 export type KernelBackendName = 'webasm' | 'cpu';
 export const MODEL_BACKENDS = ['reference', 'webasm', 'cpu'] as const;
@@ -105,6 +105,18 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
   const attnWork = (s: { Hq: number; L: number; D: number }): number => s.Hq * s.L * s.L * s.D;
   /** attention splits its kv-head groups over the pool's threads when there are several and it is big enough */
   const splitAttention = (s: { Hq: number; Hkv: number; L: number; D: number }): boolean => pool !== null && s.Hkv >= 2 && attnWork(s) >= PARALLEL_MIN_WORK;
+  /**
+   * attention forward or backward: split by kv-head groups over the pool's threads when big
+   * enough, else here; either way every part is runAttentionPart (here: all kv heads at once)
+   */
+  const attend = (kind: AttnKind, inputs: Record<string, Float64Array>, shape: AttnKernelShape, docIds: ArrayLike<number>, o: { variant: Variant; precision: string; scale?: number }): Record<string, Float32Array> => {
+    const opts: AttnPartOptions = { variant: o.variant, precision: o.precision as AttnPartOptions['precision'], scale: o.scale, blockSize: B };
+    const table = tableFor(o.variant, docIds);
+    if (splitAttention(shape)) return pool!.attention(kind, inputs, shape, docIds, opts, be, table);
+    const outputs = Object.fromEntries(Object.entries(attentionOutputSizes(kind, shape)).map(([k, n]) => [k, new Float32Array(n)]));
+    runAttentionPart(kind, { ...inputs, ...outputs }, shape, 0, shape.Hkv, docIds, opts, be, table);
+    return outputs;
+  };
   /** where a transposed operand goes: straight into the pool's shared input when the matmul runs there */
   const operand = (role: 'a' | 'b', M: number, K: number, N: number): Float32Array | undefined => (parallel(M, K, N) ? pool!.view(role, role === 'a' ? M * K : K * N) : undefined);
   // the block table depends only on (variant, doc ids): build it once per window, reuse across layers
@@ -171,16 +183,12 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
     },
     attention(q, k, v, shape, docIds, o) {
       if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK || tooBig(q.length, k.length) || attnWork(shape) < minWork.attention) return referenceBackend.attention(q, k, v, shape, docIds, o);
-      const opts: AttnPartOptions = { variant: o.variant, precision: o.precision, scale: o.scale, blockSize: B };
-      const table = tableFor(o.variant, docIds);
-      const r = splitAttention(shape) ? pool!.attention('attention', { q, k, v }, shape, docIds, opts, be, table) : runPlanSync(attentionForwardPlan(q, k, v, shape, docIds, { ...opts, table }), be);
+      const r = attend('attention', { q, k, v }, shape, docIds, o);
       return { out: f64(r.out), lse: f64(r.lse) };
     },
     attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o) {
       if ((o.precision !== 'f32' && o.precision !== 'bf16_flash') || o.exactQK || tooBig(q.length, k.length) || attnWork(shape) < minWork.attentionBackward) return referenceBackend.attentionBackward(q, k, v, out, lse, dOut, shape, docIds, o);
-      const opts: AttnPartOptions = { variant: o.variant, precision: o.precision, scale: o.scale, blockSize: B };
-      const table = tableFor(o.variant, docIds);
-      const r = splitAttention(shape) ? pool!.attention('attentionBackward', { q, k, v, out, lse, dOut }, shape, docIds, opts, be, table) : runPlanSync(attentionBackwardPlan(q, k, v, out, lse, dOut, shape, docIds, { ...opts, table }), be);
+      const r = attend('attentionBackward', { q, k, v, out, lse, dOut }, shape, docIds, o);
       return { dq: f64(r.dq), dk: f64(r.dk), dv: f64(r.dv) };
     },
   };
