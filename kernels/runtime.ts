@@ -19,7 +19,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { OpError } from '../io/errors.ts';
-import { BACKEND_NAMES, KERNEL_FLAVOR, type BackendName, type GeneratedKernel } from './types.ts';
+import { BACKEND_NAMES, KERNEL_FLAVOR, type BackendName, type GeneratedKernel, type SimdKernel } from './types.ts';
 import { SimdRunner } from './simd.ts';
 import { SIMD } from '../generated/index.ts';
 
@@ -209,20 +209,27 @@ class NodeBackend implements KernelBackend {
   }
   async run(k: GeneratedKernel, args: KernelArg[], output: number[], constants?: Record<string, number>): Promise<Float32Array> {
     // webasm with threads: gpu.js splits a kernel's cells over worker threads (asyncMode)
-    if (this.threads && this.name === 'webasm' && !(this.simd && SIMD[k.name as keyof typeof SIMD])) return flattenOutput(await this.kernel(k, args, output, true, constants)(...args, 1), output, k.components);
+    if (this.threads && this.name === 'webasm' && !this.simdOf(k)) return flattenOutput(await this.kernel(k, args, output, true, constants)(...args, 1), output, k.components);
     return this.runSync(k, args, output, constants);
   }
+  /** the wasm SIMD lowering this backend runs for k, if it has one */
+  private simdOf(k: GeneratedKernel): SimdKernel | undefined {
+    return this.simd ? SIMD[k.name as keyof typeof SIMD] : undefined;
+  }
+  private checkFlavor(k: GeneratedKernel): void {
+    if (k.backend !== KERNEL_FLAVOR[this.name]) throw new Error(`kernel ${k.name} was generated for ${k.backend}, not ${this.name}`);
+  }
   runSync(k: GeneratedKernel, args: KernelArg[], output: number[], constants?: Record<string, number>): Float32Array {
-    const s = this.simd && SIMD[k.name as keyof typeof SIMD];
+    const s = this.simdOf(k);
     if (s) {
-      if (k.backend !== 'webasm') throw new Error(`kernel ${k.name} was generated for ${k.backend}, not ${this.name}`);
+      this.checkFlavor(k);
       this.compiled.check(k, args, constants);
       return this.simd!.run(s, k, args, output, constants);
     }
     return flattenOutput(this.kernel(k, args, output, false, constants)(...args, 1), output, k.components);
   }
   private kernel(k: GeneratedKernel, args: KernelArg[], output: number[], threaded: boolean, constants: Record<string, number> | undefined): (...a: unknown[]) => any {
-    if (k.backend !== KERNEL_FLAVOR[this.name]) throw new Error(`kernel ${k.name} was generated for ${k.backend}, not ${this.name}`);
+    this.checkFlavor(k);
     // webasm shapes an Array(n) result as one subarray per cell; its flat stride-n data is
     // what the host wants, so that kernel returns it as is
     const flat = (fn: any) => {
