@@ -20,6 +20,7 @@ import { ropeApply as refRope } from '../reference/rope.ts';
 import { attentionBackward as refAttnBackward, attentionForward as refAttn } from '../reference/attention.ts';
 import { docIdsFromLengths, pairCount, theoreticalSpeedup, type Variant } from '../reference/masks.ts';
 import { Rng } from '../reference/rng.ts';
+import { matmulF32, matmulF32At } from '../reference/matmul.ts';
 import { attentionBackward, attentionForward, bf16Round, blockTable, matmul, ropeApply, unblockRows } from '../kernels/ops.ts';
 import { closeBackends, constantArgs, openBackend, openGpujsWebasm, orderArgs } from '../kernels/runtime.ts';
 import { linePlot } from '../io/svg-plot.ts';
@@ -94,16 +95,7 @@ say('|---|---|---|---|---|');
   const M = 256, K = 256, N = 256;
   const a = Float64Array.from({ length: M * K }, () => bf16Value(rng.normal()));
   const b = Float64Array.from({ length: K * N }, () => bf16Value(rng.normal()));
-  const ref = () => {
-    const c = new Float64Array(M * N);
-    for (let m = 0; m < M; m++)
-      for (let j = 0; j < N; j++) {
-        let acc = 0;
-        for (let k = 0; k < K; k++) acc = Math.fround(acc + Math.fround(a[m * K + k] * b[k * N + j]));
-        c[m * N + j] = bf16Value(acc);
-      }
-    return c;
-  };
+  const ref = () => matmulF32(a, b, M, K, N, true);
   const want = ref();
   const got = await matmul(a, b, M, K, N, 'bf16', be);
   for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) throw new Error('matmul mismatch');
@@ -268,8 +260,7 @@ async function matmulBlocking(): Promise<void> {
         const rs = new Rng(11);
         for (let s = 0; s < 256; s++) {
           const m = rs.int(0, M - 1), n = s < 8 ? N - 1 - s : rs.int(0, N - 1);
-          let acc = 0;
-          for (let k = 0; k < K; k++) acc = Math.fround(acc + Math.fround(a[m * K + k] * b[k * N + n]));
+          const acc = matmulF32At(a, b, K, N, m, n);
           if (!Object.is(full[m * N + n], acc)) throw new Error(`${label}: SIMD c[${m},${n}] = ${full[m * N + n]}, the sequential float32 sum is ${acc}`);
         }
         inexact = true;

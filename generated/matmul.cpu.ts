@@ -7,7 +7,7 @@ export const matmul_cpu: GeneratedKernel = {
   name: "matmul",
   backend: "cpu",
   source: "kernels/src/matmul.ts",
-  reference: "test/kernels.test.ts matmulRef (the sequential float32 sum over k, one rounding per op)",
+  reference: "reference/matmul.ts matmulF32 (the sequential float32 sum over k, one rounding per op)",
   params: ["a","b","outBf16","one"],
   components: 4,
   rows: 4,

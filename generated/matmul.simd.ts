@@ -6,7 +6,7 @@ import type { SimdKernel } from '../kernels/types.ts';
 export const matmul_simd: SimdKernel = {
   name: "matmul",
   source: "kernels/src/matmul.ts",
-  reference: "test/kernels.test.ts matmulRef (the sequential float32 sum over k, one rounding per op)",
+  reference: "reference/matmul.ts matmulF32 (the sequential float32 sum over k, one rounding per op)",
   params: [{"name":"a","type":"array"},{"name":"b","type":"array"},{"name":"K","type":"int"},{"name":"N","type":"int"},{"name":"outBf16","type":"int"}],
   components: 4,
   rows: 4,

@@ -7,7 +7,7 @@ export const matmul_webgl2: GeneratedKernel = {
   name: "matmul",
   backend: "webgl2",
   source: "kernels/src/matmul.ts",
-  reference: "test/kernels.test.ts matmulRef (the sequential float32 sum over k, one rounding per op)",
+  reference: "reference/matmul.ts matmulF32 (the sequential float32 sum over k, one rounding per op)",
   params: ["a","b","K","N","outBf16","one"],
   components: 1,
   kernel: `function kernel(a, b, K, N, outBf16, one) {

@@ -14,6 +14,7 @@ import { ropeApply as refRope, type RopeLayout } from '../reference/rope.ts';
 import { attentionBackward as refAttnBackward, attentionForward as refAttn } from '../reference/attention.ts';
 import { blockMask, docIdsFromLengths, isAllowed, type Variant } from '../reference/masks.ts';
 import { Rng } from '../reference/rng.ts';
+import { matmulF32, matmulF32At } from '../reference/matmul.ts';
 import { assertKernelSize, attentionBackward, attentionForward, bf16Round, blockTable, buildChunks, keyBounds, matmul, matmulChunks, matmulPlan, matmulRows, MAX_KERNEL_ELEMENTS, ropeApply, runPlan } from '../kernels/ops.ts';
 import { blockKinds } from '../reference/masks.ts';
 import { closeBackends, constantArgs, INSTALL_HINT, orderArgs, resolveAuto, openBackend, webgpuAdapterInfo } from '../kernels/runtime.ts';
@@ -38,17 +39,6 @@ const { backends, probes } = await availableBackends();
 
 const sameValue = (a: number, b: number) => (a !== a && b !== b) || Object.is(a, b);
 const isSub32 = (x: number) => x !== 0 && Math.abs(x) < 2 ** -126;
-/** matmul reference: the sequential float32 sum over k, one rounding per op */
-export function matmulRef(a: ArrayLike<number>, b: ArrayLike<number>, M: number, K: number, N: number, outBf16: boolean): Float64Array {
-  const c = new Float64Array(M * N);
-  for (let m = 0; m < M; m++)
-    for (let n = 0; n < N; n++) {
-      let acc = 0;
-      for (let k = 0; k < K; k++) acc = Math.fround(acc + Math.fround(a[m * K + k] * b[k * N + n]));
-      c[m * N + n] = outBf16 ? bf16Value(acc) : acc;
-    }
-  return c;
-}
 
 // webasm holds index arithmetic as float32: every kernel argument and output must stay < 2^24
 // elements. The planner's chunks cover c exactly once, never split K, and respect the limit.
@@ -112,7 +102,7 @@ for (const be of backends) {
         const rng = new Rng(seed);
         const a = Float64Array.from({ length: M * K }, () => bf16Value(rng.normal() * 2 ** rng.int(-20, 20)));
         const b = Float64Array.from({ length: K * N }, () => bf16Value(rng.normal()));
-        const want = matmulRef(a, b, M, K, N, outBf16);
+        const want = matmulF32(a, b, M, K, N, outBf16);
         const got = await runPlan(matmulPlan(a, b, M, K, N, outBf16 ? 'bf16' : 'f32', R, Math.max(R * K, 24)), be);
         for (let i = 0; i < want.length; i++) assert.ok(sameValue(got[i], want[i]), `[${i}] got ${got[i]} want ${want[i]} (M${M} K${K} N${N})`);
       }),
@@ -130,8 +120,7 @@ for (const be of backends) {
       const rng = new Rng(17);
       for (let s = 0; s < 64; s++) {
         const m = rng.int(0, M - 1), n = s < 4 ? N - 1 - s : rng.int(0, N - 1);
-        let acc = 0;
-        for (let k = 0; k < K; k++) acc = Math.fround(acc + Math.fround(a[m * K + k] * b[k * N + n]));
+        const acc = matmulF32At(a, b, K, N, m, n);
         assert.ok(sameValue(got[m * N + n], acc), `c[${m},${n}] got ${got[m * N + n]} want ${acc}`);
       }
     });
@@ -141,7 +130,7 @@ for (const be of backends) {
         const rng = new Rng(seed);
         const a = Float64Array.from({ length: M * K }, () => bf16Value(rng.normal() * 2 ** rng.int(-20, 20)));
         const b = Float64Array.from({ length: K * N }, () => bf16Value(rng.normal()));
-        const want = matmulRef(a, b, M, K, N, outBf16);
+        const want = matmulF32(a, b, M, K, N, outBf16);
         const got = await matmul(a, b, M, K, N, outBf16 ? 'bf16' : 'f32', be);
         for (let i = 0; i < want.length; i++) assert.ok(sameValue(got[i], want[i]), `[${i}] got ${got[i]} want ${want[i]} (M${M} K${K} N${N})`);
       }),

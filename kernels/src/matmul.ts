@@ -20,7 +20,7 @@ import { bf16, ROUNDING, type Arr, type int, type Thread } from './precision.ts'
  * @rows 4
  * @simd 2
  * @constants K,N
- * @reference test/kernels.test.ts matmulRef (the sequential float32 sum over k, one rounding per op)
+ * @reference reference/matmul.ts matmulF32 (the sequential float32 sum over k, one rounding per op)
  */
 export function matmul(this: Thread, a: Arr, b: Arr, K: int, N: int, outBf16: int): number {
   const m: int = this.thread.y;
