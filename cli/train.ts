@@ -9,7 +9,7 @@ import { BACKEND, THREADS, useModelBackend } from './model-backend.ts';
 import { enumOption, intOption, numberOption, UsageError } from './main.ts';
 import { info } from '../io/progress.ts';
 import { loadDocuments, type DataFormat } from '../data/docs.ts';
-import { ByteTokenizer, getTokenizer } from '../data/tokenizer.ts';
+import { getTokenizer } from '../data/tokenizer.ts';
 import { PRECISIONS, type Precision } from '../reference/model/precision.ts';
 import { PACK_VARIANTS, type Layout, type PackVariant } from '../reference/packing.ts';
 import { train, type TrainOptions } from '../train/trainer.ts';

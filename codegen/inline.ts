@@ -206,7 +206,6 @@ export function inlineCalls(fn: ts.FunctionDeclaration, inlines: ReadonlyMap<str
     });
     for (const l of locals) rename.set(l, fresh(l));
     // the body's text with names replaced (by position, last first)
-    const bodyStart = h.body!.getStart(hsf) + 1;
     const retExpr = last.expression;
     const piece = (from: number, to: number): string => {
       let s = hsf.getFullText().slice(from, to);

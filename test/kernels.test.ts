@@ -67,7 +67,6 @@ test('matmul chunking: chunks tile [M, N], keep each a (padded), b and output wi
   assertKernelSize('cpu', 'matmul', { b: { length: 2 ** 24 } as unknown as Float32Array }, [1]);
 });
 const f32Bits = fc.integer({ min: 0, max: 0xffffffff });
-const bf16Val = fc.integer({ min: 0, max: 0xffff }).map(toF32).filter(Number.isFinite);
 
 for (const be of backends) {
   const ftz = be.flushesSubnormals;

@@ -20,7 +20,7 @@ import { closeBackends, openBackendSync, openGpujsWebasm } from '../kernels/runt
 import { attentionBackwardPlan, attentionForwardPlan, bf16Round, crossEntropyPlan, matmulPlan, matmulRows, rmsnormPlan, runPlanSync, swigluPlan } from '../kernels/ops.ts';
 import { docIdsFromLengths, type Variant } from '../reference/masks.ts';
 import type { GeneratedKernel, SimdKernel } from '../kernels/types.ts';
-import { bf16Value, bitsToF32 } from '../reference/bf16.ts';
+import { bf16Value } from '../reference/bf16.ts';
 import { Rng } from '../reference/rng.ts';
 import { matmulF32At } from '../reference/matmul.ts';
 
