@@ -9,8 +9,11 @@
 //    when it has no torch); peak RSS of this process and of the torch one.
 // 2. --sizes: one linear (forward, backward) per shape, and the other ops, reference vs kernel,
 //    to place KERNEL_MIN_WORK; then small whole models with the default thresholds (never slower).
+// 3. --storage-ab: the same forward (--threads threads) with the weights held in float64 instead
+//    of their float32 storage, interleaved (what holding weights in their storage precision
+//    saves; off by default, since the float64 copy raises the process's peak RSS).
 // Every kernel result is checked against the reference (relative L2) before it is timed.
-// Run: npx tsx bench/model.bench.ts [--layers 30] [--seq-len 128,512] [--threads 2] [--reps 2] [--out bench/MODEL.md] [--sizes] [--no-model]
+// Run: npx tsx bench/model.bench.ts [--layers 30] [--seq-len 128,512] [--threads 2] [--reps 2] [--out bench/MODEL.md] [--sizes] [--no-model] [--storage-ab]
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -19,7 +22,7 @@ import { parseArgs } from 'node:util';
 import { bf16Value } from '../reference/bf16.ts';
 import { parseConfig } from '../reference/model/config.ts';
 import { modelForward } from '../reference/model/forward.ts';
-import { randomInitModel, roundModel } from '../reference/model/params.ts';
+import { holdIn, randomInitModel, roundModel, type Model } from '../reference/model/params.ts';
 import { referenceBackend, type Backend } from '../reference/model/backend.ts';
 import { Rng } from '../reference/rng.ts';
 import { ropeCosSin } from '../reference/rope.ts';
@@ -38,6 +41,7 @@ const { values: opt } = parseArgs({
     out: { type: 'string' },
     sizes: { type: 'boolean', default: false },
     'no-model': { type: 'boolean', default: false },
+    'storage-ab': { type: 'boolean', default: false },
   },
 });
 const layers = Number(opt.layers);
@@ -154,7 +158,7 @@ if (opt.sizes) {
       architectures: ['LlamaForCausalLM'], vocab_size: V, hidden_size: hid, intermediate_size: inter, num_hidden_layers: 2, num_attention_heads: nh,
       num_key_value_heads: nkv, max_position_embeddings: 4096, rms_norm_eps: 1e-5, tie_word_embeddings: true, rope_parameters: { rope_theta: 10000, rope_type: 'default' },
     });
-    const mm = roundModel(randomInitModel(c, 1, 'transformers'), bf16Value);
+    const mm = roundModel(randomInitModel(c, 1, 'transformers'), 'bf16');
     const ids = Int32Array.from({ length: T }, () => rng.int(0, V - 1));
     const f = (be: Backend) => modelForward(mm, ids, { precision: 'bf16', bf16Attention: 'bf16_flash', variant: 'full', backend: be });
     const tr = best(() => f(referenceBackend)), tk = best(() => f(dflt)), tf = best(() => f(forcedOps));
@@ -169,8 +173,9 @@ if (!opt['no-model']) {
     rope_parameters: { rope_theta: 100000, rope_type: 'default' },
   });
   let t0 = performance.now();
-  const m = roundModel(randomInitModel(cfg, 1, 'transformers'), bf16Value);
-  console.log(`\nSmolLM2-135M-shaped random model, ${layers} layers, bf16 weights: built in ${ms(performance.now() - t0)}`);
+  const m = roundModel(randomInitModel(cfg, 1, 'transformers'), 'bf16');
+  console.log(`\nSmolLM2-135M-shaped random model, ${layers} layers, bf16 weights (float32 storage): built in ${ms(performance.now() - t0)}`);
+  const m64 = opt['storage-ab'] ? holdIn(m, 'f64') : null;
   const one = kernelModelBackend('webasm', { threads: 1 });
   const many = kernelModelBackend('webasm', { threads });
   const python = process.env.ANCHOR_PYTHON ?? 'python3';
@@ -189,7 +194,7 @@ if (!opt['no-model']) {
     const rng = new Rng(3);
     const ids = Int32Array.from({ length: T }, () => rng.int(0, cfg.vocabSize - 1));
     const withRef = T <= refMax;
-    const fwd = (be: Backend) => modelForward(m, ids, { precision: 'bf16', bf16Attention: 'bf16_flash', variant: 'full', backend: be }).logits;
+    const fwd = (be: Backend, model: Model = m) => modelForward(model, ids, { precision: 'bf16', bf16Attention: 'bf16_flash', variant: 'full', backend: be }).logits;
     // warm-up (JIT, kernel compiles, worker start) and the checks: N threads bit-identical to 1,
     // and logits against the reference's where it runs
     t0 = performance.now();
@@ -201,22 +206,28 @@ if (!opt['no-model']) {
       console.log(`T ${T}: logits relative L2 vs the reference backend ${e.toExponential(2)}`);
       if (!(e <= 0.05)) throw new Error(`T ${T}: kernel logits differ from the reference (relative L2 ${e})`);
     }
-    console.log(`T ${T}: warm-up + checks ${ms(performance.now() - t0)}; 1 and ${threads} threads bit-identical`);
-    let ref = Infinity, k1 = Infinity, kN = Infinity;
+    if (m64) {
+      const l64 = fwd(many, m64);
+      for (let i = 0; i < l1.length; i++) if (!Object.is(l1[i], l64[i])) throw new Error(`T ${T}: logits[${i}] differ between float32 and float64 weight storage`);
+    }
+    console.log(`T ${T}: warm-up + checks ${ms(performance.now() - t0)}; 1 and ${threads} threads bit-identical${m64 ? ', float32 and float64 weight storage bit-identical' : ''}`);
+    let ref = Infinity, k1 = Infinity, kN = Infinity, k64 = Infinity;
     const torchBest = new Map<number, number>();
     let torchRss = NaN, torchVersion = '';
     for (let r = 0; r < reps; r++) {
       if (withRef) ref = Math.min(ref, time(() => fwd(referenceBackend)));
       k1 = Math.min(k1, time(() => fwd(one)));
       kN = Math.min(kN, time(() => fwd(many)));
+      if (m64) k64 = Math.min(k64, time(() => fwd(many, m64)));
       if (torchOk) {
         const t = torchOnce(T);
         for (const [n, v] of t.ms) torchBest.set(n, Math.min(torchBest.get(n) ?? Infinity, v));
         torchRss = t.rss;
         torchVersion = t.version;
       }
-      console.log(`T ${T}, round ${r + 1}/${reps}: ours ${ms(k1)} (1 thread), ${ms(kN)} (${threads}); torch ${[...torchBest].map(([n, v]) => `${ms(v)} (${n})`).join(', ') || 'n/a'}`);
+      console.log(`T ${T}, round ${r + 1}/${reps}: ours ${ms(k1)} (1 thread), ${ms(kN)} (${threads})${m64 ? `, ${ms(k64)} (${threads}, float64 weights)` : ''}; torch ${[...torchBest].map(([n, v]) => `${ms(v)} (${n})`).join(', ') || 'n/a'}`);
     }
+    if (m64) console.log(`T ${T}: weights in float64 ÷ float32 storage, ${threads} threads: ${(k64 / kN).toFixed(3)}× (${ms(k64)} vs ${ms(kN)})`);
     const rss = process.resourceUsage().maxRSS / 1024;
     const tq = (n: number) => torchBest.get(n);
     const ratio = (ours: number, n: number) => (tq(n) ? `${(ours / tq(n)!).toFixed(1)}×` : 'n/a');

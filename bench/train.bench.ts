@@ -5,7 +5,7 @@
 
 import { ByteTokenizer } from '../data/tokenizer.ts';
 import { defaultCorpus } from '../data/corpus.ts';
-import { modelLossGrad, randomInitModel, roundModel, policy } from '../reference/model/index.ts';
+import { holdIn, modelLossGrad, randomInitModel, roundModel } from '../reference/model/index.ts';
 import { tinyPreset } from '../train/presets.ts';
 import { packWindows } from '../train/trainer.ts';
 import { adamwStep, newAdamW, ADAMW_DEFAULTS } from '../train/adamw.ts';
@@ -19,13 +19,13 @@ const root = new URL('..', import.meta.url).pathname;
 const docs = defaultCorpus(root).slice(0, 40).map((r) => [tok.bos, ...tok.encode(r.text)]);
 const windows = packWindows(docs, { ...o, L });
 for (const precision of ['f32', 'bf16'] as const) {
-  const master = randomInitModel(o.model, 1, 'transformers');
+  const master = holdIn(randomInitModel(o.model, 1, 'transformers'), 'f32'); // f32 masters, as the trainer holds them
   const opt = newAdamW(master.params);
   const times: number[] = [];
   for (let s = 0; s < steps + 1; s++) {
     const w = windows[s % windows.length];
     const t0 = performance.now();
-    const work = precision === 'f32' ? master : roundModel(master, policy('bf16').act);
+    const work = precision === 'f32' ? master : roundModel(master, 'bf16');
     const labels = Array.from(w.targets, (t, i) => (w.lossMask[i] ? t : -100));
     const r = modelLossGrad(work, w.inputIds, labels, { precision, variant: w.maskVariant, docIds: w.docIds, positions: w.positionIds });
     adamwStep(master.params, r.grads, opt, 1e-3, ADAMW_DEFAULTS, Math.fround);

@@ -38,8 +38,8 @@ const O = {
   threads: THREADS,
 } satisfies Options;
 
-/** working bytes per parameter, at the least: the model at f64, f32 and bf16, and the file's copy */
-const DRIFT_BYTES_PER_PARAM = 28;
+/** working bytes per parameter, at the least: the model in float32 storage (4), rounded at f64 (8), f32 (4) and bf16 (4, float32 storage), and the file's copy (≥ 2) */
+const DRIFT_BYTES_PER_PARAM = 22;
 
 export function loadDriftModel(v: Record<string, string | boolean | undefined>): { model: Model; label: string } {
   if (v.checkpoint && v.random) throw new UsageError('give --checkpoint DIR or --random CONFIG, not both');

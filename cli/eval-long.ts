@@ -6,7 +6,7 @@ import { enumOption, intListOption, intOption, listOption, UsageError } from './
 import { getTokenizer } from '../data/tokenizer.ts';
 import { OpError } from '../io/errors.ts';
 import { makeSample, scoreSample, TASKS, type Task } from '../data/long-context.ts';
-import { modelForward, policy, PRECISIONS, roundModel, type Precision } from '../reference/model/index.ts';
+import { modelForward, PRECISIONS, roundModel, type Precision } from '../reference/model/index.ts';
 import { checkForwardFits, EVAL_BYTES_PER_PARAM, loadModelChecked, readCheckedConfig, resolveCheckpointDir } from '../train/checkpoint.ts';
 import { Progress } from '../io/progress.ts';
 
@@ -40,7 +40,7 @@ export const command: Command = {
     const dir = resolveCheckpointDir(v.checkpoint as string);
     checkForwardFits(readCheckedConfig(dir, EVAL_BYTES_PER_PARAM), Math.max(...lengths), `eval-long --lengths ${Math.max(...lengths)}`);
     const tok = getTokenizer(v.tokenizer as string | undefined);
-    const model = roundModel(loadModelChecked(dir, 'checkpoint'), policy(prec).act);
+    const model = roundModel(loadModelChecked(dir, 'checkpoint'), prec);
     if (model.config.vocabSize < tok.vocabSize) throw new OpError('BAD_ARGS', `the checkpoint's vocab_size ${model.config.vocabSize} is smaller than the tokenizer's ${tok.vocabSize}: give the --tokenizer it was trained with`);
     const progress = new Progress('eval-long', tasks.length * lengths.length * n);
     let done = 0;

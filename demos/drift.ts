@@ -8,7 +8,6 @@ import { writeFileAtomic } from '../io/lines.ts';
 import { linePlot, type PanelSpec, type Series } from '../io/svg-plot.ts';
 import { decompose, logitDeviation, shiftDeviation, type Decomposition, type DriftRun, type DriftStage, DRIFT_STAGES } from '../reference/drift.ts';
 import { roundModel, type Model } from '../reference/model/params.ts';
-import { policy } from '../reference/model/precision.ts';
 import { Rng } from '../reference/rng.ts';
 import { bf16Value } from '../reference/bf16.ts';
 import { ropeRotate, type RopeConfig, type RopePath } from '../reference/rope.ts';
@@ -33,7 +32,7 @@ export class ModelAtPrecisions {
   get(precision: DriftRun['precision']): Model {
     let m = this.cache.get(precision);
     if (!m) {
-      m = roundModel(this.base, policy(precision).act);
+      m = roundModel(this.base, precision);
       this.cache.set(precision, m);
     }
     return m;

@@ -185,7 +185,7 @@ export interface DriftMeasure {
  * of attentionScores, test/drift.test.ts).
  */
 export function measureDrift(base: Model, seqs: Int32Array[], delta2 = 16, delta1 = 0): DriftMeasure {
-  const m = roundModel(base, bf16Value);
+  const m = roundModel(base, 'bf16');
   const L = seqs[0].length;
   const per = new Float64Array(L);
   let D = 0;
@@ -444,7 +444,7 @@ export function eq5VsT(models: readonly Eq5Model[], o: Eq5Options): Eq5Result {
   for (let t = minT; t <= maxT; t *= 2) lengths.push(t);
   if (lengths.length < 2) throw new RangeError(`eq5VsT: maxT ${maxT} gives fewer than 2 lengths from ${minT}`);
   const fits = models.map((spec) => {
-    const m = roundModel(spec.model, bf16Value);
+    const m = roundModel(spec.model, 'bf16');
     const seqs = driftSequences(m.config.vocabSize, nSeqs, maxT, o.seed, spec.stream, spec.first);
     const rowErr = new Float64Array(maxT);
     const rowErr0 = new Float64Array(maxT);
@@ -672,7 +672,7 @@ export interface TaskScore {
 
 /** the long-context tasks on one model (bf16 forward, single document, full causal), greedy teacher-forced */
 export function scoreTasks(base: Model, tasks: readonly Task[], lengths: readonly number[], samples: number, seed: number): TaskScore[] {
-  const m = roundModel(base, bf16Value);
+  const m = roundModel(base, 'bf16');
   const tok = new ByteTokenizer();
   const out: TaskScore[] = [];
   for (const task of tasks)
@@ -701,7 +701,7 @@ export function scoreTasks(base: Model, tasks: readonly Task[], lengths: readonl
 
 /** mean next-token cross-entropy (nats; bf16 forward, full causal, logits in f64) over positions [0, split) and [split, T−1) */
 export function heldOutLoss(base: Model, seqs: Int32Array[], split: number): { inside: number; beyond: number } {
-  const m = roundModel(base, bf16Value);
+  const m = roundModel(base, 'bf16');
   let a = 0;
   let na = 0;
   let b = 0;

@@ -8,7 +8,7 @@ import { OpError } from '../io/errors.ts';
 import { packageRoot } from '../io/package-root.ts';
 import { alloc, intValues, type Tensor, elementValue } from '../io/tensor.ts';
 import { VARIANTS, type Variant } from '../reference/masks.ts';
-import { modelForward, modelLossGrad, parameterShapes, policy, roundModel, PRECISIONS, type Model, type Precision } from '../reference/model/index.ts';
+import { modelForward, modelLossGrad, parameterShapes, roundModel, PRECISIONS, type Model, type Precision } from '../reference/model/index.ts';
 import { loadModelChecked, resolveCheckpointDir } from '../train/checkpoint.ts';
 import { Rng } from '../reference/rng.ts';
 import { type ArgSpec, type GenCase, type Tolerance, registerOp } from './registry.ts';
@@ -41,7 +41,7 @@ export function modelFor(path: string, prec: Precision): Model {
   }
   let m = e.rounded.get(prec);
   if (!m) {
-    m = roundModel(e.model, policy(prec).act);
+    m = roundModel(e.model, prec);
     e.rounded.set(prec, m);
   }
   return m;

@@ -5,14 +5,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { bf16Value } from '../reference/bf16.ts';
 import { logitDeviation, shiftDeviation } from '../reference/drift.ts';
 import { roundModel } from '../reference/model/params.ts';
 import { loadModel } from '../train/model-files.ts';
 
 const here = new URL('./fixtures/drift/', import.meta.url).pathname;
 const fx = JSON.parse(readFileSync(here + 'drift.json', 'utf8'));
-const model = roundModel(loadModel(new URL('../checkpoints/drift_peaked', import.meta.url).pathname), bf16Value);
+const model = roundModel(loadModel(new URL('../checkpoints/drift_peaked', import.meta.url).pathname), 'bf16');
 const seqs = fx.input_ids.map((s: number[]) => Int32Array.from(s));
 const REL = 1e-12; // summation order of the metric itself (SPEC.md, drift contract)
 const close = (a: number, b: number) => Math.abs(a - b) <= REL * Math.abs(b) + 1e-15;

@@ -26,7 +26,6 @@ import {
 } from '../demos/experiments.ts';
 import { driftSequences, RUNS } from '../demos/drift.ts';
 import { compareSpread, logLogFit, spearman, std } from '../demos/stats.ts';
-import { bf16Value } from '../reference/bf16.ts';
 import { firstKeyLogitsAt, logitDeviation, scoresAt, type LayerScores } from '../reference/drift.ts';
 import { randomInitModel, roundModel, type Model } from '../reference/model/params.ts';
 import { train } from '../train/trainer.ts';
@@ -136,7 +135,7 @@ test('measureDrift: Eq. 5 from the score matrices equals logitDeviation; a rando
   const model = randomInitModel(config, 5, 'transformers');
   const seqs = driftSequences(config.vocabSize, 2, 24, 9);
   const d = measureDrift(model, seqs);
-  const want = logitDeviation(roundModel(model, bf16Value), seqs, 0, 16, RUNS['bf16 hf']).D_logit;
+  const want = logitDeviation(roundModel(model, 'bf16'), seqs, 0, 16, RUNS['bf16 hf']).D_logit;
   assert.ok(Math.abs(d.D_logit - want) <= 1e-12 * want, `${d.D_logit} vs ${want}`);
   assert.ok(d.mass / d.uniform < 1.2, `mass ${d.mass} vs uniform ${d.uniform}`);
   assert.ok(d.share > 0 && d.share < 1);
@@ -150,7 +149,7 @@ test('eq5VsT: D_logit from one window\'s prefixes equals Eq. 5 on the prefixes; 
   const r = eq5VsT([{ label: 'random', model: rand }, { label: 'fixture', model: fx! }], { seed: 3, maxT: 256, nSeqs: 1 });
   const seqs = driftSequences(config.vocabSize, 1, 256, 3);
   for (const [k, T] of [64, 128].entries()) {
-    const want = logitDeviation(roundModel(rand, bf16Value), seqs.map((s) => s.slice(0, T)), 0, 16, RUNS['bf16 hf']).D_logit;
+    const want = logitDeviation(roundModel(rand, 'bf16'), seqs.map((s) => s.slice(0, T)), 0, 16, RUNS['bf16 hf']).D_logit;
     assert.ok(Math.abs(r.models[0].D_logit[k] - want) <= 1e-12 * want, `T ${T}: ${r.models[0].D_logit[k]} vs ${want}`);
   }
   assert.equal(r.models[0].T, [64, 128, 256]);
@@ -161,7 +160,7 @@ test('eq5VsT: D_logit from one window\'s prefixes equals Eq. 5 on the prefixes; 
 });
 
 test('firstKeyAndRowChange: Eq. 5\'s columns equal firstKeyLogitsAt; layer 0\'s row change equals the one from scoresAt', () => {
-  const m = roundModel(driftFixtureModel()!, bf16Value);
+  const m = roundModel(driftFixtureModel()!, 'bf16');
   const [ids] = driftSequences(m.config.vocabSize, 1, 20, 4);
   const r = firstKeyAndRowChange(m, ids, 0, 16);
   const wa = firstKeyLogitsAt(m, ids, 0, RUNS['bf16 hf']);

@@ -53,7 +53,7 @@ function trainChild(out: string, killAt: number, resume: boolean, killIn = '', u
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
-const bits = (m: Map<string, Float64Array>) => [...m].map(([k, v]) => k + ':' + Buffer.from(Float64Array.from(v).buffer).toString('hex')).join('|');
+const bits = (m: Map<string, ArrayLike<number>>) => [...m].map(([k, v]) => k + ':' + Buffer.from(Float64Array.from(v).buffer).toString('hex')).join('|');
 /** what a run folder holds that is not a complete published checkpoint */
 const leftovers = (out: string) => readdirSync(out).filter((n) => n.endsWith('.tmp'));
 const stepFolders = (out: string) => readdirSync(out).filter((n) => /^step-/.test(n)).sort();
@@ -155,7 +155,7 @@ test('train: bad data, a bad --format, --out under a file, an existing run: one 
 });
 
 test('train / drift / eval-long: a config too big for the memory is refused before any work', () => {
-  // 8 bytes a parameter fit (config.json alone passes), training's ≥ 40 do not
+  // 8 bytes a parameter fit (config.json alone passes), training's ≥ 24 do not
   const hidden = 64;
   const vocab = Math.ceil(totalmem() / 16 / (2 * hidden));
   const cfg = join(tmp, 'big-config.json');

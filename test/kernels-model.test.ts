@@ -132,7 +132,7 @@ function stepTracksReference(kb: ReturnType<typeof kernelModelBackend>): void {
   });
   for (const [prec, bf16Attention] of [['f32', undefined], ['bf16', 'bf16_flash']] as const) {
     const pol = policy(prec);
-    const m = prec === 'f32' ? roundModel(randomInitModel(cfg, 5), Math.fround) : roundModel(randomInitModel(cfg, 5), bf16Value);
+    const m = prec === 'f32' ? roundModel(randomInitModel(cfg, 5), 'f32') : roundModel(randomInitModel(cfg, 5), 'bf16');
     const rng = new Rng(9);
     const T = 40;
     const ids = Int32Array.from({ length: T }, () => rng.int(0, 39));

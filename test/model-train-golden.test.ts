@@ -15,7 +15,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cloneModel, type Model } from '../reference/model/index.ts';
+import { cloneModel, holdIn, type Model } from '../reference/model/index.ts';
 import { loadModel } from '../train/model-files.ts';
 import { newAdamW, type AdamWConfig } from '../train/adamw.ts';
 import { optimizerStep } from '../train/trainer.ts';
@@ -62,7 +62,8 @@ interface Ours {
  * 2|g_i|·G), so the update m̂/(√v̂ + eps) by ≤ η·[Ḡ/(√v̂ + eps) + |m̂|·H_i / (2√v̂ (√v̂ + eps)²)].
  */
 function ours(run: Run, precision: 'f32' | 'f64', decayAll: boolean, sensitivity = false): Ours {
-  const model = cloneModel(base);
+  // masters held as the trainer holds them: float64 storage for f64, float32 for f32
+  const model = holdIn(cloneModel(base), precision);
   const opt = newAdamW(model.params);
   const adamw: AdamWConfig = { beta1: fx.adamw.beta1, beta2: fx.adamw.beta2, eps: fx.adamw.eps, weightDecay: fx.adamw.weight_decay, decayAll };
   const { beta1: b1, beta2: b2, eps } = adamw;

@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { modelLossGrad, policy, roundModel, parameterShapes } from '../reference/model/index.ts';
+import { modelLossGrad, roundModel, parameterShapes } from '../reference/model/index.ts';
 import { loadModel } from '../train/model-files.ts';
 import { maxAbs, maxDiff } from './norms.ts';
 
@@ -48,7 +48,7 @@ for (const name of FIXTURES) {
 
   for (const prec of ['f32', 'bf16'] as const) {
     test(`${name} ${prec}: error vs the f64 reference at most 2× (logits) / 3× (grads) transformers' own ${prec} error`, () => {
-      const m = roundModel(base, policy(prec).act);
+      const m = roundModel(base, prec);
       const r = modelLossGrad(m, fx.input_ids, fx.labels, { precision: prec, ...opts });
       const hf = fx.results[prec];
       const hfLogits = dec(hf.logits, hf.grad_dtype);

@@ -27,7 +27,7 @@ export function trainTestSetup(out: string): { docs: number[][]; opts: TrainOpti
   return { docs, opts };
 }
 
-const bits = (m: Map<string, Float64Array>) => [...m].map(([k, v]) => k + ':' + Buffer.from(Float32Array.from(v).buffer).toString('hex')).join('|');
+const bits = (m: Map<string, ArrayLike<number>>) => [...m].map(([k, v]) => k + ':' + Buffer.from(Float32Array.from(v).buffer).toString('hex')).join('|');
 
 test('lr schedule: linear warmup then cosine to 10% / constant', () => {
   const sc = { lr: 1, warmup: 4, total: 14, kind: 'cosine' as const };

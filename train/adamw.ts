@@ -6,6 +6,8 @@
 //   v ← v·β2 + (1 − β2)·g²
 //   p ← p − (lr / (1 − β1^t)) · m / (sqrt(v) / sqrt(1 − β2^t) + eps)
 
+import { zerosLike, type ParamValues } from '../reference/model/params.ts';
+
 export interface AdamWConfig {
   beta1: number;
   beta2: number;
@@ -18,12 +20,13 @@ export const ADAMW_DEFAULTS: AdamWConfig = { beta1: 0.9, beta2: 0.95, eps: 1e-8,
 
 export interface AdamWState {
   step: number;
-  m: Map<string, Float64Array>;
-  v: Map<string, Float64Array>;
+  /** the moments, held like their parameters (float32 storage for float32 masters: every value is rounded to float32) */
+  m: Map<string, ParamValues>;
+  v: Map<string, ParamValues>;
 }
 
-export function newAdamW(params: Map<string, Float64Array>): AdamWState {
-  const z = () => new Map([...params].map(([k, p]) => [k, new Float64Array(p.length)]));
+export function newAdamW(params: Map<string, ParamValues>): AdamWState {
+  const z = () => new Map([...params].map(([k, p]) => [k, zerosLike(p)]));
   return { step: 0, m: z(), v: z() };
 }
 
@@ -33,7 +36,7 @@ export function decays(name: string): boolean {
 }
 
 /** one AdamW step in place; `r` rounds to the master dtype (Math.fround for f32 masters) */
-export function adamwStep(params: Map<string, Float64Array>, grads: Map<string, Float64Array>, st: AdamWState, lr: number, cfg: AdamWConfig, r: (x: number) => number): void {
+export function adamwStep(params: Map<string, ParamValues>, grads: Map<string, ParamValues>, st: AdamWState, lr: number, cfg: AdamWConfig, r: (x: number) => number): void {
   st.step++;
   const t = st.step;
   const b1 = r(cfg.beta1);

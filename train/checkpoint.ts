@@ -17,9 +17,9 @@ import { basename, dirname, join } from 'node:path';
 import { OpError, oneLine } from '../io/errors.ts';
 import { writeFileAtomic } from '../io/lines.ts';
 import { readSafetensorsFile, writeSafetensorsFile } from '../io/safetensors.ts';
-import { floatValues, type AnyDType, type Tensor } from '../io/tensor.ts';
+import { type AnyDType, type Tensor } from '../io/tensor.ts';
 import { parameterCount, parameterShapes, type ModelConfig } from '../reference/model/config.ts';
-import { type Model } from '../reference/model/params.ts';
+import { storedValues, type Model, type ParamValues } from '../reference/model/params.ts';
 import { loadModel, readConfigFile, saveModel, tensorFromValues } from './model-files.ts';
 import type { AdamWState } from './adamw.ts';
 
@@ -199,15 +199,16 @@ export function loadCheckpoint(dir: string): Loaded {
   const optPath = join(dir, 'optimizer.safetensors');
   if (!existsSync(optPath)) throw new OpError('BAD_ARGS', `checkpoint ${dir}: no optimizer.safetensors (a model folder, not a training checkpoint)`);
   const f = readSafetensorsFile(optPath);
-  const m = new Map<string, Float64Array>();
-  const v = new Map<string, Float64Array>();
+  // the moments are held like the masters, in their dtype's storage
+  const m = new Map<string, ParamValues>();
+  const v = new Map<string, ParamValues>();
   for (const [name, shape] of parameterShapes(model.config)) {
     const a = f.tensors.get(`exp_avg.${name}`);
     const b = f.tensors.get(`exp_avg_sq.${name}`);
     if (!a || !b) throw new OpError('BAD_TENSOR', `checkpoint ${dir}: optimizer.safetensors lacks the moments of ${name}`);
     if (a.shape.join() !== shape.join() || b.shape.join() !== shape.join()) throw new OpError('BAD_TENSOR', `checkpoint ${dir}: optimizer.safetensors has the moments of ${name} in shape [${a.shape}], the model's is [${shape}]`);
-    m.set(name, floatValues(a));
-    v.set(name, floatValues(b));
+    m.set(name, storedValues(a));
+    v.set(name, storedValues(b));
   }
   const step = Number(f.metadata.step);
   if (!Number.isSafeInteger(step)) throw new OpError('BAD_TENSOR', `checkpoint ${dir}: optimizer.safetensors has no step`);
@@ -252,10 +253,14 @@ export function resolveCheckpointDir(path: string, flag = '--checkpoint'): strin
   throw new OpError('BAD_ARGS', `${flag} ${path}: no config.json (a model folder) and no latest.json (a train run folder)`);
 }
 
-/** working bytes per parameter, at the least: training holds float64 weights, gradients (two sets) and two AdamW moments */
-export const TRAIN_BYTES_PER_PARAM = 40;
-/** evaluation holds float64 weights, the file's copy and a rounded copy */
-export const EVAL_BYTES_PER_PARAM = 20;
+/**
+ * working bytes per parameter, at the least: training holds float32 masters (4), two float32
+ * AdamW moments (8), the float32 gradient sums (4) and one micro-batch's float64 gradients (8);
+ * bf16 adds its 4-byte work copy, f64 doubles the masters, moments and sums
+ */
+export const TRAIN_BYTES_PER_PARAM = 24;
+/** evaluation holds the weights in float32 storage (4), the file's copy (≥ 2) and the policy-rounded copy (4) */
+export const EVAL_BYTES_PER_PARAM = 10;
 
 const gib = (b: number) => `${(b / 2 ** 30).toPrecision(3)} GiB`;
 

@@ -1,5 +1,7 @@
 // Learning-rate schedules and global-norm gradient clipping.
 
+import type { ParamValues } from '../reference/model/params.ts';
+
 export type ScheduleKind = 'constant' | 'cosine';
 export interface Schedule {
   lr: number;
@@ -21,14 +23,14 @@ export function lrAt(s: number, sc: Schedule): number {
 }
 
 /** the global L2 norm of all gradients (accumulated in f64) */
-export function globalNorm(grads: Map<string, Float64Array>): number {
+export function globalNorm(grads: Map<string, ParamValues>): number {
   let s = 0;
   for (const g of grads.values()) for (let i = 0; i < g.length; i++) s += g[i] * g[i];
   return Math.sqrt(s);
 }
 
 /** scale gradients so their global norm is at most maxNorm (torch's clip_grad_norm_: coef = max/(norm+1e-6)); returns the norm before */
-export function clipGradNorm(grads: Map<string, Float64Array>, maxNorm: number, r: (x: number) => number): number {
+export function clipGradNorm(grads: Map<string, ParamValues>, maxNorm: number, r: (x: number) => number): number {
   const norm = globalNorm(grads);
   if (maxNorm > 0 && norm > maxNorm) {
     const coef = r(maxNorm / (norm + 1e-6));

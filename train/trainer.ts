@@ -18,8 +18,8 @@ import { packDocuments, type Layout, type PackVariant, type Window } from '../re
 import { Rng } from '../reference/rng.ts';
 import type { ModelConfig } from '../reference/model/config.ts';
 import { modelLossGrad } from '../reference/model/backward.ts';
-import { randomInitModel, roundModel, type Model } from '../reference/model/params.ts';
-import { policy, type Precision } from '../reference/model/precision.ts';
+import { holdIn, randomInitModel, roundModel, zerosLike, type Model, type ParamValues } from '../reference/model/params.ts';
+import type { Precision } from '../reference/model/precision.ts';
 import type { Variant } from '../reference/masks.ts';
 import { ADAMW_DEFAULTS, adamwStep, newAdamW, type AdamWConfig, type AdamWState } from './adamw.ts';
 import { clipGradNorm, lrAt, type Schedule, type ScheduleKind } from './schedule.ts';
@@ -131,7 +131,7 @@ export interface StepResult {
   gradNorm: number;
   tokens: number;
   /** the averaged, clipped gradients AdamW consumed */
-  grads: Map<string, Float64Array>;
+  grads: Map<string, ParamValues>;
 }
 
 /**
@@ -141,9 +141,12 @@ export interface StepResult {
  */
 export function optimizerStep(model: Model, opt: AdamWState, step: number, batches: readonly MicroBatch[], c: StepConfig): StepResult {
   const masterRound = c.precision === 'f64' ? (x: number) => x : Math.fround;
-  const pol = policy(c.precision);
-  const work = c.precision === 'f32' || c.precision === 'f64' ? model : roundModel(model, pol.act);
-  const acc = new Map([...model.params].map(([k, v]) => [k, new Float64Array(v.length)]));
+  // float64 masters in float32 storage would have every update rounded by the container
+  if (c.precision === 'f64')
+    for (const [k, p] of model.params) if (!(p instanceof Float64Array)) throw new RangeError(`optimizerStep: f64 masters must be held in float64 storage (holdIn(model, 'f64')); ${k} is a ${p.constructor.name}`);
+  const work = c.precision === 'f32' || c.precision === 'f64' ? model : roundModel(model, c.precision);
+  // gradients summed in the masters' storage (every sum is rounded to the master dtype)
+  const acc = new Map([...model.params].map(([k, v]) => [k, zerosLike(v)]));
   let lossSum = 0;
   let tokens = 0;
   for (const b of batches) {
@@ -192,7 +195,7 @@ export function train(docs: number[][], o: TrainOptions, resume: boolean, hooks:
       const diff = keys.map((k) => `${k}: ${JSON.stringify(had[k])} in the checkpoint, ${JSON.stringify(want[k])} now`).join('; ');
       throw new OpError('BAD_ARGS', `--resume: the options differ from the checkpoint's (${diff}); resume with the same options, or train into a new --out`);
     }
-    model = loaded.model;
+    model = holdIn(loaded.model, masterDtype);
     opt = loaded.opt;
     state = loaded.state;
     // metrics past the checkpoint belong to the interrupted run: drop them
@@ -209,7 +212,8 @@ export function train(docs: number[][], o: TrainOptions, resume: boolean, hooks:
     writeFileAtomic(metricsPath, kept.map((l) => l + '\n').join(''));
     log(`resumed from ${loaded.dir} at step ${state.step}`);
   } else {
-    model = randomInitModel(o.model, o.seed, 'transformers');
+    // masters held in their dtype's storage (float32 for f32 and bf16 runs)
+    model = holdIn(randomInitModel(o.model, o.seed, 'transformers'), masterDtype);
     opt = newAdamW(model.params);
     state = { step: 0, options: identity(o), losses: [], tokens: 0 };
     writeFileAtomic(metricsPath, '');

@@ -6,6 +6,7 @@
 
 import * as L from './layers.ts';
 import type { Policy } from './precision.ts';
+import type { ParamValues } from './params.ts';
 import { ropeApply, ropeApplyBackward, ropeCosSin, type RopeConfig } from '../rope.ts';
 import { attentionBackward, attentionForward } from '../attention.ts';
 import type { Variant } from '../masks.ts';
@@ -25,19 +26,19 @@ export interface AttentionOpts {
 
 export interface Backend {
   name: string;
-  linear(x: Float64Array, T: number, nIn: number, W: Float64Array, nOut: number, b: Float64Array | null, round: L.Round): Float64Array;
+  linear(x: Float64Array, T: number, nIn: number, W: ParamValues, nOut: number, b: ParamValues | null, round: L.Round): Float64Array;
   linearBackward(
     dy: Float64Array,
     x: Float64Array,
     T: number,
     nIn: number,
-    W: Float64Array,
+    W: ParamValues,
     nOut: number,
     hasBias: boolean,
     round: L.Round,
   ): { dx: Float64Array; dW: Float64Array; db: Float64Array | null };
-  rmsnorm(x: Float64Array, T: number, d: number, w: Float64Array, eps: number, pol: Policy): { out: Float64Array; rstd: Float64Array };
-  rmsnormBackward(dout: Float64Array, x: Float64Array, rstd: Float64Array, T: number, d: number, w: Float64Array, pol: Policy): { dx: Float64Array; dw: Float64Array };
+  rmsnorm(x: Float64Array, T: number, d: number, w: ParamValues, eps: number, pol: Policy): { out: Float64Array; rstd: Float64Array };
+  rmsnormBackward(dout: Float64Array, x: Float64Array, rstd: Float64Array, T: number, d: number, w: ParamValues, pol: Policy): { dx: Float64Array; dw: Float64Array };
   swiglu(gate: Float64Array, up: Float64Array, pol: Policy): { out: Float64Array; act: Float64Array };
   swigluBackward(dout: Float64Array, gate: Float64Array, up: Float64Array, act: Float64Array, pol: Policy): { dgate: Float64Array; dup: Float64Array };
   ropeCosSin(positions: ArrayLike<number>, cfg: RopeConfig): { cos: Float64Array; sin: Float64Array };

@@ -9,7 +9,7 @@ import type { RopeConfig } from '../rope.ts';
 import { getBackend, type AttentionOpts, type AttentionShape, type Backend } from './backend.ts';
 import type { ModelConfig } from './config.ts';
 import { embeddingForward } from './layers.ts';
-import type { Model } from './params.ts';
+import type { Model, ParamValues } from './params.ts';
 import { policy, type Policy, type Precision } from './precision.ts';
 
 export interface ForwardOptions {
@@ -113,12 +113,12 @@ export function fromHeads(x: Float64Array, T: number, H: number, D: number): Flo
   return out;
 }
 
-function param(m: Model, name: string): Float64Array {
+function param(m: Model, name: string): ParamValues {
   const p = m.params.get(name === P.lmHead && m.config.tieWordEmbeddings ? P.embed : name);
   if (!p) throw new Error(`model has no parameter ${name}`);
   return p;
 }
-const optParam = (m: Model, name: string): Float64Array | null => m.params.get(name) ?? null;
+const optParam = (m: Model, name: string): ParamValues | null => m.params.get(name) ?? null;
 
 /**
  * Run the model on one sequence of token ids. The parameters must already hold values of

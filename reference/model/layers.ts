@@ -1,10 +1,12 @@
 // The model's per-token layers, forward and backward: linear (matmul + optional bias),
 // RMSNorm, SwiGLU, embedding and cross-entropy. RoPE and attention live in
-// reference/rope.ts and reference/attention.ts. Row-major Float64Array values; every
+// reference/rope.ts and reference/attention.ts. Row-major Float64Array values (parameters
+// in their storage precision, reference/model/params.ts ParamValues); every
 // op result is rounded once by the policy's `act` (or `stat` for statistics), and each
 // dot product is accumulated exactly enough (float64) before that one rounding.
 
 import type { Policy } from './precision.ts';
+import type { ParamValues } from './params.ts';
 
 export type Round = (x: number) => number;
 
@@ -14,7 +16,7 @@ export type Round = (x: number) => number;
 // same bits as one-at-a-time loops.
 
 /** y[t,o] = round(Σ_i x[t,i]·W[o,i] + b[o]); W is [out, in] as torch.nn.Linear stores it */
-export function linearForward(x: Float64Array, T: number, nIn: number, W: Float64Array, nOut: number, b: Float64Array | null, round: Round): Float64Array {
+export function linearForward(x: Float64Array, T: number, nIn: number, W: ParamValues, nOut: number, b: ParamValues | null, round: Round): Float64Array {
   const y = new Float64Array(T * nOut);
   for (let t = 0; t < T; t++) {
     const xo = t * nIn;
@@ -61,7 +63,7 @@ export function linearBackward(
   x: Float64Array,
   T: number,
   nIn: number,
-  W: Float64Array,
+  W: ParamValues,
   nOut: number,
   hasBias: boolean,
   round: Round,
@@ -129,7 +131,7 @@ function roundInPlace(a: Float64Array, round: Round): void {
  * y = x·r rounded to the activation dtype, then out = weight·y (an activation op).
  * Returns rstd per row for the backward.
  */
-export function rmsnormForward(x: Float64Array, T: number, d: number, w: Float64Array, eps: number, pol: Policy): { out: Float64Array; rstd: Float64Array } {
+export function rmsnormForward(x: Float64Array, T: number, d: number, w: ParamValues, eps: number, pol: Policy): { out: Float64Array; rstd: Float64Array } {
   const out = new Float64Array(T * d);
   const rstd = new Float64Array(T);
   for (let t = 0; t < T; t++) {
@@ -160,7 +162,7 @@ export function rmsnormBackward(
   rstd: Float64Array,
   T: number,
   d: number,
-  w: Float64Array,
+  w: ParamValues,
   pol: Policy,
 ): { dx: Float64Array; dw: Float64Array } {
   const { act, stat } = pol;
@@ -219,7 +221,7 @@ export function swigluBackward(dout: Float64Array, gate: Float64Array, up: Float
 }
 
 // ------------------------------------------------------------------ embedding
-export function embeddingForward(ids: ArrayLike<number>, W: Float64Array, V: number, d: number): Float64Array {
+export function embeddingForward(ids: ArrayLike<number>, W: ParamValues, V: number, d: number): Float64Array {
   const out = new Float64Array(ids.length * d);
   for (let t = 0; t < ids.length; t++) {
     const id = ids[t];
