@@ -5,7 +5,7 @@
 
 import { ByteTokenizer } from '../data/tokenizer.ts';
 import { defaultCorpus } from '../data/corpus.ts';
-import { holdIn, modelLossGrad, randomInitModel, roundModel } from '../reference/model/index.ts';
+import { modelLossGrad, randomInitModel, roundModel } from '../reference/model/index.ts';
 import { tinyPreset } from '../train/presets.ts';
 import { packWindows } from '../train/trainer.ts';
 import { adamwStep, newAdamW, ADAMW_DEFAULTS } from '../train/adamw.ts';
@@ -19,7 +19,7 @@ const root = new URL('..', import.meta.url).pathname;
 const docs = defaultCorpus(root).slice(0, 40).map((r) => [tok.bos, ...tok.encode(r.text)]);
 const windows = packWindows(docs, { ...o, L });
 for (const precision of ['f32', 'bf16'] as const) {
-  const master = holdIn(randomInitModel(o.model, 1, 'transformers'), 'f32'); // f32 masters, as the trainer holds them
+  const master = randomInitModel(o.model, 1, 'transformers'); // f32 masters in float32 storage, as the trainer holds them
   const opt = newAdamW(master.params);
   const times: number[] = [];
   for (let s = 0; s < steps + 1; s++) {

@@ -36,9 +36,9 @@ const sameParams = (a: Map<string, ArrayLike<number>>, b: Map<string, ArrayLike<
 };
 const storages = (m: Model) => new Set([...m.params.values()].map((p) => p.constructor.name));
 
-test('roundModel holds each policy in its storage: f64 in float64, f32 and bf16 in float32', () => {
+test('randomInitModel holds float32 values in float32; roundModel holds each policy in its storage: f64 in float64, f32 and bf16 in float32', () => {
   const base = randomInitModel(cfg, 1);
-  assert.equal(storages(base), new Set(['Float64Array']));
+  assert.equal(storages(base), new Set(['Float32Array']));
   assert.equal(storages(roundModel(base, 'f64')), new Set(['Float64Array']));
   assert.equal(storages(roundModel(base, 'f32')), new Set(['Float32Array']));
   assert.equal(storages(roundModel(base, 'bf16')), new Set(['Float32Array']));
@@ -67,8 +67,8 @@ for (const precision of ['f32', 'bf16'] as const) {
 
 test('f32 training: masters, moments and gradient sums in float32 storage give the float64-storage run bit for bit', () => {
   const init = randomInitModel(cfg, 3, 'transformers');
-  const a = holdIn(cloneModel(init), 'f32');
-  const b = cloneModel(init);
+  const a = cloneModel(init);
+  const b = holdIn(init, 'f64');
   const optA = newAdamW(a.params);
   const optB = newAdamW(b.params);
   assert.ok(optA.m.values().next().value instanceof Float32Array, 'moments held like their float32 masters');
@@ -87,11 +87,11 @@ test('f32 training: masters, moments and gradient sums in float32 storage give t
 });
 
 test('the storage never rounds silently: holdIn refuses a non-float32 value, optimizerStep refuses f64 masters in float32', () => {
-  const m = randomInitModel(cfg, 4);
+  const m = holdIn(randomInitModel(cfg, 4), 'f64');
   const name = 'model.layers.1.mlp.up_proj.weight';
   m.params.get(name)![5] = 0.1; // not a float32 value
   assert.throws(() => holdIn(m, 'f32'), (e: Error) => e instanceof RangeError && e.message.includes(`${name}[5] = 0.1 is not a float32 value`));
-  const f32 = holdIn(randomInitModel(cfg, 4), 'f32');
+  const f32 = randomInitModel(cfg, 4);
   const batch: MicroBatch[] = [{ inputIds: ids, labels, variant: 'full', docIds }];
   const c = { precision: 'f64' as const, clip: 1, adamw: { beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1 }, schedule: { lr: 1e-3, warmup: 0, total: 1, kind: 'constant' as const } };
   assert.throws(() => optimizerStep(f32, newAdamW(f32.params), 0, batch, c), /f64 masters must be held in float64 storage/);

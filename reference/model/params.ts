@@ -68,8 +68,8 @@ export function modelFromTensors(config: ModelConfig, tensors: Map<string, Tenso
 export type InitScheme = 'pytorch' | 'transformers';
 
 /**
- * Seeded random parameters, float32-rounded (held as float64: the values of every policy's
- * masters; holdIn puts them in float32 storage).
+ * Seeded random parameters, float32 values, held in float32 storage (holdIn(m, 'f64') for
+ * float64 storage, e.g. to perturb them by less than a float32 step).
  * - 'pytorch' (default): PyTorch's module defaults — nn.Linear weight and bias
  *   U(−1/√fan_in, 1/√fan_in) (kaiming_uniform with a = √5), nn.Embedding N(0, 1),
  *   RMSNorm weight 1. This is the "random kaiming-uniform init" of the paper's Fig. 1.
@@ -83,7 +83,7 @@ export function randomInitModel(config: ModelConfig, seed: number, scheme: InitS
   parameterShapes(config).forEach(([name, shape], idx) => {
     const rng = new Rng((seed * 1000003 + idx * 7919) >>> 0);
     const n = shape.reduce((a, b) => a * b, 1);
-    const a = new Float64Array(n);
+    const a = new Float32Array(n); // every value below is Math.fround'ed: the container is exact
     const isNorm = name.endsWith('layernorm.weight') || name === 'model.norm.weight';
     const isEmbed = name === 'model.embed_tokens.weight';
     if (isNorm) a.fill(1);
