@@ -160,7 +160,7 @@ if (opt.sizes) {
     });
     const mm = roundModel(randomInitModel(c, 1, 'transformers'), 'bf16');
     const ids = Int32Array.from({ length: T }, () => rng.int(0, V - 1));
-    const f = (be: Backend) => modelForward(mm, ids, { precision: 'bf16', bf16Attention: 'bf16_flash', variant: 'full', backend: be });
+    const f = (be: Backend) => modelForward(mm, ids, { precision: 'bf16', bf16Attention: 'bf16_flash', variant: 'full', backend: be, keepActivations: false });
     const tr = best(() => f(referenceBackend)), tk = best(() => f(dflt)), tf = best(() => f(forcedOps));
     console.log(`| vocab ${V}, hidden ${hid}, T ${T} | ${ms(tr)} | ${ms(tk)} | ${(tr / tk).toFixed(2)}× | ${ms(tf)} | ${(tr / tf).toFixed(2)}× |`);
   }
@@ -194,7 +194,7 @@ if (!opt['no-model']) {
     const rng = new Rng(3);
     const ids = Int32Array.from({ length: T }, () => rng.int(0, cfg.vocabSize - 1));
     const withRef = T <= refMax;
-    const fwd = (be: Backend, model: Model = m) => modelForward(model, ids, { precision: 'bf16', bf16Attention: 'bf16_flash', variant: 'full', backend: be }).logits;
+    const fwd = (be: Backend, model: Model = m) => modelForward(model, ids, { precision: 'bf16', bf16Attention: 'bf16_flash', variant: 'full', backend: be, keepActivations: false }).logits;
     // warm-up (JIT, kernel compiles, worker start) and the checks: N threads bit-identical to 1,
     // and logits against the reference's where it runs
     t0 = performance.now();

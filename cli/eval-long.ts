@@ -50,7 +50,7 @@ export const command: Command = {
         let correct = 0;
         for (let i = 0; i < n; i++) {
           const s = makeSample(task, L, seed * 1000 + i, tok);
-          const f = modelForward(model, s.ids, { precision: prec });
+          const f = modelForward(model, s.ids, { precision: prec, keepActivations: false });
           if (scoreSample(s, f.logits, f.V)) correct++;
           progress.update(++done);
         }

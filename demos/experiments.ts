@@ -512,7 +512,7 @@ export function firstKeyAndRowChange(m: Model, ids: ArrayLike<number>, delta1: n
   const docIds = new Int32Array(T);
   const opts = { variant: 'full' as const, precision: policy('bf16').attention, exactQK: false };
   const shape = { Hq: cfg.numHeads, Hkv: cfg.numKvHeads, L: T, D };
-  const run = (delta: number) => modelForward(m, ids, { precision: 'bf16', positionOffset: delta, captureQK: true, rope: { path: BF16_HF.ropePath } }).qk!;
+  const run = (delta: number) => modelForward(m, ids, { precision: 'bf16', positionOffset: delta, captureQK: true, rope: { path: BF16_HF.ropePath }, keepActivations: false }).qk!;
   const qa = run(delta1);
   const qb = run(delta2);
   const cols = (qk: typeof qa) => qk.map(({ q, k }) => attentionLogitColumn(q, k, shape, docIds, opts, 0));
@@ -683,7 +683,7 @@ export function scoreTasks(base: Model, tasks: readonly Task[], lengths: readonl
       let len = 0;
       for (let i = 0; i < samples; i++) {
         const s = makeSample(task, length, seed * 1000 + i, tok);
-        const f = modelForward(m, s.ids, { precision: 'bf16' });
+        const f = modelForward(m, s.ids, { precision: 'bf16', keepActivations: false });
         if (scoreSample(s, f.logits, f.V)) right++;
         for (let t = s.answerStart; t < s.ids.length; t++) {
           const o = (t - 1) * f.V;
@@ -707,7 +707,7 @@ export function heldOutLoss(base: Model, seqs: Int32Array[], split: number): { i
   let b = 0;
   let nb = 0;
   for (const ids of seqs) {
-    const f = modelForward(m, ids, { precision: 'bf16' });
+    const f = modelForward(m, ids, { precision: 'bf16', keepActivations: false });
     for (let t = 0; t + 1 < ids.length; t++) {
       const o = t * f.V;
       let mx = -Infinity;

@@ -128,7 +128,7 @@ registerOp({
     const m = modelFor(args.checkpoint, args.precision);
     const x = ids(inp.input_ids, 'input_ids', m.config.vocabSize);
     if (!x.length) throw new OpError('BAD_TENSOR', 'model.forward: input_ids is empty');
-    const f = modelForward(m, x, { precision: args.precision, variant: args.variant as Variant, docIds: inp.doc_ids ? ids(inp.doc_ids, 'doc_ids') : undefined });
+    const f = modelForward(m, x, { precision: args.precision, variant: args.variant as Variant, docIds: inp.doc_ids ? ids(inp.doc_ids, 'doc_ids') : undefined, keepActivations: false });
     const logits = alloc('f32', [f.T, f.V]);
     logits.data.set(f.logits);
     return { logits };

@@ -56,6 +56,7 @@ function runAt(m: Model, ids: ArrayLike<number>, delta: number, run: DriftRun) {
     bf16Attention: run.bf16Attention,
     rope: { path: run.ropePath, exactStages: ropeExact },
     exactQK: exact.has('qk'),
+    keepActivations: false,
   });
   const cfg = m.config;
   const pol = policy(run.precision, { bf16Attention: run.bf16Attention });

@@ -14,6 +14,7 @@ export function modelBackward(m: Model, fwd: ForwardResult, dlogits: Float64Arra
   const { pol, backend: be, ropeCfg, cos, sin, docIds } = c;
   const { hiddenSize: d, numHeads: Hq, numKvHeads: Hkv, headDim: D, vocabSize: V, intermediateSize: I } = cfg;
   const T = fwd.T;
+  if (c.layers.length !== cfg.numLayers) throw new Error('modelBackward: the forward ran with keepActivations: false (inference); run it with the default to take gradients');
   const grads = new Map<string, Float64Array>();
   const get = (name: string) => m.params.get(name === P.lmHead && cfg.tieWordEmbeddings ? P.embed : name)!;
   const shape = { Hq, Hkv, L: T, D };

@@ -32,6 +32,12 @@ export interface ForwardOptions {
   rope?: Partial<Pick<RopeConfig, 'path' | 'exactStages'>>;
   /** accumulate QKᵀ exactly on the f32/bf16 attention paths (the drift decomposition's 'qk' stage) */
   exactQK?: boolean;
+  /**
+   * keep every layer's activations in the result's cache for modelBackward (default true);
+   * false for inference: a layer's activations are then garbage once the next layer has run
+   * (at the SmolLM2-135M shape and T 512 the kept ones take about 1.4 GB)
+   */
+  keepActivations?: boolean;
   backend?: Backend;
 }
 
@@ -64,6 +70,7 @@ export interface ForwardCache {
   ropeCfg: RopeConfig;
   cos: Float64Array;
   sin: Float64Array;
+  /** every layer's activations; empty when the forward ran with keepActivations: false */
   layers: LayerCache[];
   hFinal: Float64Array;
   hn: Float64Array;
@@ -171,7 +178,7 @@ export function modelForward(m: Model, inputIds: ArrayLike<number>, opts: Forwar
     const dn = be.linear(mm, T, I, p('mlp.down_proj.weight'), d, op('mlp.down_proj.bias'), pol.act);
     const h3 = new Float64Array(T * d);
     for (let i = 0; i < h3.length; i++) h3[i] = pol.act(h2[i] + dn[i]);
-    layers.push({ hIn, xn1, rstd1, q, k, v, attnOut, lse, o, h2, xn2, rstd2, gate, up, act, m: mm });
+    if (opts.keepActivations ?? true) layers.push({ hIn, xn1, rstd1, q, k, v, attnOut, lse, o, h2, xn2, rstd2, gate, up, act, m: mm });
     h = h3;
   }
   const { out: hn, rstd: rstdF } = be.rmsnorm(h, T, d, param(m, P.norm), eps, pol);

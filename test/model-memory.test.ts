@@ -1,13 +1,16 @@
-// Parameters held in their storage precision (reference/model/params.ts ParamValues; SPEC.md,
-// "Parameter storage"): float32 storage for f32 / bf16 / f16 weights gives the same numbers as
-// float64 storage everywhere they are read (forward, backward, kernels, optimizer, checkpoint
-// round trip), and the storage never rounds a value silently.
+// What the model holds in memory (SPEC.md, "Parameter storage"):
+// - parameters in their storage precision (reference/model/params.ts ParamValues): float32
+//   storage for f32 / bf16 / f16 weights gives the same numbers as float64 storage everywhere
+//   they are read (forward, backward, kernels, optimizer, checkpoint round trip), and the storage
+//   never rounds a value silently;
+// - an inference forward (keepActivations: false) keeps no layer's activations, and gives the
+//   same logits.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cloneModel, holdIn, modelForward, modelLossGrad, parseConfig, randomInitModel, roundModel, storedValues, type Model } from '../reference/model/index.ts';
+import { cloneModel, holdIn, modelBackward, modelForward, modelLossGrad, parseConfig, randomInitModel, roundModel, storedValues, type Model } from '../reference/model/index.ts';
 import { Rng } from '../reference/rng.ts';
 import { newAdamW } from '../train/adamw.ts';
 import { optimizerStep, type MicroBatch } from '../train/trainer.ts';
@@ -121,6 +124,18 @@ test('a checkpoint loads F32 and BF16 tensors into float32 storage, F64 into flo
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('keepActivations: false keeps no layer activations, gives the same logits and q/k, and modelBackward refuses it', () => {
+  const m = roundModel(randomInitModel(cfg, 6), 'bf16');
+  const o = { precision: 'bf16' as const, variant: 'anchor' as const, docIds, captureQK: true };
+  const full = modelForward(m, ids, o);
+  const lean = modelForward(m, ids, { ...o, keepActivations: false });
+  assert.is(full.cache.layers.length, cfg.numLayers);
+  assert.is(lean.cache.layers.length, 0);
+  sameBits(lean.logits, full.logits, 'logits');
+  lean.qk!.forEach((x, l) => sameBits(x.k, full.qk![l].k, `layer ${l} k`));
+  assert.throws(() => modelBackward(m, lean, new Float64Array(lean.logits.length)), /keepActivations: false/);
 });
 
 test.after(async () => closeBackends());
