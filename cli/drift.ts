@@ -3,7 +3,7 @@
 
 import { statOrNull } from '../data/corpus.ts';
 import type { Command, Options } from './main.ts';
-import { BACKEND, THREADS, useModelBackend } from './model-backend.ts';
+import { ATTENTION, BACKEND, bf16AttentionOption, THREADS, useModelBackend } from './model-backend.ts';
 import { enumOption, intListOption, intOption, listOption, UsageError, wordArgument } from './main.ts';
 import { Progress } from '../io/progress.ts';
 import { tinyPreset } from '../train/presets.ts';
@@ -16,7 +16,6 @@ import type { DriftRun } from '../reference/drift.ts';
 
 const INITS = ['pytorch', 'transformers'] as const;
 const METRICS = ['shift', 'logit'] as const;
-const ATTENTIONS = ['eager', 'flash'] as const;
 
 const O = {
   checkpoint: { type: 'string', placeholder: 'DIR', description: "a model folder (config.json + model.safetensors), or a train run folder (its newest checkpoint)" },
@@ -32,7 +31,7 @@ const O = {
   delta2: { type: 'string', placeholder: 'N', description: 'the reference shift Δ2 (integer ≥ 0)', default: 16 },
   lengths: { type: 'string', placeholder: 'LIST', description: 'logit: the sequence lengths T, comma-separated', default: [64, 128, 256, 512] },
   metric: { type: 'string', placeholder: METRICS.join('|'), description: 'decompose: the metric split by rounding stage (Eq. 4 shift or Eq. 5 logit)', default: 'shift' as const },
-  attention: { type: 'string', placeholder: ATTENTIONS.join('|'), description: 'bf16 attention: eager (transformers eager: bf16 logits and P) or flash (f32 logits, bf16 P)', default: 'eager' as const },
+  attention: ATTENTION,
   out: { type: 'string', placeholder: 'DIR', description: 'the folder the SVG plots are written to', default: 'drift-out' },
   backend: BACKEND,
   threads: THREADS,
@@ -86,8 +85,8 @@ export const command: Command = {
     const T = intOption(v.len, 'len', O.len.default, 2);
     const docs = intOption(v.docs, 'docs', O.docs.default, 1);
     const docIdsFor = (len: number) => (variant === 'full' ? undefined : docIdsFromLengths(split(len - (variant === 'anchor' ? 1 : 0), docs), variant === 'anchor'));
-    const attention = enumOption(v.attention, 'attention', ATTENTIONS, O.attention.default);
-    const bf16Attention = attention === 'flash' ? 'bf16_flash' : 'bf16_eager';
+    const bf16Attention = bf16AttentionOption(v.attention);
+    const attention = bf16Attention === 'bf16_flash' ? 'flash' : 'eager';
     const runs: Record<string, DriftRun> = Object.fromEntries(runNames.map((n) => [n, { ...RUNS[n], variant, docIds: docIdsFor(T), bf16Attention }]));
     const seed = intOption(v.seed, 'seed', O.seed.default);
     const nSeqs = intOption(v.seqs, 'seqs', O.seqs.default, 1);

@@ -5,7 +5,7 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { statOrNull } from '../data/corpus.ts';
 import { join } from 'node:path';
 import type { Command, Options } from './main.ts';
-import { BACKEND, THREADS, useModelBackend } from './model-backend.ts';
+import { ATTENTION, BACKEND, bf16AttentionOption, THREADS, useModelBackend } from './model-backend.ts';
 import { enumOption, intOption, numberOption, UsageError } from './main.ts';
 import { info } from '../io/progress.ts';
 import { loadDocuments, type DataFormat } from '../data/docs.ts';
@@ -52,6 +52,7 @@ const O = {
   seed: { type: 'string', placeholder: 'S', description: 'seed of the initialisation and the data order (integer ≥ 0)', default: P.seed },
   'checkpoint-every': { type: 'string', placeholder: 'N', description: 'write a checkpoint every N steps, and at the end (≥ 1)', default: P.checkpointEvery },
   resume: { type: 'boolean', description: 'continue the run in --out from its latest checkpoint (the same options needed)' },
+  attention: ATTENTION,
   backend: BACKEND,
   threads: THREADS,
 } satisfies Options;
@@ -62,13 +63,14 @@ export const command: Command = {
     'anchor-oracle train --preset tiny [--out DIR] [--data FILE --format raw_json|tokenized] [--tokenizer DIR] [--config config.json]\n' +
     '    [--precision f32|bf16|f64] [--variant anchor|full|intra_doc|intra_doc_reset|anchor_tag|interleaved] [--layout flex|flash]\n' +
     '    [--steps N] [--seq-len L] [--accum N] [--lr X] [--warmup N] [--schedule cosine|constant] [--clip X] [--weight-decay X] [--decay-all]\n' +
-    '    [--seed S] [--checkpoint-every N] [--resume] [--backend reference|webasm|cpu] [--threads N]',
+    '    [--seed S] [--checkpoint-every N] [--resume] [--attention eager|flash] [--backend reference|webasm|cpu] [--threads N]',
   options: O,
   examples: [
     'anchor-oracle train --preset tiny',
     'anchor-oracle train --preset tiny --steps 20 --seq-len 64 --variant intra_doc --layout flash --out out/small',
     'anchor-oracle train --preset tiny --out out/small --resume',
     'anchor-oracle train --config config.json --data rows.jsonl --format tokenized --tokenizer tok/ --precision bf16',
+    'anchor-oracle train --preset tiny --precision bf16 --attention flash --backend webasm --out out/flash',
   ],
   async run(v) {
     useModelBackend(v.backend as string | undefined, v.threads);
@@ -97,6 +99,10 @@ export const command: Command = {
     o.clip = numberOption(v.clip, 'clip', o.clip, { min: 0 });
     o.adamw.weightDecay = numberOption(v['weight-decay'], 'weight-decay', o.adamw.weightDecay, { min: 0 });
     if (v['decay-all']) o.adamw.decayAll = true; // decay norms and biases too (the paper's DeepSpeed AdamW)
+    if (bf16AttentionOption(v.attention) === 'bf16_flash') {
+      if (o.precision !== 'bf16') throw new UsageError(`--attention flash is a bf16 attention path; give it with --precision bf16 (got --precision ${o.precision})`);
+      o.bf16Attention = 'bf16_flash';
+    }
     const tok = getTokenizer(v.tokenizer as string | undefined);
     if (v.config) o.model = readConfigOption(v.config as string);
     checkModelFits(o.model, TRAIN_BYTES_PER_PARAM, v.config ? `--config ${v.config}` : 'the tiny preset');
@@ -110,7 +116,7 @@ export const command: Command = {
       console.error(s);
     });
     if (!docs.length) throw new OpError('BAD_ARGS', `--data ${v.data ?? '(the default corpus)'}: no usable document${skipped ? ' (every row was skipped, see above)' : ''}; give ${format === 'raw_json' ? 'JSON Lines rows {"text": "..."}' : 'tokenized rows {"input_ids": [...], "source": [...]}'}, or the right --format`);
-    info(`train: ${docs.length} documents, ${docs.reduce((a, d) => a + d.length, 0)} tokens; model ${o.model.architecture} d=${o.model.hiddenSize} layers=${o.model.numLayers} heads=${o.model.numHeads}/${o.model.numKvHeads}; L=${o.L} ${o.precision} ${o.variant}/${o.layout}`);
+    info(`train: ${docs.length} documents, ${docs.reduce((a, d) => a + d.length, 0)} tokens; model ${o.model.architecture} d=${o.model.hiddenSize} layers=${o.model.numLayers} heads=${o.model.numHeads}/${o.model.numKvHeads}; L=${o.L} ${o.precision}${o.bf16Attention ? ' (flash attention)' : ''} ${o.variant}/${o.layout}`);
     const r = train(docs, o, Boolean(v.resume), { log: info });
     const first = r.losses.slice(0, 10);
     const last = r.losses.slice(-10);

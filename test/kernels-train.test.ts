@@ -1,7 +1,8 @@
 // Training through the kernel Backend (kernels/model-backend.ts, webasm): a few optimizer steps
 // of a tiny model track the reference backend within the kernel contract (SPEC.md, "Kernels":
 // per-step loss within the policy's activation rounding, weights' update within a fraction of
-// its size), and `drift shift --backend webasm` runs end to end.
+// its size), and `drift shift --backend webasm` and `train --attention flash --backend webasm`
+// run end to end.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -13,9 +14,7 @@ import { cloneModel } from '../reference/model/index.ts';
 import { randomInitModel, roundModel } from '../reference/model/params.ts';
 import { referenceBackend, setBackend, type Backend } from '../reference/model/backend.ts';
 import { Rng } from '../reference/rng.ts';
-import { ADAMW_DEFAULTS, adamwStep, newAdamW } from '../train/adamw.ts';
-import { clipGradNorm } from '../train/schedule.ts';
-import { modelLossGrad } from '../reference/model/backward.ts';
+import { ADAMW_DEFAULTS, newAdamW } from '../train/adamw.ts';
 import { optimizerStep, type MicroBatch } from '../train/trainer.ts';
 import { ALWAYS_KERNELS, kernelModelBackend } from '../kernels/model-backend.ts';
 import { closeBackends } from '../kernels/runtime.ts';
@@ -41,8 +40,8 @@ function batches(seed: number): MicroBatch[] {
 for (const precision of ['f32', 'bf16'] as const) {
   test(`${STEPS} training steps (${precision}) through the webasm kernel Backend track the reference`, () => {
     const m0 = roundModel(randomInitModel(cfg, 3), 'f32');
-    // the trainer's step (f32: optimizerStep itself; bf16: the same step with the flash attention
-    // path, which the kernels implement, instead of the trainer's default eager one)
+    // the trainer's step, optimizerStep, with the flash attention path for bf16 (train
+    // --attention flash: the path the kernels implement; the default eager one stays the reference's)
     // count the kernel attention calls: the run must go through them, not the reference fallback
     // the tiny model's ops are below KERNEL_MIN_WORK: forced onto the kernels, the linears kept on
     // the reference (the update guard below is for these ops; the linears' run is the third one)
@@ -64,19 +63,12 @@ for (const precision of ['f32', 'bf16'] as const) {
       const m = cloneModel(m0);
       const opt = newAdamW(m.params);
       const losses = batches(7).map((b, s) => {
-        if (precision === 'f32') {
-          setBackend(be);
-          try {
-            return optimizerStep(m, opt, s, [b], { precision, clip: 1, adamw: ADAMW_DEFAULTS, schedule: { lr: 1e-3, warmup: 0, total: STEPS, kind: 'constant' } }).loss;
-          } finally {
-            setBackend(referenceBackend);
-          }
+        setBackend(be);
+        try {
+          return optimizerStep(m, opt, s, [b], { precision, bf16Attention: 'bf16_flash', clip: 1, adamw: ADAMW_DEFAULTS, schedule: { lr: 1e-3, warmup: 0, total: STEPS, kind: 'constant' } }).loss;
+        } finally {
+          setBackend(referenceBackend);
         }
-        const r = modelLossGrad(roundModel(m, 'bf16'), b.inputIds, b.labels, { precision, variant: b.variant, docIds: b.docIds, bf16Attention: 'bf16_flash', backend: be });
-        const g = new Map([...r.grads].map(([k, x]) => [k, Float64Array.from(x, Math.fround)]));
-        clipGradNorm(g, 1, Math.fround);
-        adamwStep(m.params, g, opt, 1e-3, ADAMW_DEFAULTS, Math.fround);
-        return r.loss;
       });
       return { m, losses };
     });
@@ -117,6 +109,32 @@ test('CLI: drift shift --backend webasm runs and prints the shift table', () => 
     const bad = spawnSync(process.execPath, [join(root, 'bin/anchor-oracle.js'), 'drift', 'shift', '--random', 'tiny', '--backend', 'vulkan'], { encoding: 'utf8', cwd: dir });
     assert.is(bad.status, 2);
     assert.match(bad.stderr, /--backend must be one of reference, webasm, cpu/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('CLI: train --precision bf16 --attention flash --backend webasm trains and resumes; --attention flash needs bf16', () => {
+  const root = new URL('..', import.meta.url).pathname;
+  const dir = mkdtempSync(join(tmpdir(), 'anchor-train-flash-'));
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(root, 'bin/anchor-oracle.js'), 'train', '--preset', 'tiny', '--seq-len', '32', '--out', join(dir, 'run'), ...args], { encoding: 'utf8', cwd: dir });
+  try {
+    const flash = ['--precision', 'bf16', '--attention', 'flash', '--backend', 'webasm', '--threads', '1'];
+    const r = cli('--steps', '2', ...flash);
+    assert.is(r.status, 0, r.stderr);
+    assert.match(r.stderr, /bf16 \(flash attention\)/);
+    assert.match(r.stdout, /^steps 2,/m);
+    // the attention path is part of the run's identity: resuming without it is refused, with it goes on
+    const other = cli('--steps', '3', '--precision', 'bf16', '--resume');
+    assert.is(other.status, 2, other.stderr);
+    assert.match(other.stderr, /options differ.*bf16Attention: "bf16_flash" in the checkpoint, not set now/);
+    const more = cli('--steps', '3', ...flash, '--resume');
+    assert.is(more.status, 0, more.stderr);
+    assert.match(more.stdout, /^steps 3,/m);
+    const bad = cli('--steps', '1', '--precision', 'f32', '--attention', 'flash');
+    assert.is(bad.status, 2);
+    assert.match(bad.stderr, /--attention flash is a bf16 attention path; give it with --precision bf16 \(got --precision f32\)/);
+    assert.not.match(bad.stderr, /^\s+at /m);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -44,6 +44,12 @@ export interface TrainOptions {
   /** BOS id (the anchor) and the domain tag id for anchor_tag */
   bos: number;
   tag?: number;
+  /**
+   * the bf16 attention path: absent for transformers' eager attention (the default; absent, not
+   * 'bf16_eager', so a run's identity is what it was before this option), 'bf16_flash' for f32
+   * logits and bf16 P (what the kernels run). Only with precision bf16.
+   */
+  bf16Attention?: 'bf16_flash';
 }
 
 export interface TrainHooks {
@@ -119,6 +125,8 @@ export interface MicroBatch {
 }
 export interface StepConfig {
   precision: Precision;
+  /** the bf16 attention path (default bf16_eager) */
+  bf16Attention?: 'bf16_eager' | 'bf16_flash';
   clip: number;
   adamw: AdamWConfig;
   schedule: Schedule;
@@ -150,7 +158,7 @@ export function optimizerStep(model: Model, opt: AdamWState, step: number, batch
   let lossSum = 0;
   let tokens = 0;
   for (const b of batches) {
-    const r = modelLossGrad(work, b.inputIds, b.labels, { precision: c.precision, variant: b.variant, docIds: b.docIds, positions: b.positions });
+    const r = modelLossGrad(work, b.inputIds, b.labels, { precision: c.precision, bf16Attention: c.bf16Attention, variant: b.variant, docIds: b.docIds, positions: b.positions });
     lossSum += r.loss;
     tokens += b.inputIds.length;
     for (const [k, g] of r.grads) {
@@ -192,7 +200,8 @@ export function train(docs: number[][], o: TrainOptions, resume: boolean, hooks:
     const had = loaded.state.options;
     if (JSON.stringify(want) !== JSON.stringify(had)) {
       const keys = [...new Set([...Object.keys(want), ...Object.keys(had)])].filter((k) => JSON.stringify(want[k]) !== JSON.stringify(had[k]));
-      const diff = keys.map((k) => `${k}: ${JSON.stringify(had[k])} in the checkpoint, ${JSON.stringify(want[k])} now`).join('; ');
+      const show = (x: unknown) => (x === undefined ? 'not set' : JSON.stringify(x));
+      const diff = keys.map((k) => `${k}: ${show(had[k])} in the checkpoint, ${show(want[k])} now`).join('; ');
       throw new OpError('BAD_ARGS', `--resume: the options differ from the checkpoint's (${diff}); resume with the same options, or train into a new --out`);
     }
     model = holdIn(loaded.model, masterDtype);
@@ -235,7 +244,7 @@ export function train(docs: number[][], o: TrainOptions, resume: boolean, hooks:
       batches.push({ inputIds: w.inputIds, labels: Array.from(w.targets, (t, i) => (w.lossMask[i] ? t : -100)), variant: w.maskVariant, docIds: w.docIds, positions: w.positionIds });
     }
     const schedule: Schedule = { lr: o.lr, warmup: o.warmup, total: o.steps, kind: o.schedule };
-    const { loss, lr, gradNorm, tokens } = optimizerStep(model, opt, state.step, batches, { precision: o.precision, clip: o.clip, adamw: o.adamw, schedule });
+    const { loss, lr, gradNorm, tokens } = optimizerStep(model, opt, state.step, batches, { precision: o.precision, bf16Attention: o.bf16Attention, clip: o.clip, adamw: o.adamw, schedule });
     state.step++;
     state.tokens += tokens;
     state.losses.push(loss);
