@@ -25,6 +25,7 @@ import { modelForward } from '../reference/model/forward.ts';
 import { holdIn, randomInitModel, roundModel, type Model } from '../reference/model/params.ts';
 import { referenceBackend, type Backend } from '../reference/model/backend.ts';
 import { Rng } from '../reference/rng.ts';
+import { relativeL2 } from '../reference/norms.ts';
 import { ropeCosSin } from '../reference/rope.ts';
 import { ALWAYS_KERNELS, KERNEL_MIN_WORK, kernelModelBackend } from '../kernels/model-backend.ts';
 import { policy } from '../reference/model/precision.ts';
@@ -51,14 +52,6 @@ const threads = Number(opt.threads);
 const root = new URL('..', import.meta.url).pathname;
 const reps = Number(opt.reps);
 const ms = (x: number) => (x < 10 ? `${x.toFixed(2)} ms` : `${x.toFixed(0)} ms`);
-const relL2 = (a: ArrayLike<number>, b: ArrayLike<number>) => {
-  let num = 0, den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num += (a[i] - b[i]) ** 2;
-    den += b[i] ** 2;
-  }
-  return Math.sqrt(num / den);
-};
 const time = (fn: () => unknown) => {
   const t = performance.now();
   fn();
@@ -83,12 +76,12 @@ if (opt.sizes) {
     const W = Float64Array.from({ length: nOut * nIn }, () => bf16Value(rng.normal() * 0.05));
     const want = referenceBackend.linear(x, t, nIn, W, nOut, null, bf16Value);
     const got = forced.linear(x, t, nIn, W, nOut, null, bf16Value); // compiles this shape
-    const e = relL2(got, want);
+    const e = relativeL2(got, want);
     if (!(e <= 2 ** -7)) throw new Error(`linear ${t}×${nIn}→${nOut}: kernel vs reference relative L2 ${e}`);
     const dy = Float64Array.from({ length: t * nOut }, () => bf16Value(rng.normal()));
     const wantB = referenceBackend.linearBackward(dy, x, t, nIn, W, nOut, false, bf16Value);
     const gotB = forced.linearBackward(dy, x, t, nIn, W, nOut, false, bf16Value);
-    const eb = Math.max(relL2(gotB.dx, wantB.dx), relL2(gotB.dW, wantB.dW));
+    const eb = Math.max(relativeL2(gotB.dx, wantB.dx), relativeL2(gotB.dW, wantB.dW));
     if (!(eb <= 2 ** -7)) throw new Error(`linear backward ${t}×${nIn}→${nOut}: kernel vs reference relative L2 ${eb}`);
     const n = Math.max(3, Math.min(200, Math.round(2e7 / (t * nIn * nOut))));
     let tr = Infinity, tk = Infinity, br = Infinity, bk = Infinity;
@@ -202,7 +195,7 @@ if (!opt['no-model']) {
     const lN = fwd(many);
     for (let i = 0; i < l1.length; i++) if (!Object.is(l1[i], lN[i])) throw new Error(`T ${T}: logits[${i}] differ between 1 and ${threads} threads`);
     if (withRef) {
-      const e = relL2(l1, fwd(referenceBackend));
+      const e = relativeL2(l1, fwd(referenceBackend));
       console.log(`T ${T}: logits relative L2 vs the reference backend ${e.toExponential(2)}`);
       if (!(e <= 0.05)) throw new Error(`T ${T}: kernel logits differ from the reference (relative L2 ${e})`);
     }

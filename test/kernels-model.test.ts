@@ -8,6 +8,7 @@ import { bf16Value } from '../reference/bf16.ts';
 import { crossEntropy, rmsnormForward, swigluForward } from '../reference/model/layers.ts';
 import { policy, type Precision } from '../reference/model/precision.ts';
 import { Rng } from '../reference/rng.ts';
+import { relativeL2 } from '../reference/norms.ts';
 import { crossEntropyPlan, rmsnormPlan, runPlan, swigluPlan } from '../kernels/ops.ts';
 import { closeBackends, openBackend, openBackendSync, probeBackends, type KernelBackend } from '../kernels/runtime.ts';
 import { ALWAYS_KERNELS, KERNEL_MIN_WORK, kernelModelBackend, PARALLEL_MIN_WORK } from '../kernels/model-backend.ts';
@@ -144,15 +145,7 @@ function stepTracksReference(kb: ReturnType<typeof kernelModelBackend>): void {
     // the contract: relative loss difference within the policy's activation rounding (f32: 1e-5, bf16: 2^-6)
     const tol = prec === 'f32' ? 1e-5 : 2 ** -6;
     assert.ok(Math.abs(k.loss - r.loss) <= tol * Math.abs(r.loss), `${prec}: loss ${k.loss} vs reference ${r.loss}`);
-    let num = 0, den = 0;
-    for (const [name, g] of r.grads) {
-      const h = k.grads.get(name)!;
-      for (let i = 0; i < g.length; i++) {
-        num += (h[i] - g[i]) ** 2;
-        den += g[i] ** 2;
-      }
-    }
-    const rel = Math.sqrt(num / den);
+    const rel = relativeL2(k.grads, r.grads);
     assert.ok(rel <= (prec === 'f32' ? 1e-4 : 0.05), `${prec}: gradient relative L2 difference ${rel}`);
     void pol;
   }
