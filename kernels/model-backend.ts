@@ -144,12 +144,14 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
       return transposeTiled(yT, nOut, T, new Float64Array(T * nOut), b ? (v, o) => round(v + b[o]) : undefined);
     },
     // dx [T, nIn] = dy [T, nOut] · W [nOut, nIn] (sum over o in order), dW [nOut, nIn] = dyᵀ · x
-    // (sum over t in order): float32 sums rounded once by the kernel; db = round(Σ_t dy) in f64
+    // (sum over t in order): float32 sums rounded once by the kernel, dW returned in float32
+    // storage; db = round(Σ_t dy) in f64
     linearBackward(dy, x, T, nIn, W, nOut, hasBias, round) {
       const act = roundOf(round);
       if (!act || T * nIn * nOut < minWork.linear) return referenceBackend.linearBackward(dy, x, T, nIn, W, nOut, hasBias, round);
       const dx = f64(mm(dy, W, T, nOut, nIn, act));
-      const dW = f64(mm(transpose(dy, T, nOut, operand('a', nOut, T, nIn)), x, nOut, T, nIn, act));
+      // dW stays float32 (its values are the policy dtype's; a copy: mm's result may be a reused buffer)
+      const dW = mm(transpose(dy, T, nOut, operand('a', nOut, T, nIn)), x, nOut, T, nIn, act).slice();
       let db: Float64Array | null = null;
       if (hasBias) {
         db = new Float64Array(nOut);

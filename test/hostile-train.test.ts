@@ -155,7 +155,7 @@ test('train: bad data, a bad --format, --out under a file, an existing run: one 
 });
 
 test('train / drift / eval-long: a config too big for the memory is refused before any work', () => {
-  // 8 bytes a parameter fit (config.json alone passes), training's ≥ 24 do not
+  // 8 bytes a parameter fit (config.json alone passes), training's ≥ 20 do not
   const hidden = 64;
   const vocab = Math.ceil(totalmem() / 16 / (2 * hidden));
   const cfg = join(tmp, 'big-config.json');

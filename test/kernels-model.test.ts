@@ -187,8 +187,8 @@ test('kernel Backend linear with a bias (webasm, cpu; forced on the kernel): for
       const dy = Float64Array.from({ length: T * nOut }, () => round(rng.normal()));
       const ulp = prec === 'f32' ? 2 ** -23 : 2 ** -7;
       // float32 sums of ≤ 23 terms: a few f32 ulps of Σ|terms| plus the one act rounding
-      const close = (got: Float64Array, want: Float64Array, scale: number, what: string) =>
-        got.forEach((g, i) => assert.ok(Math.abs(g - want[i]) <= 2 * ulp * Math.abs(want[i]) + 64 * 2 ** -24 * scale, `${name} ${prec} ${what}[${i}] ${g} vs ${want[i]}`));
+      const close = (got: ArrayLike<number>, want: ArrayLike<number>, scale: number, what: string) =>
+        Array.from(got).forEach((g, i) => assert.ok(Math.abs(g - want[i]) <= 2 * ulp * Math.abs(want[i]) + 64 * 2 ** -24 * scale, `${name} ${prec} ${what}[${i}] ${g} vs ${want[i]}`));
       close(kb.linear(x, T, nIn, W, nOut, b, round), referenceBackend.linear(x, T, nIn, W, nOut, b, round), 10, 'y');
       const got = kb.linearBackward(dy, x, T, nIn, W, nOut, true, round);
       const want = referenceBackend.linearBackward(dy, x, T, nIn, W, nOut, true, round);
@@ -225,7 +225,7 @@ test('kernel Backend linears on worker threads (webasm, cpu): bit-identical to o
       const x = Float64Array.from({ length: T * nIn }, () => round(rng.normal() * 2 ** rng.int(-8, 8)));
       const W = Float64Array.from({ length: nOut * nIn }, () => round(rng.normal() * 0.2));
       const dy = Float64Array.from({ length: T * nOut }, () => round(rng.normal()));
-      const same = (got: Float64Array, want: Float64Array, what: string) => {
+      const same = (got: ArrayLike<number>, want: ArrayLike<number>, what: string) => {
         assert.is(got.length, want.length);
         for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) assert.unreachable(`${name} ${T}×${nIn}→${nOut} ${what}[${i}]: ${got[i]} on 3 threads, ${want[i]} on 1`);
       };

@@ -255,10 +255,11 @@ export function resolveCheckpointDir(path: string, flag = '--checkpoint'): strin
 
 /**
  * working bytes per parameter, at the least: training holds float32 masters (4), two float32
- * AdamW moments (8), the float32 gradient sums (4) and one micro-batch's float64 gradients (8);
+ * AdamW moments (8), the float32 gradient sums (4) and one micro-batch's gradients (4 where
+ * they are in float32 storage, as the kernel Backend's weight gradients are; 8 in float64);
  * bf16 adds its 4-byte work copy, f64 doubles the masters, moments and sums
  */
-export const TRAIN_BYTES_PER_PARAM = 24;
+export const TRAIN_BYTES_PER_PARAM = 20;
 /** evaluation holds the weights in float32 storage (4), the file's copy (≥ 2) and the policy-rounded copy (4) */
 export const EVAL_BYTES_PER_PARAM = 10;
 

@@ -36,7 +36,7 @@ export interface Backend {
     nOut: number,
     hasBias: boolean,
     round: L.Round,
-  ): { dx: Float64Array; dW: Float64Array; db: Float64Array | null };
+  ): { dx: Float64Array; dW: ParamValues; db: Float64Array | null };
   rmsnorm(x: Float64Array, T: number, d: number, w: ParamValues, eps: number, pol: Policy): { out: Float64Array; rstd: Float64Array };
   rmsnormBackward(dout: Float64Array, x: Float64Array, rstd: Float64Array, T: number, d: number, w: ParamValues, pol: Policy): { dx: Float64Array; dw: Float64Array };
   swiglu(gate: Float64Array, up: Float64Array, pol: Policy): { out: Float64Array; act: Float64Array };

@@ -5,17 +5,17 @@
 
 import { embeddingBackward } from './layers.ts';
 import { fromHeads, modelForward, P, toHeads, type ForwardOptions, type ForwardResult } from './forward.ts';
-import type { Model } from './params.ts';
+import { storageOf, zerosLike, type Model, type ParamValues } from './params.ts';
 
 /** gradients of every parameter given d(loss)/d(logits) [T, V] */
-export function modelBackward(m: Model, fwd: ForwardResult, dlogits: Float64Array): Map<string, Float64Array> {
+export function modelBackward(m: Model, fwd: ForwardResult, dlogits: Float64Array): Map<string, ParamValues> {
   const cfg = m.config;
   const c = fwd.cache;
   const { pol, backend: be, ropeCfg, cos, sin, docIds } = c;
   const { hiddenSize: d, numHeads: Hq, numKvHeads: Hkv, headDim: D, vocabSize: V, intermediateSize: I } = cfg;
   const T = fwd.T;
   if (c.layers.length !== cfg.numLayers) throw new Error('modelBackward: the forward ran with keepActivations: false (inference); run it with the default to take gradients');
-  const grads = new Map<string, Float64Array>();
+  const grads = new Map<string, ParamValues>();
   const get = (name: string) => m.params.get(name === P.lmHead && cfg.tieWordEmbeddings ? P.embed : name)!;
   const shape = { Hq, Hkv, L: T, D };
   const attnOpts = c.attnOpts;
@@ -76,7 +76,8 @@ export function modelBackward(m: Model, fwd: ForwardResult, dlogits: Float64Arra
     for (let i = 0; i < dhIn.length; i++) dhIn[i] = pol.act(dh2[i] + n1.dx[i]);
     dh = dhIn;
   }
-  const dE = new Float64Array(V * d);
+  // every add is rounded to the policy dtype, so the policy's weight storage holds it exactly
+  const dE = zerosLike(storageOf(pol.weightDtype), V * d);
   embeddingBackward(dh, c.ids, dE, d, pol.act);
   if (cfg.tieWordEmbeddings) for (let i = 0; i < dE.length; i++) dE[i] = pol.act(dE[i] + lm.dW[i]);
   else grads.set(P.lmHead, lm.dW);
@@ -88,7 +89,8 @@ export function modelBackward(m: Model, fwd: ForwardResult, dlogits: Float64Arra
 export interface LossGrad {
   loss: number;
   count: number;
-  grads: Map<string, Float64Array>;
+  /** by parameter name; a weight gradient may be in float32 storage under the f32 and bf16 policies (its values are the policy dtype's) */
+  grads: Map<string, ParamValues>;
   fwd: ForwardResult;
 }
 

@@ -67,7 +67,7 @@ export function linearBackward(
   nOut: number,
   hasBias: boolean,
   round: Round,
-): { dx: Float64Array; dW: Float64Array; db: Float64Array | null } {
+): { dx: Float64Array; dW: ParamValues; db: Float64Array | null } {
   const dx = new Float64Array(T * nIn);
   const dW = new Float64Array(nOut * nIn);
   const db = hasBias ? new Float64Array(nOut) : null;
@@ -232,7 +232,7 @@ export function embeddingForward(ids: ArrayLike<number>, W: ParamValues, V: numb
 }
 
 /** scatter-add of the rows' gradients into dW in token order, each add rounded (torch's index_add_) */
-export function embeddingBackward(dout: Float64Array, ids: ArrayLike<number>, dW: Float64Array, d: number, round: Round): void {
+export function embeddingBackward(dout: Float64Array, ids: ArrayLike<number>, dW: ParamValues, d: number, round: Round): void {
   for (let t = 0; t < ids.length; t++) {
     const o = ids[t] * d;
     for (let i = 0; i < d; i++) dW[o + i] = round(dW[o + i] + dout[t * d + i]);
