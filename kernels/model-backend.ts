@@ -62,16 +62,18 @@ const TILE = 32;
 /**
  * y[c·R + r] = f(x[r·C + c], r) for [R, C] row-major x, in TILE × TILE tiles (a plain loop
  * strides one side through memory a row per element: at the LM head's 49152 columns that costs
- * a cache miss per value)
+ * a cache miss per value). Inside a tile the writes are the contiguous side: measured 1.8–2.3
+ * ns a value against 4.0–4.2 with contiguous reads (yᵀ → y at the SmolLM2 shapes, float32 →
+ * float64), the same for the float64 → float32 input side.
  */
 function transposeTiled<Y extends { [i: number]: number }>(x: ArrayLike<number>, R: number, C: number, y: Y, f?: (v: number, r: number) => number): Y {
   for (let r0 = 0; r0 < R; r0 += TILE)
     for (let c0 = 0; c0 < C; c0 += TILE) {
       const r1 = Math.min(R, r0 + TILE), c1 = Math.min(C, c0 + TILE);
-      for (let r = r0; r < r1; r++) {
-        const o = r * C;
-        if (f) for (let c = c0; c < c1; c++) y[c * R + r] = f(x[o + c], r);
-        else for (let c = c0; c < c1; c++) y[c * R + r] = x[o + c];
+      for (let c = c0; c < c1; c++) {
+        const o = c * R;
+        if (f) for (let r = r0; r < r1; r++) y[o + r] = f(x[r * C + c], r);
+        else for (let r = r0; r < r1; r++) y[o + r] = x[r * C + c];
       }
     }
   return y;
