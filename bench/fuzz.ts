@@ -1,5 +1,5 @@
 // npm run fuzz [-- SEEDS LINES]: the fuzz test at length (default 20 seeds × 2000 lines).
-import { fuzzEval } from '../test/fuzz-run.ts';
+import { fuzzEval } from './fuzz-run.ts';
 
 const seeds = Number(process.argv[2] ?? 20);
 const count = Number(process.argv[3] ?? 2000);

@@ -2,8 +2,8 @@
 // order, no INTERNAL, valid lines' results equal to a clean run. `npm run fuzz` runs longer.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { BREAKER_COUNT } from './fuzz-lines.ts';
-import { fuzzEval } from './fuzz-run.ts';
+import { BREAKER_COUNT } from '../bench/fuzz-lines.ts';
+import { fuzzEval } from '../bench/fuzz-run.ts';
 
 test(`eval keeps its promises on 600 mixed lines of every op (${BREAKER_COUNT} ways to break a line), one and two jobs`, () => {
   for (const [seed, jobs] of [[1, 1], [2, 2]]) {

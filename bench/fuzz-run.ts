@@ -1,6 +1,7 @@
 // Run the fuzz lines through `eval` and check the promises: one result line per input line, in
 // order; no INTERNAL error; every valid line's result equal to a clean run's. Used by
-// test/fuzz.test.ts (a short run) and `npm run fuzz` (a long one: bench/fuzz.ts).
+// test/fuzz.test.ts (a short run) and `npm run fuzz` (a long one: bench/fuzz.ts). It lives in
+// bench/ so that the long run does not reach into test/.
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
