@@ -374,6 +374,21 @@ export const POW2_TABLE: Float32Array = Float32Array.from({ length: 150 }, (_, i
  * The plan of block-sparse attention forward: out [Hq, L, D] and lse [Hq, L] for q [Hq, L, D],
  * k/v [Hkv, L, D]; reference/attention.ts attentionForward on the same precision path.
  */
+/**
+ * x [H, L, D] → [H, D, Lp], zeros at rows L … Lp − 1: the key layout of attnScores and the value
+ * layout of attnBwdDs (a cell's neighbours, keys j, j + 1, …, read neighbouring values)
+ */
+export function headsTransposed(x: Float32Array, H: number, L: number, D: number, Lp: number): Float32Array {
+  const xT = new Float32Array(H * D * Lp);
+  for (let h = 0; h < H; h++)
+    for (let j = 0; j < L; j++) {
+      const src = (h * L + j) * D;
+      const dst = h * D * Lp + j;
+      for (let e = 0; e < D; e++) xT[dst + e * Lp] = x[src + e];
+    }
+  return xT;
+}
+
 export function* attentionForwardPlan(
   q: ArrayLike<number>, k: ArrayLike<number>, v: ArrayLike<number>, shape: AttnKernelShape, docIds: ArrayLike<number>, opts: AttnKernelOptions,
 ): Plan<{ out: Float32Array; lse: Float32Array }> {
@@ -396,11 +411,13 @@ export function* attentionForwardPlan(
   const out = new Float32Array(Hq * L * D);
   const lse = new Float32Array(Hq * L);
   const { lo: rowLo, hi: colHi } = keyBounds(opts.variant, docIds);
+  const Lp = table.nb * B;
+  const kT = headsTransposed(kf, Hkv, L, D, Lp);
   const chunks = buildChunks(table, Hq, opts.chunkTiles ?? FORWARD_CHUNK_TILES, 'zigzag');
   const R = chunks[0].R;
   for (const { e0, e1, tH, tQb, tKb, tFull, tRow, cH, cStart, cEnd, entries, capT } of chunks) {
     // scores and probabilities in the blocked layout [tile][ii div 4][jj][ii mod 4]
-    const s = yield { name: 'attnScores', args: { q: qf, k: kf, docIds: ids, rowLo, colHi, tileH: tH, tileQb: tQb, tileKb: tKb, tileFull: tFull, L, D, B, group, variant, scale }, output: [B, B / 4, capT] };
+    const s = yield { name: 'attnScores', args: { q: qf, kT, docIds: ids, rowLo, colHi, tileH: tH, tileQb: tQb, tileKb: tKb, tileFull: tFull, L, Lp, D, B, group, variant, scale }, output: [B, B / 4, capT] };
     const stats = yield { name: 'attnRowStats', args: { s, cStart, cEnd, pow2: POW2_TABLE, B }, output: [B, R / B] };
     const p = yield { name: 'attnProbs', args: { s, stats, tileRow: tRow, pow2: POW2_TABLE, B, bf16io }, output: [B, B / 4, capT] };
     // out in [row div 4][d][row mod 4]
@@ -461,6 +478,9 @@ export function* attentionBackwardPlan(
   const KR = Hkv * nb * B; // key rows, padded per head to nb·B
   let dkAcc = new Float32Array(KR * D);
   let dvAcc = new Float32Array(KR * D);
+  const Lp = nb * B;
+  const kT = headsTransposed(kf, Hkv, L, D, Lp);
+  const vT = headsTransposed(vf, Hkv, L, D, Lp);
   const chunks = buildChunks(table, Hq, opts.chunkTiles);
   const R = chunks[0].R;
   for (const { tH, tQb, tKb, tFull, tRow, cH, cStart, cEnd, entries, capT } of chunks) {
@@ -484,9 +504,9 @@ export function* attentionBackwardPlan(
       for (const t of l) colTile[n++] = t;
       colEnd[gb] = n;
     });
-    const s = yield { name: 'attnScores', args: { q: qf, k: kf, docIds: ids, rowLo, colHi, tileH: tH, tileQb: tQb, tileKb: tKb, tileFull: tFull, L, D, B, group, variant, scale }, output: [B, B / 4, capT] };
+    const s = yield { name: 'attnScores', args: { q: qf, kT, docIds: ids, rowLo, colHi, tileH: tH, tileQb: tQb, tileKb: tKb, tileFull: tFull, L, Lp, D, B, group, variant, scale }, output: [B, B / 4, capT] };
     const probs = yield { name: 'attnBwdProbs', args: { s, rowLse, tileRow: tRow, pow2: POW2_TABLE, B, bf16io }, output: [B * B * capT] };
-    const ds = yield { name: 'attnBwdDs', args: { probs, dO: dOf, v: vf, rowDot, rowLo, colHi, tileH: tH, tileQb: tQb, tileKb: tKb, tileFull: tFull, tileRow: tRow, L, D, B, group, bf16io }, output: [B, B / 4, capT] };
+    const ds = yield { name: 'attnBwdDs', args: { probs, dO: dOf, vT, rowDot, rowLo, colHi, tileH: tH, tileQb: tQb, tileKb: tKb, tileFull: tFull, tileRow: tRow, L, Lp, D, B, group, bf16io }, output: [B, B / 4, capT] };
     const rows = yield { name: 'attnBwdRows', args: { ds, k: kf, cH, cStart, cEnd, tileQb: tQb, tileKb: tKb, rowLo, L, D, B, group }, output: [D, R / 4] };
     dkAcc = Float32Array.from(yield { name: 'attnBwdCols', args: { a: ds, x: qf, prev: dkAcc, colStart, colEnd, colTile, tileH: tH, tileQb: tQb, colHi, L, D, B, nb, ...COLS_DK }, output: [D, KR / 4] });
     dvAcc = Float32Array.from(yield { name: 'attnBwdCols', args: { a: probs, x: dOf, prev: dvAcc, colStart, colEnd, colTile, tileH: tH, tileQb: tQb, colHi, L, D, B, nb, ...COLS_DV }, output: [D, KR / 4] });

@@ -53,20 +53,22 @@ export function attnBwdProbs(this: Thread, s: Arr, rowLse: Arr, tileRow: Arr, po
 /**
  * dS of four query rows against one key; cell (x = jj, y = iq, z = tile), rows ii = 4·iq + c.
  * probs = attnBwdProbs' result (P at 2n); rowDot[r] = D_i of chunk row r; rowLo / colHi as in
- * attnScores. Laid out like the scores.
+ * attnScores. Laid out like the scores. The values come transposed and padded like attnScores'
+ * keys, vT [Hkv, D, Lp] (one vector load per step on webasm's SIMD lowering).
  * @kernel
  * @simd 2
  * @reference reference/attention.ts attentionBackward (dS)
  */
-export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr, rowLo: Arr, colHi: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileFull: Arr, tileRow: Arr, L: int, D: int, B: int, group: int, bf16io: int): number[] {
+export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, vT: Arr, rowDot: Arr, rowLo: Arr, colHi: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileFull: Arr, tileRow: Arr, L: int, Lp: int, D: int, B: int, group: int, bf16io: int): number[] {
   const jj: int = this.thread.x;
   const iq: int = this.thread.y;
   const t: int = this.thread.z;
   const h: int = tileH[t];
   const i0: int = tileQb[t] * B + iq * 4;
-  const j: int = tileKb[t] * B + jj;
+  const k0: int = tileKb[t] * B; // the tile's first key: uniform, so that j (below) is x-affine
+  const j: int = k0 + jj;
   const g: int = Math.floor(h / group);
-  const vo: int = (g * L + Math.min(j, L - 1)) * D;
+  const vo: int = g * D * Lp + j;
   const o0: int = (h * L + Math.min(i0, L - 1)) * D;
   const o1: int = (h * L + Math.min(i0 + 1, L - 1)) * D;
   const o2: int = (h * L + Math.min(i0 + 2, L - 1)) * D;
@@ -79,7 +81,7 @@ export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr
   if (full === TILE_KIND.full) {
     // @unroll 2
     for (let e: int = 0; e < D; e++) {
-      const vv = v[vo + e];
+      const vv = vT[vo + e * Lp];
       d0 += dO[o0 + e] * vv;
       d1 += dO[o1 + e] * vv;
       d2 += dO[o2 + e] * vv;
@@ -93,7 +95,7 @@ export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, v: Arr, rowDot: Arr
     if (full === TILE_KIND.partial && j <= i0 + 3 && j >= lo && i0 <= colHi[jc]) {
       // @unroll 2
       for (let e: int = 0; e < D; e++) {
-        const vv = v[vo + e];
+        const vv = vT[vo + e * Lp];
         d0 += dO[o0 + e] * vv;
         d1 += dO[o1 + e] * vv;
         d2 += dO[o2 + e] * vv;

@@ -42,11 +42,14 @@ export const TILE_KIND = { padding: -1, partial: 0, full: 1 } as const;
  * t·B² + (ii − ii mod 4)·B + 4·jj + ii mod 4. Tiles: tileH, tileQb, tileKb, tileFull (1 full,
  * 0 partial, −1 padding). MASKED (−3e38) where the pair is not allowed. rowLo[i] is the first key
  * row i may attend to, colHi[j] the last row that may attend to key j (kernels/ops.ts keyBounds).
+ * The keys come transposed and padded, kT [Hkv, D, Lp] (Lp = nb·B, zeros past L; kernels/ops.ts
+ * keysTransposed): neighbouring cells (keys j, j + 1, …) read neighbouring values, one vector
+ * load on webasm's SIMD lowering where k [Hkv, L, D] took a 4-load gather.
  * @kernel
  * @simd 2
  * @reference reference/attention.ts logit (bf16_flash / f32)
  */
-export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr, colHi: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileFull: Arr, L: int, D: int, B: int, group: int, variant: int, scale: number): number[] {
+export function attnScores(this: Thread, q: Arr, kT: Arr, docIds: Arr, rowLo: Arr, colHi: Arr, tileH: Arr, tileQb: Arr, tileKb: Arr, tileFull: Arr, L: int, Lp: int, D: int, B: int, group: int, variant: int, scale: number): number[] {
   const jj: int = this.thread.x;
   const iq: int = this.thread.y;
   const t: int = this.thread.z;
@@ -55,10 +58,12 @@ export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr
   if (full < TILE_KIND.partial) return [masked(), masked(), masked(), masked()];
   const h: int = tileH[t];
   const i0: int = tileQb[t] * B + iq * 4;
-  const j: int = tileKb[t] * B + jj;
+  const k0: int = tileKb[t] * B; // the tile's first key: uniform, so that j (below) is x-affine
+  const j: int = k0 + jj;
   const g: int = Math.floor(h / group);
-  // rows and keys past L (the last block's padding) read row L − 1 and are masked below
-  const ko: int = (g * L + Math.min(j, L - 1)) * D;
+  // rows past L (the last block's padding) read row L − 1, keys past L the zero padding of kT;
+  // both are masked below
+  const ko: int = g * D * Lp + j;
   const q0: int = (h * L + Math.min(i0, L - 1)) * D;
   const q1: int = (h * L + Math.min(i0 + 1, L - 1)) * D;
   const q2: int = (h * L + Math.min(i0 + 2, L - 1)) * D;
@@ -70,7 +75,7 @@ export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr
   if (full === TILE_KIND.full) {
     // @unroll 4
     for (let e: int = 0; e < D; e++) {
-      const kv = k[ko + e];
+      const kv = kT[ko + e * Lp];
       s0 += q[q0 + e] * kv;
       s1 += q[q1 + e] * kv;
       s2 += q[q2 + e] * kv;
@@ -84,7 +89,7 @@ export function attnScores(this: Thread, q: Arr, k: Arr, docIds: Arr, rowLo: Arr
     if (j <= i0 + 3 && j >= lo && i0 <= colHi[jc]) {
       // @unroll 4
       for (let e: int = 0; e < D; e++) {
-        const kv = k[ko + e];
+        const kv = kT[ko + e * Lp];
         s0 += q[q0 + e] * kv;
         s1 += q[q1 + e] * kv;
         s2 += q[q2 + e] * kv;
