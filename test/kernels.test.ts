@@ -350,6 +350,51 @@ test('buildChunks: every (head, query block) once; rows order increasing, zigzag
   );
 });
 
+test('buildChunks picks the tile cap with the fewest chunks × cap (the largest on a tie), as trying every cap from the longest row to the limit would', () => {
+  fc.assert(
+    fc.property(fc.constantFrom<Variant>('full', 'intra_doc', 'anchor'), fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 80, size: 'max' }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 300 }), fc.constantFrom(2, 4, 8), (variant, ids, Hq, limit, B) => {
+      const table = blockTable(variant, ids, B);
+      for (const order of ['rows', 'zigzag'] as const) {
+        const entries = buildChunks(table, Hq, Number.MAX_SAFE_INTEGER, order)[0].entries.map((e) => table.rowStart[e.qb + 1] - table.rowStart[e.qb]);
+        const chunksAt = (cap: number) => {
+          let n = 0;
+          for (let e0 = 0; e0 < entries.length; n++) for (let tiles = 0; e0 < entries.length && tiles + entries[e0] <= cap; ) tiles += entries[e0++];
+          return n;
+        };
+        const longest = Math.max(1, ...entries);
+        const maxCap = Math.max(longest, Math.min(limit, entries.reduce((a, x) => a + x, 0)));
+        let want = maxCap, best = Infinity;
+        for (let cap = maxCap; cap >= Math.max(longest, Math.ceil(maxCap / 2)); cap--) if (chunksAt(cap) * cap < best) [best, want] = [chunksAt(cap) * cap, cap];
+        if (buildChunks(table, Hq, limit, order)[0].capT !== want) return false;
+      }
+      return true;
+    }),
+    { seed: 53, numRuns: 300 },
+  );
+});
+
+test('blockTable tileJ0 / tileJ1: the first and last key of each tile that some row of its block may attend (brute force), the whole width on full tiles', () => {
+  fc.assert(
+    fc.property(fc.constantFrom<Variant>('full', 'intra_doc', 'intra_doc_reset', 'anchor'), fc.array(fc.integer({ min: 0, max: 4 }), { minLength: 1, maxLength: 90, size: 'max' }), fc.integer({ min: 1, max: 9 }), (variant, ids, B) => {
+      const t = blockTable(variant, ids, B);
+      const L = ids.length;
+      for (let qb = 0; qb < t.nb; qb++)
+        for (let x = t.rowStart[qb]; x < t.rowStart[qb + 1]; x++) {
+          const k0 = t.tileKb[x] * B;
+          const width = Math.min(B, L - k0);
+          const attended = (jj: number) => Array.from({ length: Math.min(B, L - qb * B) }, (_, r) => qb * B + r).some((i) => isAllowed(variant, ids, i, k0 + jj));
+          let j0 = 0, j1 = width;
+          while (j0 < width && !attended(j0)) j0++;
+          while (j1 > j0 && !attended(j1 - 1)) j1--;
+          if (j1 <= j0) return false; // a tile in the table has an allowed pair
+          if (t.tileFull[x] === 1 ? t.tileJ0[x] !== 0 || t.tileJ1[x] !== width : t.tileJ0[x] !== j0 || t.tileJ1[x] !== j1) return false;
+        }
+      return true;
+    }),
+    { seed: 59, numRuns: 300 },
+  );
+});
+
 if (backends.some((b) => b.name === 'webasm'))
   test('webasm: attention with split documents (the in-tile key/row bounds span gaps) within 2× the reference error', async () => {
     const be = backends.find((b) => b.name === 'webasm')!;

@@ -89,10 +89,10 @@ export function attnBwdDs(this: Thread, probs: Arr, dO: Arr, vT: Arr, rowDot: Ar
     }
   } else {
     // a partial tile: no dot products where the key is masked for all four rows (P = 0 there,
-    // so dS is a zero either way); padding tiles (−1) have no allowed pair
-    const jc: int = Math.min(j, L - 1);
+    // so dS is a zero either way); padding tiles (−1) have no allowed pair; colHi is padded to
+    // Lp with −1 (attnScores)
     const lo: int = quadMin(rowLo, i0, L);
-    if (full === TILE_KIND.partial && j <= i0 + 3 && j >= lo && i0 <= colHi[jc]) {
+    if (full === TILE_KIND.partial && j <= i0 + 3 && j >= lo && i0 <= colHi[j]) {
       // @unroll 2
       for (let e: int = 0; e < D; e++) {
         const vv = vT[vo + e * Lp];

@@ -41,7 +41,8 @@ export const TILE_KIND = { padding: -1, partial: 0, full: 1 } as const;
  * c = 0 … 3. The result, stride 4, is laid out [tile][iq][jj][c]: element (t, ii, jj) sits at
  * t·B² + (ii − ii mod 4)·B + 4·jj + ii mod 4. Tiles: tileH, tileQb, tileKb, tileFull (1 full,
  * 0 partial, −1 padding). MASKED (−3e38) where the pair is not allowed. rowLo[i] is the first key
- * row i may attend to, colHi[j] the last row that may attend to key j (kernels/ops.ts keyBounds).
+ * row i may attend to, colHi[j] the last row that may attend to key j (kernels/ops.ts keyBounds);
+ * docIds and colHi are padded to Lp (colHi with −1).
  * The keys come transposed and padded, kT [Hkv, D, Lp] (Lp = nb·B, zeros past L; kernels/ops.ts
  * keysTransposed): neighbouring cells (keys j, j + 1, …) read neighbouring values, one vector
  * load on webasm's SIMD lowering where k [Hkv, L, D] took a 4-load gather.
@@ -83,10 +84,10 @@ export function attnScores(this: Thread, q: Arr, kT: Arr, docIds: Arr, rowLo: Ar
     }
   } else {
     // a partial tile: no dot products where the key is masked for all four rows (after the
-    // last row, before every row's first allowed key, or after its last allowed row)
-    const jc: int = Math.min(j, L - 1);
+    // last row, before every row's first allowed key, or after its last allowed row; colHi is
+    // padded to Lp with −1, so a padding key has none either, and colHi[j] is one vector load)
     const lo: int = quadMin(rowLo, i0, L);
-    if (j <= i0 + 3 && j >= lo && i0 <= colHi[jc]) {
+    if (j <= i0 + 3 && j >= lo && i0 <= colHi[j]) {
       // @unroll 4
       for (let e: int = 0; e < D; e++) {
         const kv = kT[ko + e * Lp];
@@ -102,7 +103,7 @@ export function attnScores(this: Thread, q: Arr, kT: Arr, docIds: Arr, rowLo: Ar
   s2 = s2 * scale;
   s3 = s3 * scale;
   if (full !== 1) {
-    const dj = docIds[Math.min(j, L - 1)];
+    const dj = docIds[j]; // padded to Lp (a padding key is masked by j > i0 below)
     // allowed: causal, inside L, and (full | same document | anchor key on the anchor variant)
     const any: int = variant === ATTN_VARIANT.full || (variant === ATTN_VARIANT.anchor && dj === 0) ? 1 : 0;
     if (j > i0 || i0 >= L || (any === 0 && docIds[Math.min(i0, L - 1)] !== dj)) s0 = masked();
@@ -119,12 +120,14 @@ export function attnScores(this: Thread, q: Arr, kT: Arr, docIds: Arr, rowLo: Ar
  * a row without allowed keys), l = Σ f32(exp(s − m)) in key order (one max pass for both; the
  * result, stride 2, holds m at 2r and l at 2r + 1: cell (ii, e) is element e·B + ii of the grid).
  * The entry is the cell's y, so the tile loops are the same for all lanes (x = ii) and the
- * kernel runs on the wasm SIMD lowering (`@simd 2`).
+ * kernel runs on the wasm SIMD lowering (`@simd 2`). Only a tile's attended keys, tileJ0[t] …
+ * tileJ1[t] − 1, are read: the others are masked for every row (a masked score changes neither
+ * m nor l).
  * @kernel
  * @simd 2
  * @reference reference/attention.ts attentionForwardPartial (m, l)
  */
-export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2: Arr, B: int): number[] {
+export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, tileJ0: Arr, tileJ1: Arr, pow2: Arr, B: int): number[] {
   const ii: int = this.thread.x;
   const e: int = this.thread.y;
   const c4: int = ii - Math.floor(ii / 4) * 4;
@@ -133,14 +136,16 @@ export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2:
   let m = masked();
   for (let t: int = t0; t < t1; t++) {
     const o: int = (t * B + ii - c4) * B + c4;
-    for (let jj: int = 0; jj < B; jj++) {
+    const j1: int = tileJ1[t];
+    for (let jj: int = tileJ0[t]; jj < j1; jj++) {
       m = Math.max(m, s[o + jj * 4]);
     }
   }
   let l = 0;
   for (let u: int = t0; u < t1; u++) {
     const o2: int = (u * B + ii - c4) * B + c4;
-    for (let kk: int = 0; kk < B; kk++) {
+    const k1: int = tileJ1[u];
+    for (let kk: int = tileJ0[u]; kk < k1; kk++) {
       const x = s[o2 + kk * 4];
       if (isScore(x)) {
         const z = Math.max(x - m, -104);
@@ -153,8 +158,8 @@ export function attnRowStats(this: Thread, s: Arr, cStart: Arr, cEnd: Arr, pow2:
 
 /**
  * e = exp(s − m) of four scores (rows ii = 4·iq + c against key jj), rounded to bf16 when
- * bf16io = 1; 0 where masked (its exponent is taken as 0 there: a clamped −104 would compute a
- * subnormal, which is slow on x86). Cell (x = jj, y = iq, z = tile), the result in attnScores' layout;
+ * bf16io = 1; 0 where masked, without an exp (on webasm's SIMD lowering a group of lanes all
+ * masked skips it; a NaN score is not masked, so its NaN goes on as before). Cell (x = jj, y = iq, z = tile), the result in attnScores' layout;
  * tileRow[t] = the chunk row of the tile's first query.
  * @kernel
  * @simd 2
@@ -166,22 +171,26 @@ export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: 
   const t: int = this.thread.z;
   const n: int = ((t * B + iq * 4) * B + jj * 4);
   const r: int = tileRow[t] + iq * 4;
-  let z0 = Math.max(s[n + 0] - stats[2 * (r + 0)], -104);
-  if (isMasked(s[n + 0])) z0 = 0;
-  let w0 = expfNeg(z0, pow2);
-  if (isMasked(s[n + 0])) w0 = 0;
-  let z1 = Math.max(s[n + 1] - stats[2 * (r + 1)], -104);
-  if (isMasked(s[n + 1])) z1 = 0;
-  let w1 = expfNeg(z1, pow2);
-  if (isMasked(s[n + 1])) w1 = 0;
-  let z2 = Math.max(s[n + 2] - stats[2 * (r + 2)], -104);
-  if (isMasked(s[n + 2])) z2 = 0;
-  let w2 = expfNeg(z2, pow2);
-  if (isMasked(s[n + 2])) w2 = 0;
-  let z3 = Math.max(s[n + 3] - stats[2 * (r + 3)], -104);
-  if (isMasked(s[n + 3])) z3 = 0;
-  let w3 = expfNeg(z3, pow2);
-  if (isMasked(s[n + 3])) w3 = 0;
+  let w0 = 0;
+  if (!isMasked(s[n + 0])) {
+    const z0 = Math.max(s[n + 0] - stats[2 * (r + 0)], -104);
+    w0 = expfNeg(z0, pow2);
+  }
+  let w1 = 0;
+  if (!isMasked(s[n + 1])) {
+    const z1 = Math.max(s[n + 1] - stats[2 * (r + 1)], -104);
+    w1 = expfNeg(z1, pow2);
+  }
+  let w2 = 0;
+  if (!isMasked(s[n + 2])) {
+    const z2 = Math.max(s[n + 2] - stats[2 * (r + 2)], -104);
+    w2 = expfNeg(z2, pow2);
+  }
+  let w3 = 0;
+  if (!isMasked(s[n + 3])) {
+    const z3 = Math.max(s[n + 3] - stats[2 * (r + 3)], -104);
+    w3 = expfNeg(z3, pow2);
+  }
   if (bf16io === ROUNDING.bf16) {
     w0 = bf16(w0);
     w1 = bf16(w1);
@@ -196,7 +205,8 @@ export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: 
  * for four rows); cell (x = d, y = rq) returns out for chunk rows r = 4·rq + c, c = 0 … 3 (row
  * r = e·B + ii of entry e: head cH[e], tiles cStart[e] … cEnd[e] − 1). out = (Σ p·v in key
  * order) / l, the sum over the keys from min rowLo (the first allowed key of a row) of the
- * four rows to the last row (p = 0 outside: those keys only add zeros, so they are skipped),
+ * four rows to the last row, within the tile's attended keys tileJ0[t] … tileJ1[t] − 1 (p = 0
+ * outside: the reference sums allowed keys only, so they are skipped),
  * rounded to bf16 when bf16io = 1; p in attnScores' layout; stats is attnRowStats' result
  * (l of row r at 2r + 1). The result, stride 4, is laid out [rq][d][c].
  * On webasm it runs codegen's wasm SIMD lowering (`@simd 2`: 8 columns d per step, each v row
@@ -205,7 +215,7 @@ export function attnProbs(this: Thread, s: Arr, stats: Arr, tileRow: Arr, pow2: 
  * @simd 2
  * @reference reference/attention.ts attentionForward (out)
  */
-export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStart: Arr, cEnd: Arr, tileQb: Arr, tileKb: Arr, rowLo: Arr, L: int, D: int, B: int, group: int, bf16io: int): number[] {
+export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStart: Arr, cEnd: Arr, tileQb: Arr, tileKb: Arr, tileJ0: Arr, tileJ1: Arr, rowLo: Arr, L: int, D: int, B: int, group: int, bf16io: int): number[] {
   const d: int = this.thread.x;
   const rq: int = this.thread.y;
   const r: int = rq * 4;
@@ -228,8 +238,9 @@ export function attnOut(this: Thread, p: Arr, v: Arr, stats: Arr, cH: Arr, cStar
     let n: int = B;
     if (kb * B + B > L) n = L - kb * B;
     if (i0 + 4 - kb * B < n) n = i0 + 4 - kb * B;
-    let j0: int = 0;
-    if (lo > kb * B) j0 = lo - kb * B;
+    if (tileJ1[t] < n) n = tileJ1[t];
+    let j0: int = tileJ0[t];
+    if (lo - kb * B > j0) j0 = lo - kb * B;
     // @unroll 4
     for (let jj: int = j0; jj < n; jj++) {
       const vv = v[vo + jj * D];
