@@ -14,7 +14,7 @@ import { bf16Value } from '../reference/bf16.ts';
 import type { Round } from '../reference/model/layers.ts';
 import type { Policy } from '../reference/model/precision.ts';
 import type { Variant } from '../reference/masks.ts';
-import { blockTable, crossEntropyPlan, matmulPlan, matmulRows, MAX_KERNEL_ELEMENTS, rmsnormPlan, ropeApplyPlan, runPlanSync, swigluPlan, type ActRounding, type AttnKernelShape, type BlockTable } from './ops.ts';
+import { blockTable, crossEntropyPlan, matmulPlan, matmulRows, MAX_KERNEL_ELEMENTS, rmsnormPlan, ropeApplyPlan, runPlanSync, swigluPlan, transposeTiled, type ActRounding, type AttnKernelShape, type BlockTable } from './ops.ts';
 import { openBackendSync } from './runtime.ts';
 import { attentionOutputSizes, defaultModelThreads, KernelPool, runAttentionPart, type AttnKind, type AttnPartOptions } from './kernel-pool.ts';
 
@@ -57,27 +57,6 @@ export const PARALLEL_MIN_WORK = 1 << 20;
 /** webasm indexes in float32: an op whose whole tensors reach 2^24 elements runs on the reference (linears are chunked instead) */
 const tooBig = (...n: number[]): boolean => n.some((x) => x > MAX_KERNEL_ELEMENTS);
 
-/** square tiles of a transpose: one tile of each side stays in L1 while the other side is strided */
-const TILE = 32;
-/**
- * y[c·R + r] = f(x[r·C + c], r) for [R, C] row-major x, in TILE × TILE tiles (a plain loop
- * strides one side through memory a row per element: at the LM head's 49152 columns that costs
- * a cache miss per value). Inside a tile the writes are the contiguous side: measured 1.8–2.3
- * ns a value against 4.0–4.2 with contiguous reads (yᵀ → y at the SmolLM2 shapes, float32 →
- * float64), the same for the float64 → float32 input side.
- */
-function transposeTiled<Y extends { [i: number]: number }>(x: ArrayLike<number>, R: number, C: number, y: Y, f?: (v: number, r: number) => number): Y {
-  for (let r0 = 0; r0 < R; r0 += TILE)
-    for (let c0 = 0; c0 < C; c0 += TILE) {
-      const r1 = Math.min(R, r0 + TILE), c1 = Math.min(C, c0 + TILE);
-      for (let c = c0; c < c1; c++) {
-        const o = c * R;
-        if (f) for (let r = r0; r < r1; r++) y[o + r] = f(x[r * C + c], r);
-        else for (let r = r0; r < r1; r++) y[o + r] = x[r * C + c];
-      }
-    }
-  return y;
-}
 /** [R, C] row-major → [C, R], into `y` when given */
 const transpose = (x: ArrayLike<number>, R: number, C: number, y: Float32Array<ArrayBufferLike> = new Float32Array(R * C)): Float32Array<ArrayBufferLike> => transposeTiled(x, R, C, y);
 
@@ -143,7 +122,7 @@ export function kernelModelBackend(name: KernelBackendName, opts: KernelModelOpt
       if (!act || T * nIn * nOut < minWork.linear) return referenceBackend.linear(x, T, nIn, W, nOut, b, round);
       const yT = mm(W, transpose(x, T, nIn, operand('b', nOut, nIn, T)), nOut, nIn, T, b ? 'f32' : act);
       // y [T, nOut] = yT [nOut, T] transposed (+ b[o], rounded once)
-      return transposeTiled(yT, nOut, T, new Float64Array(T * nOut), b ? (v, o) => round(v + b[o]) : undefined);
+      return transposeTiled(yT, nOut, T, new Float64Array(T * nOut), { map: b ? (v, o) => round(v + b[o]) : undefined });
     },
     // dx [T, nIn] = dy [T, nOut] · W [nOut, nIn] (sum over o in order), dW [nOut, nIn] = dyᵀ · x
     // (sum over t in order): float32 sums rounded once by the kernel, dW returned in float32
