@@ -4,6 +4,7 @@
 
 import { OpError } from '../../io/errors.ts';
 import { floatValues, type AnyDType, type Tensor } from '../../io/tensor.ts';
+import { f16ToNumber } from '../../io/safetensors.ts';
 import { bulkToF32 } from '../bf16.ts';
 import { Rng } from '../rng.ts';
 import { parameterShapes, type ModelConfig } from './config.ts';
@@ -35,7 +36,7 @@ export function zerosLike(like: ParamValues | 'f32' | 'f64', n = typeof like ===
 export function storedValues(t: Tensor<AnyDType>): ParamValues {
   if (t.dtype === 'f32') return (t.data as Float32Array).slice();
   if (t.dtype === 'bf16') return bulkToF32(t.data as Uint16Array);
-  if (t.dtype === 'f16') return Float32Array.from(floatValues(t));
+  if (t.dtype === 'f16') return Float32Array.from(t.data as Uint16Array, f16ToNumber);
   return floatValues(t);
 }
 
